@@ -1,0 +1,32 @@
+// Reading and writing weights files as name -> at::Tensor maps: safetensors, PyTorch .bin (zip and
+// legacy), sharded *.index.json and TorchScript archives. Not the model loader: matching names to
+// a module (missing / unexpected / mis-shaped keys) happens in the checkpoint code.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+namespace ftune {
+
+using TensorMap = std::map<std::string, at::Tensor>;
+
+// The weights file of a model folder, first found: model.safetensors,
+// model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json, then a single
+// *.pt (TorchScript). Throws CheckpointError listing what was looked for.
+std::filesystem::path find_weights_file(const std::filesystem::path& model_dir);
+
+// Reads any supported weights file, recognized by content (safetensors / zip .bin / legacy .bin /
+// TorchScript archive), or a sharded *.index.json ({"weight_map": name -> shard file}).
+// Tensors are CPU, contiguous and independent of the file afterwards. TorchScript gives its
+// parameters and buffers by name. Throws CheckpointError naming the file and what was wrong.
+TensorMap read_weights(const std::filesystem::path& file);
+
+// Writes a safetensors file atomically. Tensors must be contiguous CPU tensors of a supported
+// dtype (float32/16, bfloat16, float64, int64/32/16/8, uint8, bool); a CheckpointError names any
+// that is not.
+void write_weights_safetensors(const std::filesystem::path& file, const TensorMap& tensors);
+
+}  // namespace ftune
