@@ -1,0 +1,184 @@
+// BERT encoder and BertForSequenceClassification as Hugging Face defines them (transformers
+// 4.19, modeling_bert.py). Registered names are the checkpoint keys, so a state dict loads by
+// name. Not here: tokenization (tokenizer/), reading weight files (lib/).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+namespace ftune {
+
+// config.json of a BERT model. Field names are the config.json keys; defaults are
+// transformers.BertConfig's.
+struct BertConfig {
+  int64_t vocab_size = 30522;
+  int64_t hidden_size = 768;
+  int64_t num_hidden_layers = 12;
+  int64_t num_attention_heads = 12;
+  int64_t intermediate_size = 3072;
+  std::string hidden_act = "gelu";
+  double hidden_dropout_prob = 0.1;
+  double attention_probs_dropout_prob = 0.1;
+  int64_t max_position_embeddings = 512;
+  int64_t type_vocab_size = 2;
+  double initializer_range = 0.02;
+  double layer_norm_eps = 1e-12;
+  int64_t pad_token_id = 0;
+  std::string position_embedding_type = "absolute";
+  std::optional<double> classifier_dropout;
+  std::optional<std::string> problem_type;
+  std::vector<std::string> id2label;  // index = label id; empty = no classification head yet
+  nlohmann::json raw;                 // every key as read, so saving keeps what we do not model
+
+  // Parses and validates config.json content; `source` names the file in error messages.
+  static BertConfig from_json(const nlohmann::json& json, const std::string& source);
+  static BertConfig read(const std::string& path);
+  // config.json content for save_pretrained: raw keys overlaid with the fields above.
+  nlohmann::json to_json() const;
+  int64_t num_labels() const { return static_cast<int64_t>(id2label.size()); }
+  std::map<std::string, int64_t> label2id() const;
+};
+
+class BertEmbeddingsImpl : public torch::nn::Module {
+ public:
+  explicit BertEmbeddingsImpl(const BertConfig& config);
+  // input_ids, token_type_ids (B, T) -> (B, T, C)
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids);
+
+  torch::nn::Embedding word_embeddings{nullptr};
+  torch::nn::Embedding position_embeddings{nullptr};
+  torch::nn::Embedding token_type_embeddings{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};  // Hugging Face's spelling, kept: it is the key
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(BertEmbeddings);
+
+class BertSelfAttentionImpl : public torch::nn::Module {
+ public:
+  explicit BertSelfAttentionImpl(const BertConfig& config);
+  // x (B, T, C), additive_mask (B, 1, 1, T) -> (B, T, C)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+
+  torch::nn::Linear query{nullptr};
+  torch::nn::Linear key{nullptr};
+  torch::nn::Linear value{nullptr};
+  int64_t num_heads;
+  double dropout_p;
+};
+TORCH_MODULE(BertSelfAttention);
+
+// Dense + dropout + residual LayerNorm: Hugging Face's BertSelfOutput and BertOutput.
+class BertResidualOutputImpl : public torch::nn::Module {
+ public:
+  BertResidualOutputImpl(const BertConfig& config, int64_t in_features);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);
+
+  torch::nn::Linear dense{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(BertResidualOutput);
+
+class BertAttentionImpl : public torch::nn::Module {
+ public:
+  explicit BertAttentionImpl(const BertConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+
+  BertSelfAttention self{nullptr};  // "self" is the checkpoint key (attention.self.query)
+  BertResidualOutput output{nullptr};
+};
+TORCH_MODULE(BertAttention);
+
+class BertIntermediateImpl : public torch::nn::Module {
+ public:
+  explicit BertIntermediateImpl(const BertConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Linear dense{nullptr};
+  std::string hidden_act;
+};
+TORCH_MODULE(BertIntermediate);
+
+class BertLayerImpl : public torch::nn::Module {
+ public:
+  explicit BertLayerImpl(const BertConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+
+  BertAttention attention{nullptr};
+  BertIntermediate intermediate{nullptr};
+  BertResidualOutput output{nullptr};
+};
+TORCH_MODULE(BertLayer);
+
+class BertEncoderImpl : public torch::nn::Module {
+ public:
+  explicit BertEncoderImpl(const BertConfig& config);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask);
+
+  torch::nn::ModuleList layer{nullptr};  // encoder.layer.N
+};
+TORCH_MODULE(BertEncoder);
+
+class BertPoolerImpl : public torch::nn::Module {
+ public:
+  explicit BertPoolerImpl(const BertConfig& config);
+  // (B, T, C) -> (B, C): tanh(dense(first token))
+  torch::Tensor forward(const torch::Tensor& hidden);
+
+  torch::nn::Linear dense{nullptr};
+};
+TORCH_MODULE(BertPooler);
+
+struct BertOutputs {
+  torch::Tensor last_hidden_state;  // (B, T, C)
+  torch::Tensor pooled_output;      // (B, C)
+};
+
+class BertModelImpl : public torch::nn::Module {
+ public:
+  explicit BertModelImpl(const BertConfig& config);
+  // input_ids, attention_mask, token_type_ids: (B, T) int64.
+  BertOutputs forward(const torch::Tensor& input_ids,
+                      const torch::Tensor& attention_mask,
+                      const torch::Tensor& token_type_ids);
+
+  BertEmbeddings embeddings{nullptr};
+  BertEncoder encoder{nullptr};
+  BertPooler pooler{nullptr};
+};
+TORCH_MODULE(BertModel);
+
+class BertForSequenceClassificationImpl : public torch::nn::Module {
+ public:
+  explicit BertForSequenceClassificationImpl(const BertConfig& config);
+  // (B, T) int64 inputs -> logits (B, num_labels)
+  torch::Tensor forward(const torch::Tensor& input_ids,
+                        const torch::Tensor& attention_mask,
+                        const torch::Tensor& token_type_ids);
+
+  BertModel bert{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Linear classifier{nullptr};
+};
+TORCH_MODULE(BertForSequenceClassification);
+
+// Hugging Face's _init_weights for BERT modules: Linear/Embedding weights ~ N(0, range), biases
+// 0, LayerNorm weight 1 and bias 0, the padding row of embeddings 0.
+void init_bert_weights(torch::nn::Module& module, const BertConfig& config);
+
+// Applies config.hidden_act: gelu (erf), gelu_new (tanh approximation), relu, silu / swish.
+torch::Tensor apply_activation(const torch::Tensor& x, const std::string& name);
+
+}  // namespace ftune

@@ -1,0 +1,263 @@
+// Reading, validating and writing BERT's config.json. The defaults are transformers.BertConfig's;
+// the checks reject what the modules in bert.cpp cannot build, naming the key and the fix.
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "models/bert.h"
+#include "models/config_error.h"
+
+namespace ftune {
+namespace {
+
+std::string describe_json_type(const nlohmann::json& value) {
+  return std::string(value.type_name());
+}
+
+// Reads json[key] into out when present and not null; a present key of the wrong type is an error.
+void read_int(const nlohmann::json& json, const char* key, int64_t& out, const std::string& source) {
+  auto it = json.find(key);
+  if (it == json.end() || it->is_null()) return;
+  if (!it->is_number_integer()) {
+    throw ConfigError(fmt::format("reading config '{}': key '{}': expected an integer, got {} {}",
+                                  source, key, describe_json_type(*it), it->dump()));
+  }
+  out = it->get<int64_t>();
+}
+
+void read_double(const nlohmann::json& json, const char* key, double& out,
+                 const std::string& source) {
+  auto it = json.find(key);
+  if (it == json.end() || it->is_null()) return;
+  if (!it->is_number()) {
+    throw ConfigError(fmt::format("reading config '{}': key '{}': expected a number, got {} {}",
+                                  source, key, describe_json_type(*it), it->dump()));
+  }
+  out = it->get<double>();
+}
+
+void read_string(const nlohmann::json& json, const char* key, std::string& out,
+                 const std::string& source) {
+  auto it = json.find(key);
+  if (it == json.end() || it->is_null()) return;
+  if (!it->is_string()) {
+    throw ConfigError(fmt::format("reading config '{}': key '{}': expected a string, got {} {}",
+                                  source, key, describe_json_type(*it), it->dump()));
+  }
+  out = it->get<std::string>();
+}
+
+void require_key(const nlohmann::json& json, const char* key, const std::string& source) {
+  if (!json.contains(key)) {
+    throw ConfigError(fmt::format(
+        "reading config '{}': required key '{}' is missing; hint: is this a BERT config.json?",
+        source, key));
+  }
+}
+
+void require_positive(int64_t value, const char* key, const std::string& source) {
+  if (value <= 0) {
+    throw ConfigError(fmt::format("reading config '{}': key '{}': expected a positive value, got {}",
+                                  source, key, value));
+  }
+}
+
+void require_probability(double value, const char* key, const std::string& source) {
+  if (!(value >= 0.0 && value < 1.0)) {
+    throw ConfigError(fmt::format("reading config '{}': key '{}': expected a probability in [0, 1), got {}",
+                                  source, key, value));
+  }
+}
+
+// id2label is {"0": "neg", "1": "pos"}: ids must be exactly 0..n-1.
+std::vector<std::string> read_id2label(const nlohmann::json& json, const std::string& source) {
+  std::vector<std::string> labels;
+  auto it = json.find("id2label");
+  if (it == json.end() || it->is_null()) {
+    auto num = json.find("num_labels");
+    if (num != json.end() && num->is_number_integer()) {
+      for (int64_t i = 0; i < num->get<int64_t>(); ++i) labels.push_back(fmt::format("LABEL_{}", i));
+    }
+    return labels;
+  }
+  if (!it->is_object()) {
+    throw ConfigError(fmt::format("reading config '{}': key 'id2label': expected an object, got {}",
+                                  source, describe_json_type(*it)));
+  }
+  labels.resize(it->size());
+  std::vector<bool> seen(it->size(), false);
+  for (const auto& [id_text, name] : it->items()) {
+    size_t consumed = 0;
+    int64_t id = -1;
+    try {
+      id = std::stoll(id_text, &consumed);
+    } catch (const std::exception&) {
+      consumed = 0;
+    }
+    if (consumed != id_text.size() || id < 0 || id >= static_cast<int64_t>(labels.size()) ||
+        seen[id]) {
+      throw ConfigError(fmt::format(
+          "reading config '{}': id2label key '{}': expected ids 0..{} each once", source, id_text,
+          labels.size() - 1));
+    }
+    if (!name.is_string()) {
+      throw ConfigError(fmt::format("reading config '{}': id2label['{}']: expected a string, got {}",
+                                    source, id_text, describe_json_type(name)));
+    }
+    seen[id] = true;
+    labels[id] = name.get<std::string>();
+  }
+  std::set<std::string> unique(labels.begin(), labels.end());
+  if (unique.size() != labels.size()) {
+    throw ConfigError(fmt::format("reading config '{}': id2label names a label twice", source));
+  }
+  return labels;
+}
+
+}  // namespace
+
+BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& source) {
+  if (!json.is_object()) {
+    throw ConfigError(fmt::format("reading config '{}': expected a JSON object, got {}", source,
+                                  describe_json_type(json)));
+  }
+  BertConfig config;
+  config.raw = json;
+  std::string model_type = "bert";
+  read_string(json, "model_type", model_type, source);
+  if (model_type != "bert") {
+    throw ConfigError(fmt::format(
+        "reading config '{}': model_type '{}' is not supported here (expected 'bert')", source,
+        model_type));
+  }
+  for (const char* key : {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                          "intermediate_size"}) {
+    require_key(json, key, source);
+  }
+  read_int(json, "vocab_size", config.vocab_size, source);
+  read_int(json, "hidden_size", config.hidden_size, source);
+  read_int(json, "num_hidden_layers", config.num_hidden_layers, source);
+  read_int(json, "num_attention_heads", config.num_attention_heads, source);
+  read_int(json, "intermediate_size", config.intermediate_size, source);
+  read_string(json, "hidden_act", config.hidden_act, source);
+  read_double(json, "hidden_dropout_prob", config.hidden_dropout_prob, source);
+  read_double(json, "attention_probs_dropout_prob", config.attention_probs_dropout_prob, source);
+  read_int(json, "max_position_embeddings", config.max_position_embeddings, source);
+  read_int(json, "type_vocab_size", config.type_vocab_size, source);
+  read_double(json, "initializer_range", config.initializer_range, source);
+  read_double(json, "layer_norm_eps", config.layer_norm_eps, source);
+  read_int(json, "pad_token_id", config.pad_token_id, source);
+  read_string(json, "position_embedding_type", config.position_embedding_type, source);
+  if (json.contains("classifier_dropout") && !json["classifier_dropout"].is_null()) {
+    double value = 0.0;
+    read_double(json, "classifier_dropout", value, source);
+    require_probability(value, "classifier_dropout", source);
+    config.classifier_dropout = value;
+  }
+  if (json.contains("problem_type") && !json["problem_type"].is_null()) {
+    std::string value;
+    read_string(json, "problem_type", value, source);
+    config.problem_type = value;
+  }
+  config.id2label = read_id2label(json, source);
+
+  for (const auto& [value, key] :
+       {std::pair{config.vocab_size, "vocab_size"}, {config.hidden_size, "hidden_size"},
+        {config.num_hidden_layers, "num_hidden_layers"},
+        {config.num_attention_heads, "num_attention_heads"},
+        {config.intermediate_size, "intermediate_size"},
+        {config.max_position_embeddings, "max_position_embeddings"},
+        {config.type_vocab_size, "type_vocab_size"}}) {
+    require_positive(value, key, source);
+  }
+  require_probability(config.hidden_dropout_prob, "hidden_dropout_prob", source);
+  require_probability(config.attention_probs_dropout_prob, "attention_probs_dropout_prob", source);
+  if (config.hidden_size % config.num_attention_heads != 0) {
+    throw ConfigError(fmt::format(
+        "reading config '{}': hidden_size {} is not divisible by num_attention_heads {}; hint: "
+        "config.json is inconsistent",
+        source, config.hidden_size, config.num_attention_heads));
+  }
+  if (config.position_embedding_type != "absolute") {
+    throw ConfigError(fmt::format(
+        "reading config '{}': position_embedding_type '{}' is not supported (only 'absolute')",
+        source, config.position_embedding_type));
+  }
+  static const std::set<std::string> kActivations = {"gelu", "gelu_new", "relu", "silu", "swish"};
+  if (kActivations.count(config.hidden_act) == 0) {
+    throw ConfigError(fmt::format(
+        "reading config '{}': hidden_act '{}' is not supported (expected gelu, gelu_new, relu or "
+        "silu)",
+        source, config.hidden_act));
+  }
+  if (config.problem_type && *config.problem_type != "single_label_classification") {
+    throw ConfigError(fmt::format(
+        "reading config '{}': problem_type '{}' is not supported yet (only "
+        "'single_label_classification'); hint: remove problem_type for single-label tasks",
+        source, *config.problem_type));
+  }
+  if (config.pad_token_id < 0 || config.pad_token_id >= config.vocab_size) {
+    throw ConfigError(fmt::format("reading config '{}': pad_token_id {} is outside the vocabulary (0..{})",
+                                  source, config.pad_token_id, config.vocab_size - 1));
+  }
+  return config;
+}
+
+BertConfig BertConfig::read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError(fmt::format("reading config '{}': cannot open the file; hint: a model folder "
+                                  "needs config.json",
+                                  path));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(buffer.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError(fmt::format("reading config '{}': not valid JSON: {}", path, e.what()));
+  }
+  return from_json(json, path);
+}
+
+nlohmann::json BertConfig::to_json() const {
+  nlohmann::json json = raw.is_object() ? raw : nlohmann::json::object();
+  json["model_type"] = "bert";
+  json["vocab_size"] = vocab_size;
+  json["hidden_size"] = hidden_size;
+  json["num_hidden_layers"] = num_hidden_layers;
+  json["num_attention_heads"] = num_attention_heads;
+  json["intermediate_size"] = intermediate_size;
+  json["hidden_act"] = hidden_act;
+  json["hidden_dropout_prob"] = hidden_dropout_prob;
+  json["attention_probs_dropout_prob"] = attention_probs_dropout_prob;
+  json["max_position_embeddings"] = max_position_embeddings;
+  json["type_vocab_size"] = type_vocab_size;
+  json["initializer_range"] = initializer_range;
+  json["layer_norm_eps"] = layer_norm_eps;
+  json["pad_token_id"] = pad_token_id;
+  json["position_embedding_type"] = position_embedding_type;
+  json["classifier_dropout"] = classifier_dropout ? nlohmann::json(*classifier_dropout) : nullptr;
+  if (!id2label.empty()) {
+    nlohmann::json id2label_json = nlohmann::json::object();
+    for (size_t i = 0; i < id2label.size(); ++i) id2label_json[std::to_string(i)] = id2label[i];
+    json["id2label"] = id2label_json;
+    json["label2id"] = label2id();
+    json["architectures"] = {"BertForSequenceClassification"};
+  }
+  json.erase("num_labels");
+  json.erase("torchscript");  // a traced export flag; the saved folder is a plain eager model
+  json["torch_dtype"] = "float32";
+  return json;
+}
+
+std::map<std::string, int64_t> BertConfig::label2id() const {
+  std::map<std::string, int64_t> result;
+  for (size_t i = 0; i < id2label.size(); ++i) result[id2label[i]] = static_cast<int64_t>(i);
+  return result;
+}
+
+}  // namespace ftune
