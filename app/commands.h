@@ -1,0 +1,20 @@
+// One function per subcommand: each adds its CLI11 subcommand with an options struct and returns
+// what to run once parsing succeeded (one lib/ call). Nothing else lives in app/.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace ftune {
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<void()> run;
+};
+
+Command add_inspect_command(CLI::App& app);
+Command add_tokenize_command(CLI::App& app);
+Command add_predict_command(CLI::App& app);
+
+}  // namespace ftune

@@ -1,0 +1,65 @@
+// ftune's entry point: parses the command line, sets the thread count, runs one subcommand and
+// turns any error into one `error: ...` line. Exit codes: 0 ok, 1 error, 2 usage error.
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+
+#include "app/commands.h"
+
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+int run_command(const ftune::Command& command, int threads) {
+  try {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    at::set_num_threads(threads > 0 ? threads : cores);
+    command.run();
+    return 0;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+  }
+  return kExitError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "ftune: fine-tune Transformer checkpoints (Hugging Face model folders, TorchScript) with "
+      "LibTorch.\nRun `ftune <command> --help` for a command's options and examples.",
+      "ftune"};
+  app.set_version_flag("--version", "ftune 0.1.0");
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "CPU threads for LibTorch (default: all cores; LibTorch's own default is 1)")
+      ->check(CLI::NonNegativeNumber);
+  std::vector<ftune::Command> commands = {
+      ftune::add_inspect_command(app),
+      ftune::add_tokenize_command(app),
+      ftune::add_predict_command(app),
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  for (const auto& command : commands) {
+    if (command.app->parsed()) return run_command(command, threads);
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,63 @@
+// Config table, parameter count, every tensor of the weights file, and the load report.
+#include "lib/inspect.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include "lib/checkpoint.h"
+#include "lib/model_folder.h"
+#include "lib/weights.h"
+#include "models/bert.h"
+
+namespace ftune {
+
+std::string inspect_model(const InspectOptions& options) {
+  require_model_folder(options.model_dir);
+  const auto config_path = options.model_dir / "config.json";
+  BertConfig config = BertConfig::read(config_path.string());
+  const auto weights_file = resolve_weights_file(options.model_dir, options.weights);
+  auto tensors = read_weights(weights_file);
+
+  std::string out = fmt::format("model folder: {}\nconfig: {}\n", options.model_dir.string(),
+                                config_path.string());
+  size_t key_width = 0;
+  for (const auto& item : config.raw.items()) key_width = std::max(key_width, item.key().size());
+  for (const auto& item : config.raw.items()) {
+    out += fmt::format("  {:<{}}  {}\n", item.key(), key_width, item.value().dump());
+  }
+
+  std::shared_ptr<torch::nn::Module> model;
+  std::string model_class;
+  if (config.num_labels() > 0) {
+    model = BertForSequenceClassification(config).ptr();
+    model_class = "BertForSequenceClassification";
+  } else {
+    model = BertModel(config).ptr();
+    model_class = "BertModel";
+  }
+  int64_t parameter_count = 0;
+  for (const auto& p : model->parameters()) parameter_count += p.numel();
+  out += fmt::format("model class: {} ({} parameters)\n", model_class, parameter_count);
+
+  int64_t file_elements = 0;
+  size_t name_width = 0;
+  for (const auto& [name, tensor] : tensors) name_width = std::max(name_width, name.size());
+  out += fmt::format("weights: {} ({} tensors)\n", weights_file.string(), tensors.size());
+  for (const auto& [name, tensor] : tensors) {
+    file_elements += tensor.numel();
+    out += fmt::format("  {:<{}}  {:<14}  [{}]\n", name, name_width,
+                       std::string(c10::toString(tensor.scalar_type())),
+                       fmt::join(tensor.sizes(), ", "));
+  }
+  out += fmt::format("  total elements: {}\n", file_elements);
+
+  LoadReport report = match_state_dict(*model, tensors, LoadPolicy{});
+  out += fmt::format("loading as {}: {}\n{}\n", model_class, report.is_ok() ? "ok" : "would FAIL",
+                     report.format());
+  return out;
+}
+
+}  // namespace ftune

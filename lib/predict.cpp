@@ -1,0 +1,74 @@
+// Batched inference for classification: tokenize, pad per batch, forward without autograd.
+#include "lib/predict.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "lib/atomic_file.h"
+#include "lib/batch.h"
+#include "lib/model_folder.h"
+#include "lib/progress.h"
+
+namespace ftune {
+
+at::Tensor compute_logits(BertForSequenceClassification& model,
+                          const std::vector<Encoding>& encodings,
+                          int64_t pad_id,
+                          size_t batch_size,
+                          const std::string& progress_label) {
+  torch::InferenceMode inference;
+  model->eval();
+  std::vector<at::Tensor> parts;
+  ProgressBar progress(progress_label, static_cast<int64_t>(encodings.size()));
+  for (size_t start = 0; start < encodings.size(); start += batch_size) {
+    std::vector<size_t> indices;
+    for (size_t i = start; i < std::min(encodings.size(), start + batch_size); ++i) {
+      indices.push_back(i);
+    }
+    Batch batch = collate_batch(encodings, {}, indices, pad_id);
+    parts.push_back(model(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+                        .to(torch::kFloat));  // (B, L)
+    progress.update(static_cast<int64_t>(start + indices.size()));
+  }
+  progress.finish();
+  return torch::cat(parts, 0);  // (N, L)
+}
+
+size_t run_predict(const PredictOptions& options) {
+  require_model_folder(options.model_dir);
+  auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
+  ClassifierLoadOptions load_options;
+  load_options.weights = options.weights;
+  Classifier classifier = load_classifier(options.model_dir, load_options);
+  const size_t max_length = clamp_max_length(classifier.config, options.max_length);
+  TextExamples examples = read_text_examples(options.data, options.columns, tokenizer, max_length,
+                                             /*read_labels=*/false, options.table);
+  at::Tensor logits = compute_logits(classifier.model, examples.encodings, tokenizer.pad_id(),
+                                     options.batch_size, "predict");
+  at::Tensor probs = torch::softmax(logits, -1);  // (N, L)
+  at::Tensor best = logits.argmax(-1);            // (N)
+
+  AtomicFileWriter writer(options.output);
+  auto logit_rows = logits.accessor<float, 2>();
+  auto prob_rows = probs.accessor<float, 2>();
+  const auto L = logits.size(1);
+  for (int64_t i = 0; i < logits.size(0); ++i) {
+    const int64_t label_id = best[i].item<int64_t>();
+    nlohmann::ordered_json line;  // keys in the documented order
+    line["label"] = classifier.config.id2label[label_id];
+    line["label_id"] = label_id;
+    std::vector<float> p(L), l(L);
+    for (int64_t j = 0; j < L; ++j) {
+      p[j] = prob_rows[i][j];
+      l[j] = logit_rows[i][j];
+    }
+    line["probs"] = p;
+    line["logits"] = l;
+    writer.stream() << line.dump() << '\n';
+  }
+  writer.commit();
+  return static_cast<size_t>(logits.size(0));
+}
+
+}  // namespace ftune
