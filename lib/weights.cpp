@@ -254,8 +254,10 @@ TensorMap read_sharded_tensors(const fs::path& index) {
   if (json.is_discarded() || !json.is_object() || !json.contains("weight_map") ||
       !json["weight_map"].is_object()) {
     fail_file(index,
-              "expected a JSON object with a \"weight_map\" object (tensor name -> shard "
-              "file), got something else; hint: the index is corrupt");
+              fmt::format("expected a shard index: a JSON object with a \"weight_map\" object "
+                          "(tensor name -> shard file), got {}; hint: pass a *.index.json or a "
+                          "weights file",
+                          json.is_discarded() ? "malformed JSON" : "JSON without a weight_map"));
   }
   std::map<std::string, std::string> shard_of;  // tensor -> shard
   for (const auto& [name, shard] : json["weight_map"].items()) {

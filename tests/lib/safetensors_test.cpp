@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -25,10 +26,12 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
 Bytes make_file(const std::string& header, std::size_t data_size, std::uint64_t length) {
-  Bytes out(8);
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>(length >> (8 * i));
-  out.insert(out.end(), header.begin(), header.end());
-  for (std::size_t i = 0; i < data_size; ++i) out.push_back(static_cast<std::uint8_t>(i));
+  Bytes out(8 + header.size() + data_size);
+  for (std::size_t i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>(length >> (8 * i));
+  std::copy(header.begin(), header.end(), out.begin() + 8);
+  for (std::size_t i = 0; i < data_size; ++i) {
+    out[8 + header.size() + i] = static_cast<std::uint8_t>(i);
+  }
   return out;
 }
 
