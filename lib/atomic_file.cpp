@@ -57,6 +57,16 @@ void write_file_atomically(const std::filesystem::path& target, std::string_view
   writer.commit();
 }
 
+void require_writable_parent(const std::filesystem::path& target) {
+  auto parent = target.parent_path();
+  if (parent.empty()) parent = ".";
+  if (!std::filesystem::is_directory(parent) || ::access(parent.c_str(), W_OK) != 0) {
+    throw IoError(fmt::format("writing '{}': folder '{}' does not exist or is not writable; "
+                              "hint: create it first or choose another output path",
+                              target.string(), parent.string()));
+  }
+}
+
 void sync_path(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

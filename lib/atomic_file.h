@@ -30,6 +30,10 @@ class AtomicFileWriter {
 
 void write_file_atomically(const std::filesystem::path& target, std::string_view content);
 
+// Fails early (IoError with a hint) when `target`'s folder is missing or not writable, so a
+// long run does not discover it at the end.
+void require_writable_parent(const std::filesystem::path& target);
+
 // fsync of a file or directory by path; errors are reported as IoError naming the path.
 void sync_path(const std::filesystem::path& path);
 

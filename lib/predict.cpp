@@ -36,6 +36,7 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
 }
 
 size_t run_predict(const PredictOptions& options) {
+  require_writable_parent(options.output);
   require_model_folder(options.model_dir);
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
   ClassifierLoadOptions load_options;

@@ -1,0 +1,148 @@
+// Runs the real `ftune` executable for end-to-end tests: exit code, stdout and stderr of one run,
+// and a fresh folder per test for its outputs. Not a shell: arguments go to execv as they are.
+//
+//   auto result = ftune::testing::run_ftune({"inspect", "--model", "tests/fixtures/bert-cls"});
+//   EXPECT_EQ(result.exit_code, 0) << result.err;
+#pragma once
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#ifndef FTUNE_BINARY
+#error "FTUNE_BINARY (the path of the built ftune executable) must be defined by CMake"
+#endif
+
+namespace ftune::testing {
+
+struct CommandResult {
+  int exit_code = -1;  // the exit status, or 128 + signal number when the process was killed
+  std::string out;
+  std::string err;
+};
+
+inline std::string read_text_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+inline void write_text_file(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << text;
+  ASSERT_TRUE(out.good()) << "cannot write " << file;
+}
+
+// One JSON object per non-empty line, keys kept in file order.
+inline std::vector<nlohmann::ordered_json> read_json_lines(const std::filesystem::path& file) {
+  std::vector<nlohmann::ordered_json> lines;
+  std::istringstream in(read_text_file(file));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(nlohmann::ordered_json::parse(line));
+  }
+  return lines;
+}
+
+namespace detail {
+// An unlinked temporary file the child writes one stream into; read back after it exits.
+inline int make_capture_file() {
+  char name[] = "/tmp/ftune_cli_capture.XXXXXX";
+  const int fd = ::mkstemp(name);
+  if (fd >= 0) ::unlink(name);
+  return fd;
+}
+
+inline std::string read_capture_file(int fd) {
+  std::string text;
+  ::lseek(fd, 0, SEEK_SET);
+  char buffer[4096];
+  ssize_t n = 0;
+  while ((n = ::read(fd, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<size_t>(n));
+  ::close(fd);
+  return text;
+}
+}  // namespace detail
+
+// Runs FTUNE_BINARY with `args` (fork + execv, so no quoting is needed or done) in the current
+// directory, stdin from /dev/null, stdout and stderr captured through temporary files (no pipe
+// can fill up and block the child).
+inline CommandResult run_ftune(const std::vector<std::string>& args) {
+  CommandResult result;
+  const int out_fd = detail::make_capture_file();
+  const int err_fd = detail::make_capture_file();
+  if (out_fd < 0 || err_fd < 0) {
+    ADD_FAILURE() << "cannot create capture files in /tmp: " << std::strerror(errno);
+    return result;
+  }
+  std::vector<std::string> argv_strings = {FTUNE_BINARY};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // child: only async-signal-safe calls until execv
+    const int in_fd = ::open("/dev/null", O_RDONLY);
+    if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
+    ::dup2(out_fd, STDOUT_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  if (pid < 0) {
+    ADD_FAILURE() << "fork failed: " << std::strerror(errno);
+    ::close(out_fd);
+    ::close(err_fd);
+    return result;
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+  result.out = detail::read_capture_file(out_fd);
+  result.err = detail::read_capture_file(err_fd);
+  if (result.exit_code == 127 && result.err.empty()) {
+    ADD_FAILURE() << "cannot run " << FTUNE_BINARY << " (build the ftune target first)";
+  }
+  return result;
+}
+
+// The command line as a user would type it, for failure messages.
+inline std::string describe(const std::vector<std::string>& args) {
+  std::string line = "ftune";
+  for (const auto& arg : args) line += " " + arg;
+  return line;
+}
+
+// A test fixture with a fresh empty folder per test (under /tmp), removed afterwards.
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char name[] = "/tmp/ftune_cli_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(name), nullptr) << std::strerror(errno);
+    dir_ = name;
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  std::filesystem::path dir_;
+};
+
+}  // namespace ftune::testing
