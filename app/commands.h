@@ -13,8 +13,11 @@ struct Command {
   std::function<void()> run;
 };
 
+Command add_train_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
 Command add_tokenize_command(CLI::App& app);
 Command add_predict_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
+Command add_score_command(CLI::App& app);
 
 }  // namespace ftune

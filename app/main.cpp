@@ -40,16 +40,24 @@ int main(int argc, char** argv) {
       "ftune"};
   app.set_version_flag("--version", "ftune 0.1.0");
   app.require_subcommand(1);
+  // One config file for every command: TOML/INI with a section per command ([train] ...).
+  app.set_config("--config", "", "read options from a TOML/INI file, a [command] section each; flags win");
   int threads = 0;
   app.add_option("--threads", threads,
                  "CPU threads for LibTorch (default: all cores; LibTorch's own default is 1)")
       ->check(CLI::NonNegativeNumber);
   std::vector<ftune::Command> commands = {
+      ftune::add_train_command(app),
       ftune::add_inspect_command(app),
       ftune::add_tokenize_command(app),
       ftune::add_predict_command(app),
+      ftune::add_eval_command(app),
+      ftune::add_score_command(app),
   };
 
+  for (auto& command : commands) {
+    command.app->fallthrough();  // global options (--threads, --config) may follow the command
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

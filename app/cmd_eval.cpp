@@ -1,0 +1,52 @@
+// `ftune eval`: a fine-tuned classifier's loss and sklearn classification report on labelled data.
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "app/commands.h"
+#include "app/options.h"
+#include "lib/evaluate.h"
+
+namespace ftune {
+
+Command add_eval_command(CLI::App& app) {
+  auto options = std::make_shared<EvalOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "eval",
+      "Evaluate a fine-tuned classifier on a labelled .jsonl/.csv/.tsv file (header row).\n"
+      "Every label must be one of the model's (config.json id2label).\n"
+      "Prints sklearn's classification_report, a blank line, the confusion matrix (rows = true,\n"
+      "columns = predicted), a blank line, then `accuracy`, `macro_f1`, `mcc` and `loss` (mean\n"
+      "cross-entropy) lines with max(4, --digits) decimals.\n"
+      "--report-json writes {\"classification_report\": sklearn's output_dict, \"confusion_matrix\":\n"
+      "{\"labels\", \"matrix\"}, \"metrics\": {\"accuracy\", \"f1_macro\", \"f1_micro\", \"f1_weighted\",\n"
+      "\"matthews_corrcoef\", \"support\", \"loss\"}}.\n"
+      "Example: ftune eval --model runs/intent/best --data test.jsonl --report-json report.json");
+  sub->add_option("--model", options->model_dir, "fine-tuned model folder")->required();
+  sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
+  sub->add_option("--data", options->data, "labelled .jsonl, .csv or .tsv")->required();
+  sub->add_option("--report-json", options->report_json, "also write the report as JSON here");
+  sub->add_option("--digits", options->digits, "decimals in the report (default 2, as sklearn)")
+      ->check(CLI::Range(0, 15));
+  sub->add_option("--max-length", options->max_length,
+                  "truncate inputs to this many tokens (default 128, at most the model's limit)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--batch-size", options->batch_size, "rows per forward pass (default 32)")
+      ->check(CLI::PositiveNumber);
+  add_text_column_options(*sub, options->columns, /*with_label=*/true);
+  add_table_options(*sub, options->table);
+  return {sub, [options] {
+            const EvalResult result = run_eval(*options);
+            std::fputs(format_eval_result(result, options->digits).c_str(), stdout);
+            std::string note = fmt::format("evaluated {} rows of {}",
+                                           result.predictions.size(), options->data.string());
+            if (result.skipped_rows > 0) {
+              note += fmt::format(" ({} rows skipped)", result.skipped_rows);
+            }
+            if (options->report_json) note += " -> " + options->report_json->string();
+            std::fputs((note + "\n").c_str(), stderr);
+          }};
+}
+
+}  // namespace ftune

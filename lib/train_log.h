@@ -1,0 +1,33 @@
+// DIR/trainer_log.jsonl: one JSON object per logged step, per evaluation, and a closing summary
+// with Hugging Face's names (loss, learning_rate, grad_norm, eval_<metric>, train_runtime, ...).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ftune {
+
+class TrainLog {
+ public:
+  // Opens the log for appending. When resuming at `resume_step` > 0, records after that step
+  // (written by the interrupted run after its last checkpoint) are dropped first.
+  TrainLog(std::filesystem::path path, int64_t resume_step);
+
+  void write_step(int64_t step, double epoch, double loss, double learning_rate, double grad_norm);
+  void write_eval(int64_t step, double epoch, double loss,
+                  const std::vector<std::pair<std::string, double>>& metrics);
+  void write_summary(int64_t step, double epoch, double train_loss, double runtime_seconds,
+                     int64_t samples, int64_t steps);
+
+ private:
+  void write_line(const std::string& line);
+
+  std::filesystem::path path_;
+  std::ofstream out_;
+};
+
+}  // namespace ftune

@@ -1,0 +1,276 @@
+// The training loop for sequence classification. Read run_train top to bottom: prepare data and
+// model, then per step: set lr -> forward -> backward (accumulate) -> clip -> step -> log ->
+// periodic eval -> early-stopping decision -> checkpoint.
+#include "lib/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include "lib/batch.h"
+#include "lib/batch_order.h"
+#include "lib/early_stopping.h"
+#include "lib/error.h"
+#include "lib/evaluate.h"
+#include "lib/model_folder.h"
+#include "lib/optim.h"
+#include "lib/predict.h"
+#include "lib/progress.h"
+#include "lib/schedule.h"
+#include "lib/train_checkpoint.h"
+#include "lib/train_log.h"
+#include "lib/weights.h"
+
+namespace ftune {
+namespace {
+
+const std::set<std::string> kGreaterIsBetter = {"accuracy", "macro_f1", "micro_f1", "weighted_f1",
+                                                "mcc", "macro_precision", "macro_recall"};
+
+double metric_value(const EvalResult& result, const std::string& name) {
+  const auto& r = result.report;
+  if (name == "loss") return result.loss.value_or(0.0);
+  if (name == "accuracy") return r.accuracy;
+  if (name == "macro_f1") return r.macro_avg.f1;
+  if (name == "micro_f1") return r.f1_micro;
+  if (name == "weighted_f1") return r.weighted_avg.f1;
+  if (name == "mcc") return r.matthews_corrcoef;
+  if (name == "macro_precision") return r.macro_avg.precision;
+  if (name == "macro_recall") return r.macro_avg.recall;
+  return 0.0;
+}
+
+void check_options(const TrainOptions& o) {
+  auto fail = [](const std::string& what) { throw Error("checking train options: " + what); };
+  if (!parse_lr_scheduler(o.lr_scheduler)) {
+    fail(fmt::format("--lr-scheduler '{}': expected linear, cosine, constant or "
+                     "constant_with_warmup", o.lr_scheduler));
+  }
+  if (o.eval_strategy != "epoch" && o.eval_strategy != "steps" && o.eval_strategy != "no") {
+    fail(fmt::format("--eval-strategy '{}': expected epoch, steps or no", o.eval_strategy));
+  }
+  if (o.eval_strategy != "no" && !o.valid_file) {
+    fail(fmt::format("--eval-strategy {} needs --valid FILE; hint: pass --valid or "
+                     "--eval-strategy no", o.eval_strategy));
+  }
+  if (!is_known_metric(o.metric_for_best_model)) {
+    fail(fmt::format("--metric-for-best-model '{}': expected loss, {}", o.metric_for_best_model,
+                     fmt::join(kGreaterIsBetter, ", ")));
+  }
+  if (o.batch_size == 0 || o.gradient_accumulation_steps <= 0 || o.eval_steps <= 0 ||
+      o.logging_steps <= 0) {
+    fail("--batch-size, --gradient-accumulation-steps, --eval-steps and --logging-steps must be "
+         "positive");
+  }
+  if (o.max_steps <= 0 && o.epochs <= 0) fail("give --epochs > 0 or --max-steps > 0");
+  if (o.early_stopping_patience > 0 && o.eval_strategy == "no") {
+    fail("--early-stopping-patience needs evaluations; hint: set --eval-strategy epoch or steps");
+  }
+}
+
+// Fails before any training if the output folder cannot be written.
+void prepare_output_dir(const std::filesystem::path& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  const auto probe = dir / fmt::format(".write-test-{}", ::getpid());
+  std::ofstream out(probe);
+  if (error || !out) {
+    throw IoError(fmt::format("preparing output folder '{}': not writable; hint: choose another "
+                              "--output-dir",
+                              dir.string()));
+  }
+  out.close();
+  std::filesystem::remove(probe);
+}
+
+std::vector<std::string> sorted_unique(const std::vector<std::string>& values) {
+  std::set<std::string> unique(values.begin(), values.end());
+  return {unique.begin(), unique.end()};
+}
+
+}  // namespace
+
+bool is_known_metric(const std::string& name) {
+  return name == "loss" || kGreaterIsBetter.count(name) > 0;
+}
+
+bool metric_greater_is_better(const std::string& name) { return name != "loss"; }
+
+TrainResult run_train(const TrainOptions& o) {
+  check_options(o);
+  prepare_output_dir(o.output_dir);
+  const auto started = std::chrono::steady_clock::now();
+
+  // Data and model.
+  require_model_folder(o.model_dir);
+  auto tokenizer = WordPieceTokenizer::load_from_folder(o.model_dir.string());
+  const auto config_for_limits = BertConfig::read((o.model_dir / "config.json").string());
+  const size_t max_length = clamp_max_length(config_for_limits, o.max_length);
+  TextExamples train = read_text_examples(o.train_file, o.columns, tokenizer, max_length,
+                                          /*read_labels=*/true, o.table);
+  ClassifierLoadOptions load_options;
+  load_options.weights = o.weights;
+  load_options.labels = sorted_unique(train.labels);
+  load_options.seed = o.seed;
+  Classifier classifier = load_classifier(o.model_dir, load_options);
+  fmt::print(stderr, "{}\n", classifier.head_note);
+  if (!classifier.report.initialized_fresh.empty() || !classifier.report.dropped.empty()) {
+    fmt::print(stderr, "{}\n", classifier.report.format());
+  }
+  auto& model = classifier.model;
+  const auto& id2label = classifier.config.id2label;
+  const std::vector<int64_t> train_labels = map_label_ids(train, id2label);
+  std::optional<TextExamples> valid;
+  std::vector<int64_t> valid_labels;
+  if (o.valid_file) {
+    valid = read_text_examples(*o.valid_file, o.columns, tokenizer, max_length, true, o.table);
+    valid_labels = map_label_ids(*valid, id2label);
+  }
+
+  // Steps, schedule, optimizer, early stopping.
+  std::vector<size_t> lengths;
+  for (const auto& e : train.encodings) lengths.push_back(e.input_ids.size());
+  BatchOrderOptions order{o.batch_size, o.shuffle, o.group_by_length, o.seed};
+  const auto accumulation = o.gradient_accumulation_steps;
+  const int64_t batches_per_epoch =
+      static_cast<int64_t>((train.encodings.size() + o.batch_size - 1) / o.batch_size);
+  const int64_t steps_per_epoch = (batches_per_epoch + accumulation - 1) / accumulation;
+  const int64_t total_steps = o.max_steps > 0 ? o.max_steps : steps_per_epoch * o.epochs;
+  const int64_t num_epochs = (total_steps + steps_per_epoch - 1) / steps_per_epoch;
+  LrSchedule schedule{*parse_lr_scheduler(o.lr_scheduler), o.learning_rate,
+                      compute_warmup_steps(o.warmup_steps, o.warmup_ratio, total_steps),
+                      total_steps};
+  auto optimizer = make_adamw(*model, {o.learning_rate, o.weight_decay, o.adam_beta1,
+                                       o.adam_beta2, o.adam_epsilon});
+  const auto parameters = model->parameters();
+  EarlyStopping stopping(o.metric_for_best_model, metric_greater_is_better(o.metric_for_best_model),
+                         o.early_stopping_patience, o.early_stopping_threshold);
+
+  // Fresh start or resume.
+  int64_t global_step = 0;
+  torch::manual_seed(o.seed);
+  if (o.resume_from_checkpoint) {
+    const auto checkpoint = resolve_resume_checkpoint(o.output_dir, *o.resume_from_checkpoint);
+    load_state_dict(*model, read_weights(checkpoint / "model.safetensors"), LoadPolicy{},
+                    checkpoint.string());
+    const auto state = restore_training_state(checkpoint, *optimizer);
+    global_step = state.at("global_step").get<int64_t>();
+    stopping.restore(state.at("early_stopping"));
+    fmt::print(stderr, "resuming from {} at step {}\n", checkpoint.string(), global_step);
+  }
+  TrainLog log(o.output_dir / "trainer_log.jsonl", global_step);
+  fmt::print(stderr, "training: {} examples, {} labels, {} steps ({} per epoch), batch {} x {} "
+             "accumulation, {} threads\n",
+             train.encodings.size(), id2label.size(), total_steps, steps_per_epoch, o.batch_size,
+             accumulation, at::get_num_threads());
+
+  auto trainer_state = [&](double epoch) {
+    nlohmann::json state;
+    state["global_step"] = global_step;
+    state["epoch"] = epoch;
+    state["total_steps"] = total_steps;
+    state["early_stopping"] = stopping.to_json();
+    state["best_model_checkpoint"] =
+        stopping.best_value() ? nlohmann::json(fmt::format("checkpoint-{}", stopping.best_step()))
+                              : nlohmann::json(nullptr);
+    return state;
+  };
+  ProgressBar progress("train", total_steps);
+  TrainResult result;
+  int64_t examples_seen = 0;
+  double loss_total = 0.0;
+  int64_t loss_steps = 0;
+
+  // Evaluate, decide, checkpoint: at each eval step/epoch (or each epoch end without eval).
+  auto evaluate_and_save = [&](double epoch) {
+    if (valid) {
+      auto logits = compute_logits(model, valid->encodings, tokenizer.pad_id(),
+                                   o.eval_batch_size ? o.eval_batch_size : o.batch_size, "eval");
+      model->train();
+      EvalResult eval = compute_eval_result(logits, valid_labels, id2label);
+      auto decision = stopping.observe(metric_value(eval, o.metric_for_best_model), global_step, epoch);
+      log.write_eval(global_step, epoch, *eval.loss,
+                     {{"accuracy", eval.report.accuracy}, {"macro_f1", eval.report.macro_avg.f1},
+                      {"micro_f1", eval.report.f1_micro}, {"weighted_f1", eval.report.weighted_avg.f1},
+                      {"mcc", eval.report.matthews_corrcoef}});
+      progress.print_line(decision.log_line);
+      if (decision.is_new_best) save_model_folder(o.output_dir, "best", classifier, tokenizer);
+      result.stopped_early = decision.should_stop;
+    }
+    save_training_checkpoint(o.output_dir, global_step, classifier, tokenizer, *optimizer,
+                             trainer_state(epoch));
+    rotate_checkpoints(o.output_dir, o.save_total_limit, stopping.best_step());
+  };
+
+  model->train();
+  for (int64_t epoch = global_step / steps_per_epoch; epoch < num_epochs; ++epoch) {
+    const auto batches = make_epoch_batches(lengths, order, epoch);
+    const int64_t first_step_in_epoch = epoch * steps_per_epoch;
+    for (int64_t group = global_step - first_step_in_epoch; group < steps_per_epoch; ++group) {
+      if (global_step >= total_steps || result.stopped_early) break;
+      const int64_t step = global_step + 1;
+      const double lr = schedule.compute_lr(step);
+      set_learning_rate(*optimizer, lr);
+      optimizer->zero_grad();
+      const int64_t first = group * accumulation;
+      const int64_t micro_batches = std::min(accumulation, batches_per_epoch - first);
+      torch::Tensor step_loss = torch::zeros({});
+      for (int64_t m = 0; m < micro_batches; ++m) {
+        Batch batch = collate_batch(train.encodings, train_labels, batches[first + m],
+                                    tokenizer.pad_id());
+        auto logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids);
+        auto loss = torch::cross_entropy_loss(logits, batch.labels) / micro_batches;
+        loss.backward();
+        step_loss += loss.detach();
+        examples_seen += batch.input_ids.size(0);
+      }
+      const double grad_norm = clip_gradients(parameters, o.max_grad_norm);
+      optimizer->step();
+      global_step = step;
+
+      const double loss_value = step_loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        throw Error(fmt::format("training: the loss is {} at step {}; hint: lower "
+                                "--learning-rate, or check the data for broken rows",
+                                loss_value, global_step));
+      }
+      loss_total += loss_value;
+      ++loss_steps;
+      const double epoch_progress = epoch + static_cast<double>(group + 1) / steps_per_epoch;
+      if (global_step % o.logging_steps == 0 || global_step == 1) {
+        log.write_step(global_step, epoch_progress, loss_value, lr, grad_norm);
+      }
+      progress.update(global_step, fmt::format("loss {:.4f} lr {:.2e}", loss_value, lr));
+      if (o.eval_strategy == "steps" && global_step % o.eval_steps == 0) {
+        evaluate_and_save(epoch_progress);
+      }
+    }
+    const bool epoch_complete = global_step == first_step_in_epoch + steps_per_epoch;
+    if (!result.stopped_early && o.eval_strategy != "steps" &&
+        (epoch_complete || global_step >= total_steps)) {
+      evaluate_and_save(static_cast<double>(global_step) / steps_per_epoch);
+    }
+    if (result.stopped_early || global_step >= total_steps) break;
+  }
+  progress.finish();
+
+  save_model_folder(o.output_dir, "last", classifier, tokenizer);
+  result.global_step = global_step;
+  result.best_metric = stopping.best_value();
+  result.best_step = stopping.best_step();
+  result.train_runtime =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  log.write_summary(global_step, static_cast<double>(global_step) / steps_per_epoch,
+                    loss_steps ? loss_total / loss_steps : 0.0, result.train_runtime,
+                    examples_seen, loss_steps);
+  return result;
+}
+
+}  // namespace ftune

@@ -1,0 +1,70 @@
+// `ftune train` for sequence classification: options, and the run itself (lib/trainer.cpp holds
+// the whole loop on one screen). Semantics follow Hugging Face's Trainer.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "lib/table.h"
+#include "lib/text_dataset.h"
+
+namespace ftune {
+
+struct TrainOptions {
+  std::filesystem::path model_dir;
+  std::optional<std::filesystem::path> weights;
+  std::filesystem::path train_file;
+  std::optional<std::filesystem::path> valid_file;
+  std::filesystem::path output_dir;
+  TextColumns columns;
+  TableReadOptions table;
+  size_t max_length = 128;
+
+  // AdamW and clipping (Trainer defaults).
+  double learning_rate = 5e-5;
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_epsilon = 1e-8;
+  double max_grad_norm = 1.0;
+  int64_t gradient_accumulation_steps = 1;
+
+  // Schedule and length of training.
+  std::string lr_scheduler = "linear";
+  int64_t warmup_steps = 0;
+  double warmup_ratio = 0.0;
+  int64_t epochs = 3;
+  int64_t max_steps = 0;  // > 0 overrides epochs
+  size_t batch_size = 8;
+  size_t eval_batch_size = 0;  // 0 = batch_size
+  uint64_t seed = 42;
+  bool shuffle = true;
+  bool group_by_length = false;
+
+  // Evaluation, early stopping, checkpoints, logging.
+  std::string eval_strategy = "epoch";  // epoch | steps | no
+  int64_t eval_steps = 500;
+  std::string metric_for_best_model = "macro_f1";
+  int64_t early_stopping_patience = 0;
+  double early_stopping_threshold = 0.0;
+  int64_t save_total_limit = 0;
+  int64_t logging_steps = 50;
+  std::optional<std::string> resume_from_checkpoint;  // a checkpoint folder or "latest"
+};
+
+struct TrainResult {
+  int64_t global_step = 0;
+  bool stopped_early = false;
+  std::optional<double> best_metric;
+  int64_t best_step = 0;
+  double train_runtime = 0.0;
+};
+
+TrainResult run_train(const TrainOptions& options);
+
+// Metric names --metric-for-best-model accepts, and whether larger is better.
+bool is_known_metric(const std::string& name);
+bool metric_greater_is_better(const std::string& name);
+
+}  // namespace ftune
