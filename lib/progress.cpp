@@ -57,6 +57,11 @@ void ProgressBar::draw(bool force) {
   const bool at_end = done_ >= total_;
   if (!force && !at_end && since_draw < (interactive_ ? 0.1 : 10.0)) return;
   if (!interactive_ && done_ == drawn_done_) return;  // a log file gets each state once
+  // In a log, work that finished within one reporting interval is not worth a line.
+  if (!interactive_ && drawn_done_ < 0 &&
+      std::chrono::duration<double>(now - start_).count() < 10.0) {
+    return;
+  }
   last_draw_ = now;
   drawn_done_ = done_;
   const double elapsed = std::chrono::duration<double>(now - start_).count();

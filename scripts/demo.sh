@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# The main job on the bundled default. Until fine-tuning lands: classify the bundled CLINC150
-# sentences with the tiny fixture classifier and show the first predictions.
+# The main job on the bundled default: fine-tune the small bundled BERT checkpoint on the bundled
+# Financial PhraseBank sentences (positive / neutral / negative) with early stopping, then print
+# the held-out test report. About half a minute on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+data=assets/data/financial_phrasebank
 out=build/demo
-mkdir -p "$out"
-build/ftune inspect --model tests/fixtures/bert-cls | tail -n 4
-build/ftune predict --model tests/fixtures/bert-cls --data tests/fixtures/bert-cls/texts.jsonl \
-  --output "$out/predictions.jsonl"
-head -n 3 "$out/predictions.jsonl"
+rm -rf "$out"
+
+build/ftune train \
+  --model tests/fixtures/bert-cls \
+  --train "$data/train.csv" --valid "$data/valid.csv" \
+  --output-dir "$out" \
+  --epochs 30 --batch-size 16 --learning-rate 1e-3 --warmup-ratio 0.1 --weight-decay 0.01 \
+  --early-stopping-patience 3 --save-total-limit 2
+
+echo
+echo "== test set report (best checkpoint: $out/best) =="
+build/ftune eval --model "$out/best" --data "$data/test.csv" --digits 4
