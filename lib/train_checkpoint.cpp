@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "lib/atomic_file.h"
@@ -71,13 +72,12 @@ std::vector<std::pair<int64_t, std::filesystem::path>> list_checkpoints(
 
 std::filesystem::path save_training_checkpoint(const std::filesystem::path& output_dir,
                                                int64_t step,
-                                               const Classifier& classifier,
-                                               const WordPieceTokenizer& tokenizer,
+                                               const TrainTask& task,
                                                torch::optim::Optimizer& optimizer,
                                                const nlohmann::json& trainer_state) {
   const auto target = output_dir / fmt::format("checkpoint-{}", step);
   const auto tmp = temporary_sibling(target);
-  save_classifier(tmp, classifier, tokenizer);
+  task.save_model_folder(tmp);
   torch::save(optimizer, (tmp / kOptimizerFile).string());
   sync_path(tmp / kOptimizerFile);
   torch::Tensor rng_state = at::detail::getDefaultCPUGenerator().get_state();
@@ -90,11 +90,10 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& outp
 
 void save_model_folder(const std::filesystem::path& output_dir,
                        const std::string& name,
-                       const Classifier& classifier,
-                       const WordPieceTokenizer& tokenizer) {
+                       const TrainTask& task) {
   const auto target = output_dir / name;
   const auto tmp = temporary_sibling(target);
-  save_classifier(tmp, classifier, tokenizer);
+  task.save_model_folder(tmp);
   install_folder(tmp, target);
 }
 

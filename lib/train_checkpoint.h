@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
-#include "lib/model_folder.h"
+#include "lib/train_task.h"
 
 namespace ftune {
 
@@ -20,16 +20,14 @@ constexpr const char* kTrainerStateFile = "trainer_state.json";
 // trainer_state.json). Returns its path.
 std::filesystem::path save_training_checkpoint(const std::filesystem::path& output_dir,
                                                int64_t step,
-                                               const Classifier& classifier,
-                                               const WordPieceTokenizer& tokenizer,
+                                               const TrainTask& task,
                                                torch::optim::Optimizer& optimizer,
                                                const nlohmann::json& trainer_state);
 
 // Replaces `output_dir/<name>/` (best, last) with a fresh model folder.
 void save_model_folder(const std::filesystem::path& output_dir,
                        const std::string& name,
-                       const Classifier& classifier,
-                       const WordPieceTokenizer& tokenizer);
+                       const TrainTask& task);
 
 // The newest complete checkpoint-<step> folder, if any.
 std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesystem::path& output_dir);

@@ -1,51 +1,31 @@
-// The training loop for sequence classification. Read run_train top to bottom: prepare data and
-// model, then per step: set lr -> forward -> backward (accumulate) -> clip -> step -> log ->
+// The training loop, for any TrainTask (lib/train_task.h). Read run_train top to bottom: prepare
+// the task, then per step: set lr -> forward -> backward (accumulate) -> clip -> step -> log ->
 // periodic eval -> early-stopping decision -> checkpoint.
 #include "lib/trainer.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
-#include "lib/batch.h"
 #include "lib/batch_order.h"
 #include "lib/early_stopping.h"
 #include "lib/error.h"
-#include "lib/evaluate.h"
-#include "lib/model_folder.h"
 #include "lib/optim.h"
-#include "lib/predict.h"
 #include "lib/progress.h"
 #include "lib/schedule.h"
 #include "lib/train_checkpoint.h"
 #include "lib/train_log.h"
-#include "lib/weights.h"
+#include "lib/train_task.h"
 
 namespace ftune {
 namespace {
-
-const std::set<std::string> kGreaterIsBetter = {"accuracy", "macro_f1", "micro_f1", "weighted_f1",
-                                                "mcc", "macro_precision", "macro_recall"};
-
-double metric_value(const EvalResult& result, const std::string& name) {
-  const auto& r = result.report;
-  if (name == "loss") return result.loss.value_or(0.0);
-  if (name == "accuracy") return r.accuracy;
-  if (name == "macro_f1") return r.macro_avg.f1;
-  if (name == "micro_f1") return r.f1_micro;
-  if (name == "weighted_f1") return r.weighted_avg.f1;
-  if (name == "mcc") return r.matthews_corrcoef;
-  if (name == "macro_precision") return r.macro_avg.precision;
-  if (name == "macro_recall") return r.macro_avg.recall;
-  return 0.0;
-}
 
 void check_options(const TrainOptions& o) {
   auto fail = [](const std::string& what) { throw Error("checking train options: " + what); };
@@ -59,10 +39,6 @@ void check_options(const TrainOptions& o) {
   if (o.eval_strategy != "no" && !o.valid_file) {
     fail(fmt::format("--eval-strategy {} needs --valid FILE; hint: pass --valid or "
                      "--eval-strategy no", o.eval_strategy));
-  }
-  if (!is_known_metric(o.metric_for_best_model)) {
-    fail(fmt::format("--metric-for-best-model '{}': expected loss, {}", o.metric_for_best_model,
-                     fmt::join(kGreaterIsBetter, ", ")));
   }
   if (o.batch_size == 0 || o.gradient_accumulation_steps <= 0 || o.eval_steps <= 0 ||
       o.logging_steps <= 0) {
@@ -90,15 +66,14 @@ void prepare_output_dir(const std::filesystem::path& dir) {
   std::filesystem::remove(probe);
 }
 
-std::vector<std::string> sorted_unique(const std::vector<std::string>& values) {
-  std::set<std::string> unique(values.begin(), values.end());
-  return {unique.begin(), unique.end()};
-}
-
 }  // namespace
 
-bool is_known_metric(const std::string& name) {
-  return name == "loss" || kGreaterIsBetter.count(name) > 0;
+std::optional<double> EvalMetrics::find(const std::string& name) const {
+  if (name == "loss") return loss;
+  for (const auto& [key, value] : values) {
+    if (key == name) return value;
+  }
+  return std::nullopt;
 }
 
 bool metric_greater_is_better(const std::string& name) { return name != "loss"; }
@@ -108,48 +83,31 @@ TrainResult run_train(const TrainOptions& o) {
   prepare_output_dir(o.output_dir);
   const auto started = std::chrono::steady_clock::now();
 
-  // Data and model.
-  require_model_folder(o.model_dir);
-  auto tokenizer = WordPieceTokenizer::load_from_folder(o.model_dir.string());
-  const auto config_for_limits = BertConfig::read((o.model_dir / "config.json").string());
-  const size_t max_length = clamp_max_length(config_for_limits, o.max_length);
-  TextExamples train = read_text_examples(o.train_file, o.columns, tokenizer, max_length,
-                                          /*read_labels=*/true, o.table);
-  ClassifierLoadOptions load_options;
-  load_options.weights = o.weights;
-  load_options.labels = sorted_unique(train.labels);
-  load_options.seed = o.seed;
-  Classifier classifier = load_classifier(o.model_dir, load_options);
-  fmt::print(stderr, "{}\n", classifier.head_note);
-  if (!classifier.report.initialized_fresh.empty() || !classifier.report.dropped.empty()) {
-    fmt::print(stderr, "{}\n", classifier.report.format());
-  }
-  auto& model = classifier.model;
-  const auto& id2label = classifier.config.id2label;
-  const std::vector<int64_t> train_labels = map_label_ids(train, id2label);
-  std::optional<TextExamples> valid;
-  std::vector<int64_t> valid_labels;
-  if (o.valid_file) {
-    valid = read_text_examples(*o.valid_file, o.columns, tokenizer, max_length, true, o.table);
-    valid_labels = map_label_ids(*valid, id2label);
+  // Data and model: everything task-specific lives behind TrainTask.
+  std::unique_ptr<TrainTask> task = make_classification_task(o);
+  auto& model = task->model();
+  const auto names = task->metric_names();
+  if (o.metric_for_best_model != "loss" &&
+      std::find(names.begin(), names.end(), o.metric_for_best_model) == names.end()) {
+    throw Error(fmt::format("checking train options: --metric-for-best-model '{}': expected loss, {}",
+                            o.metric_for_best_model, fmt::join(names, ", ")));
   }
 
   // Steps, schedule, optimizer, early stopping.
-  std::vector<size_t> lengths;
-  for (const auto& e : train.encodings) lengths.push_back(e.input_ids.size());
+  const auto& lengths = task->example_lengths();
   BatchOrderOptions order{o.batch_size, o.shuffle, o.group_by_length, o.seed};
   const auto accumulation = o.gradient_accumulation_steps;
   const int64_t batches_per_epoch =
-      static_cast<int64_t>((train.encodings.size() + o.batch_size - 1) / o.batch_size);
+      static_cast<int64_t>((lengths.size() + o.batch_size - 1) / o.batch_size);
   const int64_t steps_per_epoch = (batches_per_epoch + accumulation - 1) / accumulation;
   const int64_t total_steps = o.max_steps > 0 ? o.max_steps : steps_per_epoch * o.epochs;
   const int64_t num_epochs = (total_steps + steps_per_epoch - 1) / steps_per_epoch;
   LrSchedule schedule{*parse_lr_scheduler(o.lr_scheduler), o.learning_rate,
                       compute_warmup_steps(o.warmup_steps, o.warmup_ratio, total_steps),
                       total_steps};
-  auto optimizer = make_adamw(*model, {o.learning_rate, o.weight_decay, o.adam_beta1,
+  auto optimizer = make_adamw(model, {o.learning_rate, o.weight_decay, o.adam_beta1,
                                        o.adam_beta2, o.adam_epsilon});
-  const auto parameters = model->parameters();
+  const auto parameters = model.parameters();
   EarlyStopping stopping(o.metric_for_best_model, metric_greater_is_better(o.metric_for_best_model),
                          o.early_stopping_patience, o.early_stopping_threshold);
 
@@ -158,18 +116,16 @@ TrainResult run_train(const TrainOptions& o) {
   torch::manual_seed(o.seed);
   if (o.resume_from_checkpoint) {
     const auto checkpoint = resolve_resume_checkpoint(o.output_dir, *o.resume_from_checkpoint);
-    load_state_dict(*model, read_weights(checkpoint / "model.safetensors"), LoadPolicy{},
-                    checkpoint.string());
+    task->load_model_folder_weights(checkpoint);
     const auto state = restore_training_state(checkpoint, *optimizer);
     global_step = state.at("global_step").get<int64_t>();
     stopping.restore(state.at("early_stopping"));
     fmt::print(stderr, "resuming from {} at step {}\n", checkpoint.string(), global_step);
   }
   TrainLog log(o.output_dir / "trainer_log.jsonl", global_step);
-  fmt::print(stderr, "training: {} examples, {} labels, {} steps ({} per epoch), batch {} x {} "
-             "accumulation, {} threads\n",
-             train.encodings.size(), id2label.size(), total_steps, steps_per_epoch, o.batch_size,
-             accumulation, at::get_num_threads());
+  fmt::print(stderr, "training: {}, {} steps ({} per epoch), batch {} x {} accumulation, {} threads\n",
+             task->describe(), total_steps, steps_per_epoch, o.batch_size, accumulation,
+             at::get_num_threads());
 
   auto trainer_state = [&](double epoch) {
     nlohmann::json state;
@@ -190,26 +146,19 @@ TrainResult run_train(const TrainOptions& o) {
 
   // Evaluate, decide, checkpoint: at each eval step/epoch (or each epoch end without eval).
   auto evaluate_and_save = [&](double epoch) {
-    if (valid) {
-      auto logits = compute_logits(model, valid->encodings, tokenizer.pad_id(),
-                                   o.eval_batch_size ? o.eval_batch_size : o.batch_size, "eval");
-      model->train();
-      EvalResult eval = compute_eval_result(logits, valid_labels, id2label);
-      auto decision = stopping.observe(metric_value(eval, o.metric_for_best_model), global_step, epoch);
-      log.write_eval(global_step, epoch, *eval.loss,
-                     {{"accuracy", eval.report.accuracy}, {"macro_f1", eval.report.macro_avg.f1},
-                      {"micro_f1", eval.report.f1_micro}, {"weighted_f1", eval.report.weighted_avg.f1},
-                      {"mcc", eval.report.matthews_corrcoef}});
+    if (task->has_validation()) {
+      EvalMetrics eval = task->evaluate();
+      auto decision = stopping.observe(*eval.find(o.metric_for_best_model), global_step, epoch);
+      log.write_eval(global_step, epoch, eval.loss, eval.values);
       progress.print_line(decision.log_line);
-      if (decision.is_new_best) save_model_folder(o.output_dir, "best", classifier, tokenizer);
+      if (decision.is_new_best) save_model_folder(o.output_dir, "best", *task);
       result.stopped_early = decision.should_stop;
     }
-    save_training_checkpoint(o.output_dir, global_step, classifier, tokenizer, *optimizer,
-                             trainer_state(epoch));
+    save_training_checkpoint(o.output_dir, global_step, *task, *optimizer, trainer_state(epoch));
     rotate_checkpoints(o.output_dir, o.save_total_limit, stopping.best_step());
   };
 
-  model->train();
+  model.train();
   for (int64_t epoch = global_step / steps_per_epoch; epoch < num_epochs; ++epoch) {
     const auto batches = make_epoch_batches(lengths, order, epoch);
     const int64_t first_step_in_epoch = epoch * steps_per_epoch;
@@ -223,13 +172,11 @@ TrainResult run_train(const TrainOptions& o) {
       const int64_t micro_batches = std::min(accumulation, batches_per_epoch - first);
       torch::Tensor step_loss = torch::zeros({});
       for (int64_t m = 0; m < micro_batches; ++m) {
-        Batch batch = collate_batch(train.encodings, train_labels, batches[first + m],
-                                    tokenizer.pad_id());
-        auto logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids);
-        auto loss = torch::cross_entropy_loss(logits, batch.labels) / micro_batches;
+        const auto& indices = batches[first + m];
+        auto loss = task->compute_loss(indices) / micro_batches;
         loss.backward();
         step_loss += loss.detach();
-        examples_seen += batch.input_ids.size(0);
+        examples_seen += static_cast<int64_t>(indices.size());
       }
       const double grad_norm = clip_gradients(parameters, o.max_grad_norm);
       optimizer->step();
@@ -261,7 +208,7 @@ TrainResult run_train(const TrainOptions& o) {
   }
   progress.finish();
 
-  save_model_folder(o.output_dir, "last", classifier, tokenizer);
+  save_model_folder(o.output_dir, "last", *task);
   result.global_step = global_step;
   result.best_metric = stopping.best_value();
   result.best_step = stopping.best_step();

@@ -63,8 +63,7 @@ struct TrainResult {
 
 TrainResult run_train(const TrainOptions& options);
 
-// Metric names --metric-for-best-model accepts, and whether larger is better.
-bool is_known_metric(const std::string& name);
+// Larger is better for every metric but the loss.
 bool metric_greater_is_better(const std::string& name);
 
 }  // namespace ftune

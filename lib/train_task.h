@@ -1,0 +1,50 @@
+// What the training loop needs from a task (sequence classification, translation): the model,
+// a loss for a micro-batch, an evaluation, and saving. Two real callers, so an interface;
+// lib/trainer.cpp drives it, lib/*_task.cpp implement it.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+namespace ftune {
+
+struct TrainOptions;
+
+struct EvalMetrics {
+  double loss = 0.0;
+  std::vector<std::pair<std::string, double>> values;  // logged as eval_<name>, in this order
+  // The value of `name` ("loss" or one of values); nullopt when absent.
+  std::optional<double> find(const std::string& name) const;
+};
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+
+  virtual torch::nn::Module& model() = 0;
+  // Token count of each training example (for --group-by-length); also the example count.
+  virtual const std::vector<size_t>& example_lengths() const = 0;
+  // Mean loss over the training examples `indices`, in train mode, with the graph attached.
+  virtual at::Tensor compute_loss(const std::vector<size_t>& indices) = 0;
+  virtual bool has_validation() const = 0;
+  // Runs the validation set; leaves the model in train mode.
+  virtual EvalMetrics evaluate() = 0;
+  // Metric names --metric-for-best-model may take (besides "loss").
+  virtual std::vector<std::string> metric_names() const = 0;
+  // A complete model folder (config, weights, tokenizer files).
+  virtual void save_model_folder(const std::filesystem::path& dir) const = 0;
+  // Loads the weights of a saved model folder (resume).
+  virtual void load_model_folder_weights(const std::filesystem::path& dir) = 0;
+  // One line for the log: "1462 examples, 3 labels".
+  virtual std::string describe() const = 0;
+};
+
+std::unique_ptr<TrainTask> make_classification_task(const TrainOptions& options);
+
+}  // namespace ftune
