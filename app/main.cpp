@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
       ftune::add_predict_command(app),
       ftune::add_eval_command(app),
       ftune::add_score_command(app),
+      ftune::add_translate_command(app),
   };
 
   for (auto& command : commands) {

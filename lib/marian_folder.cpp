@@ -1,0 +1,76 @@
+// Loading and saving Marian folders.
+#include "lib/marian_folder.h"
+
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "lib/atomic_file.h"
+#include "lib/error.h"
+#include "lib/model_folder.h"
+#include "lib/weights.h"
+
+namespace ftune {
+namespace {
+
+const char* const kTokenizerFiles[] = {"source.spm", "target.spm", "vocab.json",
+                                       "tokenizer_config.json", "special_tokens_map.json"};
+
+}  // namespace
+
+bool is_marian_folder(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "config.json");
+  if (!in) return false;
+  try {
+    auto json = nlohmann::json::parse(in);
+    return json.value("model_type", "") == "marian";
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+MarianBundle load_marian_folder(const std::filesystem::path& dir,
+                                const std::optional<std::filesystem::path>& weights) {
+  require_model_folder(dir);
+  MarianBundle bundle;
+  bundle.dir = dir;
+  bundle.config = MarianConfig::read((dir / "config.json").string());
+  bundle.tokenizer = MarianTokenizer::load_from_folder(dir.string());
+  bundle.model = MarianMTModel(bundle.config);
+  bundle.report =
+      load_marian_weights(bundle.model, bundle.config, resolve_weights_file(dir, weights));
+  return bundle;
+}
+
+LoadReport load_marian_weights(MarianMTModel& model,
+                               const MarianConfig& config,
+                               const std::filesystem::path& file) {
+  return load_state_dict(*model, drop_marian_redundant_keys(read_weights(file), config),
+                         LoadPolicy{}, file.string());
+}
+
+void save_marian_folder(const std::filesystem::path& out_dir, const MarianBundle& bundle) {
+  std::filesystem::create_directories(out_dir);
+  auto state = collect_state_dict(*bundle.model);
+  if (bundle.config.tie_word_embeddings) {
+    // Hugging Face's own state dict repeats the tied embedding under these names; writing them
+    // keeps from_pretrained free of "newly initialized" warnings.
+    const auto shared = state.at("model.shared.weight");
+    for (const char* alias : {"model.encoder.embed_tokens.weight",
+                              "model.decoder.embed_tokens.weight", "lm_head.weight"}) {
+      state[alias] = shared;
+    }
+  }
+  write_weights_safetensors(out_dir / "model.safetensors", state);
+  write_file_atomically(out_dir / "config.json", bundle.config.to_json().dump(2) + "\n");
+  for (const char* name : kTokenizerFiles) {
+    const auto source = bundle.dir / name;
+    if (!std::filesystem::exists(source)) continue;
+    std::ifstream in(source, std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    write_file_atomically(out_dir / name, content);
+  }
+}
+
+}  // namespace ftune
