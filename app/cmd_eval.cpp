@@ -7,11 +7,14 @@
 #include "app/commands.h"
 #include "app/options.h"
 #include "lib/evaluate.h"
+#include "lib/translation_eval.h"
 
 namespace ftune {
 
 Command add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
+  auto task = std::make_shared<std::string>("classify");
+  auto translate = std::make_shared<TranslateEvalOptions>();
   CLI::App* sub = app.add_subcommand(
       "eval",
       "Evaluate a fine-tuned classifier on a labelled .jsonl/.csv/.tsv file (header row).\n"
@@ -22,7 +25,20 @@ Command add_eval_command(CLI::App& app) {
       "--report-json writes {\"classification_report\": sklearn's output_dict, \"confusion_matrix\":\n"
       "{\"labels\", \"matrix\"}, \"metrics\": {\"accuracy\", \"f1_macro\", \"f1_micro\", \"f1_weighted\",\n"
       "\"matthews_corrcoef\", \"support\", \"loss\"}}.\n"
-      "Example: ftune eval --model runs/intent/best --data test.jsonl --report-json report.json");
+      "Example: ftune eval --model runs/intent/best --data test.jsonl --report-json report.json\n"
+      "With --task translate (a Marian model; data with source/target columns): the loss, then\n"
+      "sacreBLEU's BLEU and chrF lines, each followed by its signature.\n"
+      "Example: ftune eval --task translate --model runs/m30k/best --data valid.jsonl --beam 4");
+  sub->add_option("--task", *task, "classify (default) or translate")
+      ->check(CLI::IsMember({"classify", "translate"}));
+  sub->add_option("--source-column", translate->columns.source, "translate: source column");
+  sub->add_option("--target-column", translate->columns.target, "translate: target column");
+  sub->add_option("--max-target-length", translate->max_target_length,
+                  "translate: truncate targets to this many tokens including </s> (default 128)");
+  sub->add_option("--beam", translate->generation.num_beams, "translate: beams (default 1)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--generation-max-length", translate->generation.max_length,
+                  "translate: max output length counting the start token (default 128)");
   sub->add_option("--model", options->model_dir, "fine-tuned model folder")->required();
   sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
   sub->add_option("--data", options->data, "labelled .jsonl, .csv or .tsv")->required();
@@ -36,7 +52,19 @@ Command add_eval_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   add_text_column_options(*sub, options->columns, /*with_label=*/true);
   add_table_options(*sub, options->table);
-  return {sub, [options] {
+  translate->generation.max_length = 128;
+  translate->max_target_length = 128;
+  return {sub, [options, task, translate] {
+            if (*task == "translate") {
+              translate->model_dir = options->model_dir;
+              translate->weights = options->weights;
+              translate->data = options->data;
+              translate->table = options->table;
+              translate->batch_size = options->batch_size;
+              translate->max_source_length = options->max_length;
+              std::fputs(run_translate_eval(*translate).c_str(), stdout);
+              return;
+            }
             const EvalResult result = run_eval(*options);
             std::fputs(format_eval_result(result, options->digits).c_str(), stdout);
             std::string note = fmt::format("evaluated {} rows of {}",

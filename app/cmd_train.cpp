@@ -14,8 +14,8 @@ Command add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* sub = app.add_subcommand(
       "train",
-      "Fine-tune a BERT-family checkpoint for text (or sentence-pair) classification, as Hugging "
-      "Face's Trainer does.\n"
+      "Fine-tune a BERT-family checkpoint for text (or sentence-pair) classification, or a Marian "
+      "model for translation (--task translate), as Hugging Face's Trainer does.\n"
       "Writes DIR/checkpoint-<step>/ (resumable), DIR/best/ and DIR/last/ (model folders that "
       "`ftune predict` and Hugging Face from_pretrained load) and DIR/trainer_log.jsonl.\n"
       "Example:\n"
@@ -26,6 +26,8 @@ Command add_train_command(CLI::App& app) {
       "); flags on the command line win.");
 
   auto* io = sub->add_option_group("Inputs and outputs");
+  io->add_option("--task", o->task,
+                 "classify (BERT sequence classification, default) or translate (Marian seq2seq)");
   io->add_option("--model", o->model_dir, "Hugging Face model folder to start from")->required();
   io->add_option("--weights", o->weights, "weights file overriding the folder's own");
   io->add_option("--train", o->train_file, "training data: .jsonl, .csv or .tsv with a header")
@@ -36,6 +38,20 @@ Command add_train_command(CLI::App& app) {
   io->add_option("--resume-from-checkpoint", o->resume_from_checkpoint,
                  "continue from a checkpoint-<step> folder, or 'latest' in --output-dir");
   add_text_column_options(*sub, o->columns, /*with_label=*/true);
+  auto* seq2seq = sub->add_option_group("Translation (--task translate)");
+  seq2seq->add_option("--source-column", o->source_column, "source text column (default source)");
+  seq2seq->add_option("--target-column", o->target_column, "target text column (default target)");
+  seq2seq->add_option("--max-target-length", o->max_target_length,
+                      "truncate targets to this many tokens including </s> (default 128)");
+  seq2seq->add_option("--label-smoothing", o->label_smoothing,
+                      "label smoothing of the cross-entropy, PyTorch semantics (default 0)");
+  seq2seq->add_flag("--predict-with-generate", o->predict_with_generate,
+                    "decode the validation set at each evaluation and report BLEU and chrF "
+                    "(so --metric-for-best-model bleu works)");
+  seq2seq->add_option("--generation-num-beams", o->generation_num_beams,
+                      "beams for --predict-with-generate (default 1: greedy)");
+  seq2seq->add_option("--generation-max-length", o->generation_max_length,
+                      "max length for --predict-with-generate, counting the start token (default 128)");
   add_table_options(*sub, o->table);
   sub->add_option("--max-length", o->max_length,
                   "truncate inputs to this many tokens (default 128, at most the model's limit)")
@@ -69,8 +85,9 @@ Command add_train_command(CLI::App& app) {
   eval->add_option("--eval-strategy", o->eval_strategy, "epoch | steps | no (default epoch)");
   eval->add_option("--eval-steps", o->eval_steps, "evaluate every N steps with --eval-strategy steps");
   eval->add_option("--metric-for-best-model", o->metric_for_best_model,
-                   "loss, accuracy, macro_f1 (default), micro_f1, weighted_f1, mcc, "
-                   "macro_precision, macro_recall; lower is better only for loss");
+                   "classify: macro_f1 (default), accuracy, micro_f1, weighted_f1, mcc, "
+                   "macro_precision, macro_recall; translate: bleu (default with "
+                   "--predict-with-generate), chrf; both: loss (lower is better)");
   eval->add_option("--early-stopping-patience", o->early_stopping_patience,
                    "stop after N evaluations without improvement (0 = off)");
   eval->add_option("--early-stopping-threshold", o->early_stopping_threshold,
@@ -83,7 +100,7 @@ Command add_train_command(CLI::App& app) {
             TrainResult result = run_train(*o);
             std::string best = result.best_metric
                                    ? fmt::format(", best {} {:.4f} at step {}",
-                                                 o->metric_for_best_model, *result.best_metric,
+                                                 result.metric, *result.best_metric,
                                                  result.best_step)
                                    : "";
             std::fputs(fmt::format("trained {} steps in {:.1f} s{}{} -> {}\n", result.global_step,

@@ -77,8 +77,8 @@ class ClassificationTask : public TrainTask {
   }
 
   std::vector<std::string> metric_names() const override {
-    return {"accuracy", "macro_f1", "micro_f1", "weighted_f1", "mcc", "macro_precision",
-            "macro_recall"};
+    return {"macro_f1", "accuracy", "micro_f1", "weighted_f1", "mcc", "macro_precision",
+            "macro_recall"};  // the first is the default --metric-for-best-model
   }
 
   void save_model_folder(const std::filesystem::path& dir) const override {

@@ -10,34 +10,48 @@
 #include "lib/checkpoint.h"
 #include "lib/model_folder.h"
 #include "lib/weights.h"
+#include "lib/marian_folder.h"
 #include "models/bert.h"
+#include "models/marian.h"
 
 namespace ftune {
 
 std::string inspect_model(const InspectOptions& options) {
   require_model_folder(options.model_dir);
   const auto config_path = options.model_dir / "config.json";
-  BertConfig config = BertConfig::read(config_path.string());
+  const bool marian = is_marian_folder(options.model_dir);
   const auto weights_file = resolve_weights_file(options.model_dir, options.weights);
   auto tensors = read_weights(weights_file);
+  auto matched = tensors;
+  nlohmann::json raw;
+  std::shared_ptr<torch::nn::Module> model;
+  std::string model_class;
+  if (marian) {
+    auto config = MarianConfig::read(config_path.string());
+    raw = config.raw;
+    model = MarianMTModel(config).ptr();
+    model_class = "MarianMTModel";
+    matched = drop_marian_redundant_keys(tensors, config);  // tied copies checked, then dropped
+  } else {
+    auto config = BertConfig::read(config_path.string());
+    raw = config.raw;
+    if (config.num_labels() > 0) {
+      model = BertForSequenceClassification(config).ptr();
+      model_class = "BertForSequenceClassification";
+    } else {
+      model = BertModel(config).ptr();
+      model_class = "BertModel";
+    }
+  }
 
   std::string out = fmt::format("model folder: {}\nconfig: {}\n", options.model_dir.string(),
                                 config_path.string());
   size_t key_width = 0;
-  for (const auto& item : config.raw.items()) key_width = std::max(key_width, item.key().size());
-  for (const auto& item : config.raw.items()) {
+  for (const auto& item : raw.items()) key_width = std::max(key_width, item.key().size());
+  for (const auto& item : raw.items()) {
     out += fmt::format("  {:<{}}  {}\n", item.key(), key_width, item.value().dump());
   }
 
-  std::shared_ptr<torch::nn::Module> model;
-  std::string model_class;
-  if (config.num_labels() > 0) {
-    model = BertForSequenceClassification(config).ptr();
-    model_class = "BertForSequenceClassification";
-  } else {
-    model = BertModel(config).ptr();
-    model_class = "BertModel";
-  }
   int64_t parameter_count = 0;
   for (const auto& p : model->parameters()) parameter_count += p.numel();
   out += fmt::format("model class: {} ({} parameters)\n", model_class, parameter_count);
@@ -54,7 +68,7 @@ std::string inspect_model(const InspectOptions& options) {
   }
   out += fmt::format("  total elements: {}\n", file_elements);
 
-  LoadReport report = match_state_dict(*model, tensors, LoadPolicy{});
+  LoadReport report = match_state_dict(*model, matched, LoadPolicy{});
   out += fmt::format("loading as {}: {}\n{}\n", model_class, report.is_ok() ? "ok" : "would FAIL",
                      report.format());
   return out;

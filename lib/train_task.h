@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,5 +47,6 @@ class TrainTask {
 };
 
 std::unique_ptr<TrainTask> make_classification_task(const TrainOptions& options);
+std::unique_ptr<TrainTask> make_translation_task(const TrainOptions& options);
 
 }  // namespace ftune

@@ -29,6 +29,9 @@ namespace {
 
 void check_options(const TrainOptions& o) {
   auto fail = [](const std::string& what) { throw Error("checking train options: " + what); };
+  if (o.task != "classify" && o.task != "translate") {
+    fail(fmt::format("--task '{}': expected classify or translate", o.task));
+  }
   if (!parse_lr_scheduler(o.lr_scheduler)) {
     fail(fmt::format("--lr-scheduler '{}': expected linear, cosine, constant or "
                      "constant_with_warmup", o.lr_scheduler));
@@ -84,13 +87,17 @@ TrainResult run_train(const TrainOptions& o) {
   const auto started = std::chrono::steady_clock::now();
 
   // Data and model: everything task-specific lives behind TrainTask.
-  std::unique_ptr<TrainTask> task = make_classification_task(o);
+  std::unique_ptr<TrainTask> task =
+      o.task == "translate" ? make_translation_task(o) : make_classification_task(o);
   auto& model = task->model();
   const auto names = task->metric_names();
-  if (o.metric_for_best_model != "loss" &&
-      std::find(names.begin(), names.end(), o.metric_for_best_model) == names.end()) {
-    throw Error(fmt::format("checking train options: --metric-for-best-model '{}': expected loss, {}",
-                            o.metric_for_best_model, fmt::join(names, ", ")));
+  // Empty = the task's first metric (macro_f1; bleu with --predict-with-generate), else loss.
+  const std::string metric =
+      !o.metric_for_best_model.empty() ? o.metric_for_best_model
+                                       : (names.empty() ? std::string("loss") : names.front());
+  if (metric != "loss" && std::find(names.begin(), names.end(), metric) == names.end()) {
+    throw Error(fmt::format("checking train options: --metric-for-best-model '{}': expected loss{}{}",
+                            metric, names.empty() ? "" : ", ", fmt::join(names, ", ")));
   }
 
   // Steps, schedule, optimizer, early stopping.
@@ -108,7 +115,7 @@ TrainResult run_train(const TrainOptions& o) {
   auto optimizer = make_adamw(model, {o.learning_rate, o.weight_decay, o.adam_beta1,
                                        o.adam_beta2, o.adam_epsilon});
   const auto parameters = model.parameters();
-  EarlyStopping stopping(o.metric_for_best_model, metric_greater_is_better(o.metric_for_best_model),
+  EarlyStopping stopping(metric, metric_greater_is_better(metric),
                          o.early_stopping_patience, o.early_stopping_threshold);
 
   // Fresh start or resume.
@@ -148,7 +155,7 @@ TrainResult run_train(const TrainOptions& o) {
   auto evaluate_and_save = [&](double epoch) {
     if (task->has_validation()) {
       EvalMetrics eval = task->evaluate();
-      auto decision = stopping.observe(*eval.find(o.metric_for_best_model), global_step, epoch);
+      auto decision = stopping.observe(*eval.find(metric), global_step, epoch);
       log.write_eval(global_step, epoch, eval.loss, eval.values);
       progress.print_line(decision.log_line);
       if (decision.is_new_best) save_model_folder(o.output_dir, "best", *task);

@@ -12,14 +12,22 @@
 namespace ftune {
 
 struct TrainOptions {
+  std::string task = "classify";  // classify | translate
   std::filesystem::path model_dir;
   std::optional<std::filesystem::path> weights;
   std::filesystem::path train_file;
   std::optional<std::filesystem::path> valid_file;
   std::filesystem::path output_dir;
-  TextColumns columns;
+  TextColumns columns;              // classify
+  std::string source_column = "source";  // translate
+  std::string target_column = "target";
   TableReadOptions table;
-  size_t max_length = 128;
+  size_t max_length = 128;          // classify: the input; translate: the source
+  size_t max_target_length = 128;   // translate: labels
+  double label_smoothing = 0.0;     // translate: PyTorch cross_entropy label_smoothing
+  bool predict_with_generate = false;  // translate: BLEU/chrF at each evaluation
+  int64_t generation_num_beams = 1;
+  int64_t generation_max_length = 128;
 
   // AdamW and clipping (Trainer defaults).
   double learning_rate = 5e-5;
@@ -45,7 +53,8 @@ struct TrainOptions {
   // Evaluation, early stopping, checkpoints, logging.
   std::string eval_strategy = "epoch";  // epoch | steps | no
   int64_t eval_steps = 500;
-  std::string metric_for_best_model = "macro_f1";
+  std::string metric_for_best_model;  // empty: macro_f1 (classify), bleu (translate with
+                                      // --predict-with-generate), else loss
   int64_t early_stopping_patience = 0;
   double early_stopping_threshold = 0.0;
   int64_t save_total_limit = 0;
@@ -56,6 +65,7 @@ struct TrainOptions {
 struct TrainResult {
   int64_t global_step = 0;
   bool stopped_early = false;
+  std::string metric;  // what --metric-for-best-model resolved to
   std::optional<double> best_metric;
   int64_t best_step = 0;
   double train_runtime = 0.0;

@@ -1,0 +1,103 @@
+// `ftune train --task translate` and `ftune eval --task translate` end to end: the Hugging Face
+// training trajectory of tests/fixtures/marian-mt (label smoothing 0.1), the trained model's
+// per-example losses, and a saved folder that `ftune translate` loads.
+#include <cmath>
+#include <cstdio>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/app/cli_testing.h"
+#include "tests/common/tensor_testing.h"
+
+namespace ftune::testing {
+namespace {
+
+const std::string kModel = "tests/fixtures/marian-mt";
+const std::string kPairs = "tests/fixtures/marian-mt/pairs.jsonl";
+
+std::string fmt_loss(double loss) {
+  char text[32];
+  std::snprintf(text, sizeof text, "loss %.4f", loss);
+  return text;
+}
+
+class TranslateTrain : public CliTest {
+ protected:
+  CommandResult train_like_the_fixture(const std::filesystem::path& out) {
+    return run_ftune({"--threads", "1", "train", "--task", "translate", "--model", kModel,
+                      "--train", kPairs, "--output-dir", out.string(), "--no-shuffle",
+                      "--max-steps", "6", "--batch-size", "4", "--learning-rate", "1e-3",
+                      "--weight-decay", "0.01", "--warmup-steps", "2", "--lr-scheduler", "linear",
+                      "--max-grad-norm", "1.0", "--logging-steps", "1", "--label-smoothing", "0.1",
+                      "--max-length", "24", "--max-target-length", "24", "--eval-strategy", "no"});
+  }
+};
+
+TEST_F(TranslateTrain, ReproducesHuggingFaceTrajectoryWithLabelSmoothing) {
+  auto result = train_like_the_fixture(dir_ / "run");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  auto expected = read_json_file(kModel + "/train_expected.json");
+  std::vector<nlohmann::ordered_json> steps;
+  for (auto& record : read_json_lines(dir_ / "run" / "trainer_log.jsonl")) {
+    if (record.contains("grad_norm")) steps.push_back(record);
+  }
+  ASSERT_EQ(steps.size(), 6u);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const auto& want = expected["steps"][i];
+    for (const auto& [ours, theirs] : {std::pair{"loss", "loss"}, {"grad_norm", "grad_norm"}}) {
+      const double value = want[theirs].get<double>();
+      EXPECT_NEAR(steps[i][ours].get<double>(), value, 1e-5 * std::abs(value))
+          << ours << " at step " << i + 1;
+    }
+    EXPECT_NEAR(steps[i]["learning_rate"].get<double>(), want["lr"].get<double>(), 1e-12);
+  }
+}
+
+TEST_F(TranslateTrain, TrainedFolderHasTheReferenceLossesAndTranslates) {
+  ASSERT_EQ(train_like_the_fixture(dir_ / "run").exit_code, 0);
+  auto expected = read_json_file(kModel + "/train_expected.json");
+  auto inputs = read_json_file(kModel + "/inputs.json");
+  // Token-weighted mean of the per-example losses = the batch's mean token loss.
+  double weighted = 0.0;
+  int64_t tokens = 0;
+  for (size_t i = 0; i < inputs["labels"].size(); ++i) {
+    int64_t n = 0;
+    for (const auto& id : inputs["labels"][i]) n += id.get<int64_t>() != -100;
+    weighted += expected["final_per_example_loss"][i].get<double>() * n;
+    tokens += n;
+  }
+  auto eval = run_ftune({"--threads", "1", "eval", "--task", "translate", "--model",
+                         (dir_ / "run" / "last").string(), "--data", kPairs, "--batch-size", "8",
+                         "--max-length", "24", "--max-target-length", "24"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_NE(eval.out.find(fmt_loss(weighted / tokens)), std::string::npos)
+      << eval.out << " expected loss " << weighted / tokens;
+  EXPECT_NE(eval.out.find("BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"),
+            std::string::npos)
+      << eval.out;
+  EXPECT_NE(eval.out.find("chrF2|nrefs:1"), std::string::npos) << eval.out;
+
+  write_text_file(dir_ / "src.txt", "A man sleeping in a green room on a couch.\n");
+  auto translate = run_ftune({"--threads", "1", "translate", "--model",
+                              (dir_ / "run" / "last").string(), "--input",
+                              (dir_ / "src.txt").string(), "--output", (dir_ / "out.txt").string()});
+  ASSERT_EQ(translate.exit_code, 0) << translate.err;
+  EXPECT_FALSE(read_text_file(dir_ / "out.txt").empty());
+}
+
+TEST_F(TranslateTrain, EmptyTargetNamesFileAndLine) {
+  write_text_file(dir_ / "pairs.jsonl",
+                  "{\"source\": \"A dog runs.\", \"target\": \"Ein Hund rennt.\"}\n"
+                  "{\"source\": \"A cat sleeps.\", \"target\": \"\"}\n");
+  auto result = run_ftune({"train", "--task", "translate", "--model", kModel, "--train",
+                           (dir_ / "pairs.jsonl").string(), "--output-dir",
+                           (dir_ / "run").string(), "--eval-strategy", "no"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("pairs.jsonl"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("line 2"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("'target'"), std::string::npos) << result.err;
+}
+
+}  // namespace
+}  // namespace ftune::testing
