@@ -217,6 +217,7 @@ TrainResult run_train(const TrainOptions& o) {
 
   save_model_folder(o.output_dir, "last", *task);
   result.global_step = global_step;
+  result.metric = metric;
   result.best_metric = stopping.best_value();
   result.best_step = stopping.best_step();
   result.train_runtime =

@@ -72,7 +72,7 @@ size_t run_translate(const TranslateOptions& options) {
     throw Error("translating: batch_size: expected at least 1, got 0");
   }
   require_writable_parent(options.output);
-  MarianBundle bundle = load_marian_folder(options.model_dir);
+  MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
   const MarianConfig& config = bundle.config;
   const MarianTokenizer& tokenizer = *bundle.tokenizer;
   MarianMTModel& model = bundle.model;

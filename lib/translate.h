@@ -20,6 +20,7 @@ namespace ftune {
 
 struct TranslateOptions {
   std::filesystem::path model_dir;  // config.json, weights, source.spm, target.spm, vocab.json
+  std::optional<std::filesystem::path> weights;  // overrides the folder's weights file
   // .txt: one source per line (blank lines are skipped); any other table format (.jsonl, .csv,
   // .tsv; see lib/table.h): the "source" column.
   std::filesystem::path input;
