@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "app/commands.h"
+#include "lib/interrupt.h"
 
 namespace {
 
@@ -23,6 +24,9 @@ int run_command(const ftune::Command& command, int threads) {
     at::set_num_threads(threads > 0 ? threads : cores);
     command.run();
     return 0;
+  } catch (const ftune::Interrupted& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 128 + e.signal_number();
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
   } catch (const std::exception& e) {

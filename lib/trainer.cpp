@@ -16,6 +16,7 @@
 
 #include "lib/batch_order.h"
 #include "lib/early_stopping.h"
+#include "lib/interrupt.h"
 #include "lib/error.h"
 #include "lib/optim.h"
 #include "lib/progress.h"
@@ -165,6 +166,7 @@ TrainResult run_train(const TrainOptions& o) {
     rotate_checkpoints(o.output_dir, o.save_total_limit, stopping.best_step());
   };
 
+  InterruptGuard interrupt_guard;
   model.train();
   for (int64_t epoch = global_step / steps_per_epoch; epoch < num_epochs; ++epoch) {
     const auto batches = make_epoch_batches(lengths, order, epoch);
@@ -204,6 +206,15 @@ TrainResult run_train(const TrainOptions& o) {
       progress.update(global_step, fmt::format("loss {:.4f} lr {:.2e}", loss_value, lr));
       if (o.eval_strategy == "steps" && global_step % o.eval_steps == 0) {
         evaluate_and_save(epoch_progress);
+      }
+      if (const int signal_number = InterruptGuard::pending_signal()) {
+        const auto saved = save_training_checkpoint(o.output_dir, global_step, *task, *optimizer,
+                                                    trainer_state(epoch_progress));
+        progress.finish();
+        throw Interrupted(signal_number,
+                          fmt::format("training interrupted by signal {} at step {}; saved {}; "
+                                      "hint: continue with --resume-from-checkpoint latest",
+                                      signal_number, global_step, saved.string()));
       }
     }
     const bool epoch_complete = global_step == first_step_in_epoch + steps_per_epoch;

@@ -1,0 +1,34 @@
+// SIGINT/SIGTERM during long work: the first signal asks the running loop to stop at the next
+// safe point (the trainer then writes a resumable checkpoint); a second one exits at once.
+#pragma once
+
+#include <string>
+
+#include "lib/error.h"
+
+namespace ftune {
+
+// Thrown by a loop that stopped on a signal, after saving what it had; main() exits 128 + signal.
+class Interrupted : public Error {
+ public:
+  Interrupted(int signal_number, const std::string& message)
+      : Error(message), signal_number_(signal_number) {}
+  int signal_number() const { return signal_number_; }
+
+ private:
+  int signal_number_;
+};
+
+// Installs the handlers for its lifetime and restores the previous ones afterwards.
+class InterruptGuard {
+ public:
+  InterruptGuard();
+  ~InterruptGuard();
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+  // 0 while no signal arrived, else the first signal's number.
+  static int pending_signal();
+};
+
+}  // namespace ftune
