@@ -1,75 +1,17 @@
 // Reading, validating and writing BERT's config.json. The defaults are transformers.BertConfig's;
 // the checks reject what the modules in bert.cpp cannot build, naming the key and the fix.
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "models/bert.h"
 #include "models/config_error.h"
+#include "models/config_json.h"
 
 namespace ftune {
 namespace {
 
-std::string describe_json_type(const nlohmann::json& value) {
-  return std::string(value.type_name());
-}
-
-// Reads json[key] into out when present and not null; a present key of the wrong type is an error.
-void read_int(const nlohmann::json& json, const char* key, int64_t& out, const std::string& source) {
-  auto it = json.find(key);
-  if (it == json.end() || it->is_null()) return;
-  if (!it->is_number_integer()) {
-    throw ConfigError(fmt::format("reading config '{}': key '{}': expected an integer, got {} {}",
-                                  source, key, describe_json_type(*it), it->dump()));
-  }
-  out = it->get<int64_t>();
-}
-
-void read_double(const nlohmann::json& json, const char* key, double& out,
-                 const std::string& source) {
-  auto it = json.find(key);
-  if (it == json.end() || it->is_null()) return;
-  if (!it->is_number()) {
-    throw ConfigError(fmt::format("reading config '{}': key '{}': expected a number, got {} {}",
-                                  source, key, describe_json_type(*it), it->dump()));
-  }
-  out = it->get<double>();
-}
-
-void read_string(const nlohmann::json& json, const char* key, std::string& out,
-                 const std::string& source) {
-  auto it = json.find(key);
-  if (it == json.end() || it->is_null()) return;
-  if (!it->is_string()) {
-    throw ConfigError(fmt::format("reading config '{}': key '{}': expected a string, got {} {}",
-                                  source, key, describe_json_type(*it), it->dump()));
-  }
-  out = it->get<std::string>();
-}
-
-void require_key(const nlohmann::json& json, const char* key, const std::string& source) {
-  if (!json.contains(key)) {
-    throw ConfigError(fmt::format(
-        "reading config '{}': required key '{}' is missing; hint: is this a BERT config.json?",
-        source, key));
-  }
-}
-
-void require_positive(int64_t value, const char* key, const std::string& source) {
-  if (value <= 0) {
-    throw ConfigError(fmt::format("reading config '{}': key '{}': expected a positive value, got {}",
-                                  source, key, value));
-  }
-}
-
-void require_probability(double value, const char* key, const std::string& source) {
-  if (!(value >= 0.0 && value < 1.0)) {
-    throw ConfigError(fmt::format("reading config '{}': key '{}': expected a probability in [0, 1), got {}",
-                                  source, key, value));
-  }
-}
+using namespace config_json;  // NOLINT(google-build-using-namespace): the readers read as plain verbs here
 
 // id2label is {"0": "neg", "1": "pos"}: ids must be exactly 0..n-1.
 std::vector<std::string> read_id2label(const nlohmann::json& json, const std::string& source) {
@@ -84,7 +26,7 @@ std::vector<std::string> read_id2label(const nlohmann::json& json, const std::st
   }
   if (!it->is_object()) {
     throw ConfigError(fmt::format("reading config '{}': key 'id2label': expected an object, got {}",
-                                  source, describe_json_type(*it)));
+                                  source, it->type_name()));
   }
   labels.resize(it->size());
   std::vector<bool> seen(it->size(), false);
@@ -104,7 +46,7 @@ std::vector<std::string> read_id2label(const nlohmann::json& json, const std::st
     }
     if (!name.is_string()) {
       throw ConfigError(fmt::format("reading config '{}': id2label['{}']: expected a string, got {}",
-                                    source, id_text, describe_json_type(name)));
+                                    source, id_text, name.type_name()));
     }
     seen[id] = true;
     labels[id] = name.get<std::string>();
@@ -121,7 +63,7 @@ std::vector<std::string> read_id2label(const nlohmann::json& json, const std::st
 BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& source) {
   if (!json.is_object()) {
     throw ConfigError(fmt::format("reading config '{}': expected a JSON object, got {}", source,
-                                  describe_json_type(json)));
+                                  json.type_name()));
   }
   BertConfig config;
   config.raw = json;
@@ -134,7 +76,7 @@ BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& 
   }
   for (const char* key : {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                           "intermediate_size"}) {
-    require_key(json, key, source);
+    require_key(json, key, source, "BERT");
   }
   read_int(json, "vocab_size", config.vocab_size, source);
   read_int(json, "hidden_size", config.hidden_size, source);
@@ -206,21 +148,7 @@ BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& 
 }
 
 BertConfig BertConfig::read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError(fmt::format("reading config '{}': cannot open the file; hint: a model folder "
-                                  "needs config.json",
-                                  path));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(fmt::format("reading config '{}': not valid JSON: {}", path, e.what()));
-  }
-  return from_json(json, path);
+  return from_json(config_json::read_file(path), path);
 }
 
 nlohmann::json BertConfig::to_json() const {

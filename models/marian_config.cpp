@@ -1,17 +1,18 @@
 // Reading, validating and writing Marian's config.json. The defaults are
 // transformers.MarianConfig's; the checks reject what the modules in marian.cpp cannot build,
 // naming the key and the fix.
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "models/config_error.h"
+#include "models/config_json.h"
 #include "models/marian.h"
 
 namespace ftune {
 namespace {
+
+using namespace config_json;  // NOLINT(google-build-using-namespace): the readers read as plain verbs here
 
 ConfigError make_type_error(const std::string& source, const char* key, const char* expected,
                             const nlohmann::json& value) {
@@ -23,37 +24,9 @@ ConfigError make_type_error(const std::string& source, const char* key, const ch
                                  value.dump()));
 }
 
-// Each reader leaves `out` (the default) alone when the key is absent or null.
-void read_int(const nlohmann::json& json, const char* key, int64_t& out,
-              const std::string& source) {
-  auto it = json.find(key);
-  if (it == json.end() || it->is_null()) return;
-  if (!it->is_number_integer()) throw make_type_error(source, key, "an integer", *it);
-  out = it->get<int64_t>();
-}
 
-void read_double(const nlohmann::json& json, const char* key, double& out,
-                 const std::string& source) {
-  auto it = json.find(key);
-  if (it == json.end() || it->is_null()) return;
-  if (!it->is_number()) throw make_type_error(source, key, "a number", *it);
-  out = it->get<double>();
-}
 
-void read_bool(const nlohmann::json& json, const char* key, bool& out, const std::string& source) {
-  auto it = json.find(key);
-  if (it == json.end() || it->is_null()) return;
-  if (!it->is_boolean()) throw make_type_error(source, key, "true or false", *it);
-  out = it->get<bool>();
-}
 
-void read_string(const nlohmann::json& json, const char* key, std::string& out,
-                 const std::string& source) {
-  auto it = json.find(key);
-  if (it == json.end() || it->is_null()) return;
-  if (!it->is_string()) throw make_type_error(source, key, "a string", *it);
-  out = it->get<std::string>();
-}
 
 // bad_words_ids: [[id, ...], ...] or null.
 std::vector<std::vector<int64_t>> read_bad_words_ids(const nlohmann::json& json,
@@ -77,22 +50,7 @@ std::vector<std::vector<int64_t>> read_bad_words_ids(const nlohmann::json& json,
   return result;
 }
 
-void require_positive(int64_t value, const char* key, const std::string& source) {
-  if (value <= 0) {
-    throw ConfigError(fmt::format(
-        "reading config '{}': key '{}': expected a positive value, got {}", source, key, value));
-  }
-}
 
-void require_probability(double value, const char* key, const std::string& source) {
-  if (!(value >= 0.0 && value < 1.0)) {
-    throw ConfigError(
-        fmt::format("reading config '{}': key '{}': expected a probability in [0, 1), got {}",
-                    source,
-                    key,
-                    value));
-  }
-}
 
 void require_token_id(int64_t value, const char* key, int64_t vocab_size,
                       const std::string& source) {
@@ -148,12 +106,7 @@ MarianConfig MarianConfig::from_json(const nlohmann::json& json, const std::stri
                           "encoder_ffn_dim",
                           "decoder_ffn_dim",
                           "pad_token_id"}) {
-    if (!json.contains(key)) {
-      throw ConfigError(fmt::format(
-          "reading config '{}': required key '{}' is missing; hint: is this a Marian config.json?",
-          source,
-          key));
-    }
+    require_key(json, key, source, "Marian");
   }
   read_int(json, "vocab_size", config.vocab_size, source);
   config.decoder_vocab_size = config.vocab_size;
@@ -262,20 +215,7 @@ MarianConfig MarianConfig::from_json(const nlohmann::json& json, const std::stri
 }
 
 MarianConfig MarianConfig::read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError(fmt::format(
-        "reading config '{}': cannot open the file; hint: a model folder needs config.json", path));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(fmt::format("reading config '{}': not valid JSON: {}", path, e.what()));
-  }
-  return from_json(json, path);
+  return from_json(config_json::read_file(path), path);
 }
 
 nlohmann::json MarianConfig::to_json() const {
