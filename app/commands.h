@@ -20,5 +20,6 @@ Command add_predict_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_score_command(CLI::App& app);
 Command add_translate_command(CLI::App& app);
+Command add_pretrain_command(CLI::App& app);
 
 }  // namespace ftune

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
       ftune::add_eval_command(app),
       ftune::add_score_command(app),
       ftune::add_translate_command(app),
+      ftune::add_pretrain_command(app),
   };
 
   for (auto& command : commands) {
@@ -68,6 +70,27 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // CLI11 reports an unknown command as a missing one; name the word the user typed instead.
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg == "--threads" || arg == "--config") {
+        ++i;
+        continue;
+      }
+      if (arg.empty() || arg[0] == '-') continue;
+      std::string names;
+      bool known = false;
+      for (const auto& command : commands) {
+        names += (names.empty() ? "" : ", ") + command.app->get_name();
+        known = known || command.app->get_name() == arg;
+      }
+      if (!known) {
+        std::fprintf(stderr, "error: unknown command '%s'; commands: %s (see ftune --help)\n",
+                     arg.c_str(), names.c_str());
+        return kExitUsage;
+      }
+      break;
+    }
     app.exit(e);
     return kExitUsage;
   }

@@ -74,6 +74,7 @@ Classifier load_classifier(const std::filesystem::path& model_dir,
     } else {
       result.config.id2label = options.labels;
       policy.fresh_prefixes = {"classifier."};
+      policy.allow_missing_prefixes = {"bert.pooler."};  // an MLM checkpoint has none (as HF)
       result.head_note =
           file_has_head
               ? fmt::format("new classification head for {} labels ({}): the checkpoint's labels "

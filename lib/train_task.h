@@ -48,5 +48,6 @@ class TrainTask {
 
 std::unique_ptr<TrainTask> make_classification_task(const TrainOptions& options);
 std::unique_ptr<TrainTask> make_translation_task(const TrainOptions& options);
+std::unique_ptr<TrainTask> make_mlm_task(const TrainOptions& options);
 
 }  // namespace ftune

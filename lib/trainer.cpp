@@ -30,8 +30,8 @@ namespace {
 
 void check_options(const TrainOptions& o) {
   auto fail = [](const std::string& what) { throw Error("checking train options: " + what); };
-  if (o.task != "classify" && o.task != "translate") {
-    fail(fmt::format("--task '{}': expected classify or translate", o.task));
+  if (o.task != "classify" && o.task != "translate" && o.task != "pretrain") {
+    fail(fmt::format("--task '{}': expected classify or translate", o.task));  // pretrain: own command
   }
   if (!parse_lr_scheduler(o.lr_scheduler)) {
     fail(fmt::format("--lr-scheduler '{}': expected linear, cosine, constant or "
@@ -80,7 +80,9 @@ std::optional<double> EvalMetrics::find(const std::string& name) const {
   return std::nullopt;
 }
 
-bool metric_greater_is_better(const std::string& name) { return name != "loss"; }
+bool metric_greater_is_better(const std::string& name) {
+  return name != "loss" && name != "perplexity";
+}
 
 TrainResult run_train(const TrainOptions& o) {
   check_options(o);
@@ -88,8 +90,9 @@ TrainResult run_train(const TrainOptions& o) {
   const auto started = std::chrono::steady_clock::now();
 
   // Data and model: everything task-specific lives behind TrainTask.
-  std::unique_ptr<TrainTask> task =
-      o.task == "translate" ? make_translation_task(o) : make_classification_task(o);
+  std::unique_ptr<TrainTask> task = o.task == "translate"  ? make_translation_task(o)
+                                    : o.task == "pretrain" ? make_mlm_task(o)
+                                                           : make_classification_task(o);
   auto& model = task->model();
   const auto names = task->metric_names();
   // Empty = the task's first metric (macro_f1; bleu with --predict-with-generate), else loss.

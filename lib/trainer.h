@@ -60,6 +60,14 @@ struct TrainOptions {
   int64_t save_total_limit = 0;
   int64_t logging_steps = 50;
   std::optional<std::string> resume_from_checkpoint;  // a checkpoint folder or "latest"
+
+  // Masked-language-model pretraining (task "pretrain", `ftune pretrain`).
+  double mlm_probability = 0.15;
+  bool whole_word_masking = false;
+  bool pack = false;         // concatenate lines into blocks of max_length
+  bool pre_masked = false;   // train/valid are .jsonl with input_ids and labels: no masking
+  std::optional<std::filesystem::path> model_config;   // random init from this config.json
+  std::optional<std::filesystem::path> tokenizer_dir;  // vocab.txt etc.; default: model_dir
 };
 
 struct TrainResult {
@@ -73,7 +81,7 @@ struct TrainResult {
 
 TrainResult run_train(const TrainOptions& options);
 
-// Larger is better for every metric but the loss.
+// Larger is better for every metric but the loss and the perplexity.
 bool metric_greater_is_better(const std::string& name);
 
 }  // namespace ftune

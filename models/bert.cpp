@@ -129,10 +129,10 @@ torch::Tensor BertPoolerImpl::forward(const torch::Tensor& hidden) {
   return torch::tanh(dense(first));
 }
 
-BertModelImpl::BertModelImpl(const BertConfig& config) {
+BertModelImpl::BertModelImpl(const BertConfig& config, bool add_pooling_layer) {
   embeddings = register_module("embeddings", BertEmbeddings(config));
   encoder = register_module("encoder", BertEncoder(config));
-  pooler = register_module("pooler", BertPooler(config));
+  if (add_pooling_layer) pooler = register_module("pooler", BertPooler(config));
 }
 
 BertOutputs BertModelImpl::forward(const torch::Tensor& input_ids,
@@ -141,7 +141,7 @@ BertOutputs BertModelImpl::forward(const torch::Tensor& input_ids,
   auto x = embeddings(input_ids, token_type_ids);  // (B, T, C)
   auto additive_mask = make_additive_padding_mask(attention_mask, x.scalar_type());  // (B,1,1,T)
   auto hidden = encoder(x, additive_mask);  // (B, T, C)
-  return {hidden, pooler(hidden)};
+  return {hidden, pooler ? pooler(hidden) : torch::Tensor()};
 }
 
 BertForSequenceClassificationImpl::BertForSequenceClassificationImpl(const BertConfig& config) {

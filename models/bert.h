@@ -148,7 +148,9 @@ struct BertOutputs {
 
 class BertModelImpl : public torch::nn::Module {
  public:
-  explicit BertModelImpl(const BertConfig& config);
+  // add_pooling_layer=false is Hugging Face's BertModel(config, add_pooling_layer=False), the
+  // encoder of BertForMaskedLM: no "pooler" module, and pooled_output is left undefined.
+  explicit BertModelImpl(const BertConfig& config, bool add_pooling_layer = true);
   // input_ids, attention_mask, token_type_ids: (B, T) int64.
   BertOutputs forward(const torch::Tensor& input_ids,
                       const torch::Tensor& attention_mask,
@@ -156,7 +158,7 @@ class BertModelImpl : public torch::nn::Module {
 
   BertEmbeddings embeddings{nullptr};
   BertEncoder encoder{nullptr};
-  BertPooler pooler{nullptr};
+  BertPooler pooler{nullptr};  // null without a pooling layer
 };
 TORCH_MODULE(BertModel);
 

@@ -1,0 +1,78 @@
+// Option groups shared by `ftune train` and `ftune pretrain`; defaults are TrainOptions' (Hugging
+// Face Trainer's).
+#include "app/train_options.h"
+
+#include <cstdio>
+
+#include <fmt/format.h>
+
+namespace ftune {
+
+void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metric_help) {
+  auto* opt = sub.add_option_group("Optimization");
+  opt->add_option("--learning-rate", o.learning_rate, "peak learning rate (default 5e-5)");
+  opt->add_option("--weight-decay",
+                  o.weight_decay,
+                  "AdamW weight decay, not applied to biases and LayerNorm weights (default 0)");
+  opt->add_option("--adam-beta1", o.adam_beta1, "default 0.9");
+  opt->add_option("--adam-beta2", o.adam_beta2, "default 0.999");
+  opt->add_option("--adam-epsilon", o.adam_epsilon, "default 1e-8");
+  opt->add_option(
+      "--max-grad-norm", o.max_grad_norm, "clip the gradient norm (0 = off; default 1)");
+  opt->add_option("--gradient-accumulation-steps",
+                  o.gradient_accumulation_steps,
+                  "batches per optimizer step (default 1)");
+  opt->add_option("--lr-scheduler",
+                  o.lr_scheduler,
+                  "linear | cosine | constant | constant_with_warmup (default linear)");
+  opt->add_option("--warmup-steps", o.warmup_steps, "linear warmup steps (step 1 runs at lr 0)");
+  opt->add_option("--warmup-ratio",
+                  o.warmup_ratio,
+                  "warmup as a fraction of all steps (used when --warmup-steps is 0)");
+  opt->add_option("--epochs", o.epochs, "passes over the training data (default 3)");
+  opt->add_option(
+      "--max-steps", o.max_steps, "stop after this many optimizer steps (overrides --epochs)");
+  opt->add_option("--batch-size", o.batch_size, "training batch size (default 8)");
+  opt->add_option(
+      "--eval-batch-size", o.eval_batch_size, "evaluation batch size (default: --batch-size)");
+  opt->add_option("--seed", o.seed, "seed for shuffling, dropout and new heads (default 42)");
+  opt->add_flag("!--no-shuffle", o.shuffle, "keep file order: batches of consecutive rows");
+  opt->add_flag("--group-by-length",
+                o.group_by_length,
+                "batch examples of similar length together (less padding)");
+
+  auto* eval = sub.add_option_group("Evaluation, early stopping, checkpoints");
+  eval->add_option("--eval-strategy", o.eval_strategy, "epoch | steps | no (default epoch)");
+  eval->add_option(
+      "--eval-steps", o.eval_steps, "evaluate every N steps with --eval-strategy steps");
+  eval->add_option("--metric-for-best-model", o.metric_for_best_model, metric_help);
+  eval->add_option("--early-stopping-patience",
+                   o.early_stopping_patience,
+                   "stop after N evaluations without improvement (0 = off)");
+  eval->add_option("--early-stopping-threshold",
+                   o.early_stopping_threshold,
+                   "an improvement must exceed this to reset the patience (default 0)");
+  eval->add_option(
+      "--save-total-limit",
+      o.save_total_limit,
+      "keep at most N checkpoint folders (the best and the newest always stay; 0 = all)");
+  eval->add_option("--logging-steps", o.logging_steps, "log every N steps (default 50)");
+}
+
+void print_train_result(const TrainResult& result, const TrainOptions& o) {
+  std::string best =
+      result.best_metric
+          ? fmt::format(
+                ", best {} {:.4f} at step {}", result.metric, *result.best_metric, result.best_step)
+          : "";
+  std::fputs(fmt::format("trained {} steps in {:.1f} s{}{} -> {}\n",
+                         result.global_step,
+                         result.train_runtime,
+                         best,
+                         result.stopped_early ? " (stopped early)" : "",
+                         o.output_dir.string())
+                 .c_str(),
+             stderr);
+}
+
+}  // namespace ftune
