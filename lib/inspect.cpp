@@ -12,6 +12,7 @@
 #include "lib/weights.h"
 #include "lib/marian_folder.h"
 #include "models/bert.h"
+#include "models/bert_mlm.h"
 #include "models/marian.h"
 
 namespace ftune {
@@ -35,7 +36,14 @@ std::string inspect_model(const InspectOptions& options) {
   } else {
     auto config = BertConfig::read(config_path.string());
     raw = config.raw;
-    if (config.num_labels() > 0) {
+    const bool has_mlm_head = std::any_of(tensors.begin(), tensors.end(), [](const auto& item) {
+      return item.first.rfind("cls.predictions.", 0) == 0;
+    });
+    if (has_mlm_head) {
+      model = BertForMaskedLM(config).ptr();
+      model_class = "BertForMaskedLM";
+      matched = drop_bert_mlm_tied_aliases(tensors, config);  // tied copies checked, then dropped
+    } else if (config.num_labels() > 0) {
       model = BertForSequenceClassification(config).ptr();
       model_class = "BertForSequenceClassification";
     } else {
