@@ -25,3 +25,8 @@ demo: build
 
 clean:
 	rm -rf build build-debug build-asan
+
+# libFuzzer targets (clang, ASan+UBSan, no LibTorch): FUZZ_SECONDS per target, default 60.
+.PHONY: fuzz
+fuzz:
+	bash scripts/fuzz.sh

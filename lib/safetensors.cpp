@@ -26,6 +26,9 @@ namespace {
 // Hugging Face's reader refuses headers over 100 MB; a real one is a few hundred KB.
 constexpr std::uint64_t kMaxHeaderBytes = 100ULL << 20;
 constexpr int kMaxRank = 64;
+// A real header nests 3 levels (header, tensor, shape). nlohmann's dump() (our error excerpts)
+// recurses once per level, so 100k '[' would overflow the stack: deeper headers are rejected.
+constexpr int kMaxJsonDepth = 32;
 
 std::string shape_string(const std::vector<std::int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
@@ -167,9 +170,11 @@ SafetensorsEntry parse_entry(const std::string& source, const std::string& name,
 
 // Duplicate keys are legal JSON but nlohmann keeps only the last, so find them with a SAX pass.
 // Only keys of the top-level object (depth 1) are tensor names.
+// It also stops at nesting deeper than kMaxJsonDepth (too_deep).
 class DuplicateKeyFinder : public nlohmann::json_sax<nlohmann::json> {
  public:
   std::optional<std::string> duplicate;
+  bool too_deep = false;
 
   bool null() override { return true; }
   bool boolean(bool) override { return true; }
@@ -178,10 +183,7 @@ class DuplicateKeyFinder : public nlohmann::json_sax<nlohmann::json> {
   bool number_float(number_float_t, const string_t&) override { return true; }
   bool string(string_t&) override { return true; }
   bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override {
-    ++depth_;
-    return true;
-  }
+  bool start_object(std::size_t) override { return enter(); }
   bool key(string_t& name) override {
     if (depth_ == 1 && !keys_.insert(name).second) {
       duplicate = name;
@@ -193,10 +195,7 @@ class DuplicateKeyFinder : public nlohmann::json_sax<nlohmann::json> {
     --depth_;
     return true;
   }
-  bool start_array(std::size_t) override {
-    ++depth_;
-    return true;
-  }
+  bool start_array(std::size_t) override { return enter(); }
   bool end_array() override {
     --depth_;
     return true;
@@ -206,6 +205,11 @@ class DuplicateKeyFinder : public nlohmann::json_sax<nlohmann::json> {
   }
 
  private:
+  bool enter() {
+    too_deep = ++depth_ > kMaxJsonDepth;
+    return !too_deep;  // false stops parsing
+  }
+
   int depth_ = 0;
   std::set<std::string> keys_;
 };
@@ -363,6 +367,13 @@ SafetensorsHeader parse_safetensors(const std::uint8_t* data, std::size_t size,
                 *finder.duplicate,
                 "expected a unique tensor name, got it twice in the header; hint: the file "
                 "was written by a broken writer");
+  }
+  if (finder.too_deep) {
+    throw CheckpointError(
+        fmt::format("{}: header: expected JSON nested at most {} levels, got deeper; "
+                    "hint: the file is corrupt or not a safetensors file",
+                    action,
+                    kMaxJsonDepth));
   }
   nlohmann::json header =
       well_formed ? nlohmann::json::parse(text, text_end, nullptr, /*allow_exceptions=*/false)

@@ -25,6 +25,10 @@ enum class Format { kCsv, kTsv, kJsonLines, kText };
 
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 constexpr std::string_view kSkipHint = "or pass --skip-bad-rows to skip such rows";
+// nlohmann's dump() (render_json_value) recurses once per nesting level, so a JSONL line of 100k
+// '[' would overflow the stack: deeper values are rejected while parsing (real data nests a few).
+constexpr int kMaxJsonDepth = 64;
+struct JsonTooDeep {};
 
 // A row that cannot be read: the message to throw (or count), and where reading resumes.
 struct BadRow {
@@ -395,7 +399,25 @@ void read_lines(const Source& source, Format format, Table* table,
     }
     nlohmann::ordered_json object;
     try {
-      object = nlohmann::ordered_json::parse(utf8);
+      // Nesting needs an opening bracket per level: count them before paying for the callback.
+      const auto openers = std::count_if(
+          utf8.begin(), utf8.end(), [](char c) { return c == '[' || c == '{'; });
+      if (openers <= kMaxJsonDepth) {
+        object = nlohmann::ordered_json::parse(utf8);
+      } else {
+        object = nlohmann::ordered_json::parse(
+            utf8, [](int depth, nlohmann::ordered_json::parse_event_t, nlohmann::ordered_json&) {
+              if (depth > kMaxJsonDepth) throw JsonTooDeep{};
+              return true;
+            });
+      }
+    } catch (const JsonTooDeep&) {
+      reject(BadRow{format_error(format_place(source, line),
+                                 fmt::format("JSON nested at most {} levels", kMaxJsonDepth),
+                                 "deeper nesting",
+                                 fmt::format("flatten the value, {}", kSkipHint)),
+                    next});
+      continue;
     } catch (const nlohmann::json::parse_error& error) {
       reject(BadRow{format_error(format_place(source, line, static_cast<int64_t>(error.byte)),
                                  "one JSON object per line",
@@ -404,6 +426,15 @@ void read_lines(const Source& source, Format format, Table* table,
                                      ? "ftune reads JSON Lines; convert a JSON array with "
                                        "`jq -c '.[]' in.json > out.jsonl`"
                                      : "check the line, or pass --skip-bad-rows to skip such rows"),
+                    next});
+      continue;
+    } catch (const nlohmann::json::out_of_range& error) {  // a number beyond double: 1e999
+      std::string why = error.what();                      // "[json.exception...] why"
+      why.erase(0, why.find("] ") == std::string::npos ? 0 : why.find("] ") + 2);
+      reject(BadRow{format_error(format_place(source, line),
+                                 "one JSON object per line",
+                                 fmt::format("invalid JSON ({})", why),
+                                 "check the line, or pass --skip-bad-rows to skip such rows"),
                     next});
       continue;
     }

@@ -317,6 +317,10 @@ TensorMap read_weights_unwrapped(const fs::path& file) {
   if (n >= 9 && d[8] == '{') return read_safetensors_tensors(file, mapping);
   // Another pickle (PROTO 2..5): a truncated or foreign one, which the legacy parser names.
   if (n >= 2 && d[0] == 0x80 && d[1] >= 2 && d[1] <= 5) return read_legacy_tensors(file, mapping);
+  // A `.safetensors` file whose header is not JSON: the safetensors parser names what is wrong.
+  if (ends_with(file.filename().string(), ".safetensors")) {
+    return read_safetensors_tensors(file, mapping);
+  }
   fail_file(file,
             fmt::format("expected a safetensors file, a PyTorch .bin (zip or legacy) or a "
                         "TorchScript archive, got {}; hint: convert the weights to "
