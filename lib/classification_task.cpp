@@ -91,7 +91,11 @@ class ClassificationTask : public TrainTask {
   }
 
   std::string describe() const override {
-    return fmt::format("{} examples, {} labels", train_.encodings.size(),
+    std::string skipped;
+    if (train_.skipped_rows > 0) {
+      skipped = fmt::format(" ({} bad rows skipped)", train_.skipped_rows);
+    }
+    return fmt::format("{} examples{}, {} labels", train_.encodings.size(), skipped,
                        classifier_.config.id2label.size());
   }
 

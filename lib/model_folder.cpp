@@ -53,7 +53,7 @@ Classifier load_classifier(const std::filesystem::path& model_dir,
   auto tensors = read_weights(result.weights_file);
 
   LoadPolicy policy;
-  const auto& checkpoint_labels = result.config.id2label;
+  const std::vector<std::string> checkpoint_labels = result.config.id2label;  // a copy: replaced below
   const bool file_has_head = tensors.count("classifier.weight") > 0;
   if (options.labels.empty()) {
     if (checkpoint_labels.empty() || !file_has_head) {

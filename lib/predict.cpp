@@ -45,6 +45,10 @@ size_t run_predict(const PredictOptions& options) {
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
   TextExamples examples = read_text_examples(options.data, options.columns, tokenizer, max_length,
                                              /*read_labels=*/false, options.table);
+  if (examples.skipped_rows > 0) {
+    fmt::print(stderr, "skipped {} bad rows of {} (--skip-bad-rows)\n", examples.skipped_rows,
+               options.data.string());
+  }
   at::Tensor logits = compute_logits(classifier.model, examples.encodings, tokenizer.pad_id(),
                                      options.batch_size, "predict");
   at::Tensor probs = torch::softmax(logits, -1);  // (N, L)

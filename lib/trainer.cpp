@@ -70,6 +70,11 @@ void prepare_output_dir(const std::filesystem::path& dir) {
   std::filesystem::remove(probe);
 }
 
+void remove_if_empty(const std::filesystem::path& dir) {
+  std::error_code error;
+  if (std::filesystem::is_empty(dir, error) && !error) std::filesystem::remove(dir, error);
+}
+
 }  // namespace
 
 std::optional<double> EvalMetrics::find(const std::string& name) const {
@@ -90,9 +95,15 @@ TrainResult run_train(const TrainOptions& o) {
   const auto started = std::chrono::steady_clock::now();
 
   // Data and model: everything task-specific lives behind TrainTask.
-  std::unique_ptr<TrainTask> task = o.task == "translate"  ? make_translation_task(o)
-                                    : o.task == "pretrain" ? make_mlm_task(o)
-                                                           : make_classification_task(o);
+  std::unique_ptr<TrainTask> task;
+  try {
+    task = o.task == "translate"  ? make_translation_task(o)
+           : o.task == "pretrain" ? make_mlm_task(o)
+                                  : make_classification_task(o);
+  } catch (...) {
+    remove_if_empty(o.output_dir);  // bad data or model: leave no empty output folder behind
+    throw;
+  }
   auto& model = task->model();
   const auto names = task->metric_names();
   // Empty = the task's first metric (macro_f1; bleu with --predict-with-generate), else loss.

@@ -33,9 +33,20 @@ nlohmann::json read_file(const std::string& path) {
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
+  // A config.json is a few levels deep; a hostile one nested thousands of levels would later
+  // overflow the stack of recursive consumers (dump), so the parse stops at kMaxDepth.
+  constexpr int kMaxDepth = 64;
+  auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxDepth) {
+      throw ConfigError(fmt::format("reading config '{}': nested deeper than {} levels; hint: this "
+                                    "is not a model config.json",
+                                    path, kMaxDepth));
+    }
+    return true;
+  };
   try {
-    return nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::parse_error& e) {
+    return nlohmann::json::parse(buffer.str(), limit_depth);
+  } catch (const nlohmann::json::exception& e) {  // syntax errors and out-of-range numbers
     throw ConfigError(fmt::format("reading config '{}': not valid JSON: {}", path, e.what()));
   }
 }
