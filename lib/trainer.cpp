@@ -68,6 +68,13 @@ void prepare_output_dir(const std::filesystem::path& dir) {
   }
   out.close();
   std::filesystem::remove(probe);
+  // Folders a killed run was still writing (checkpoint-N.tmp-<pid>) are incomplete by
+  // construction: never resumed from, so removed.
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.is_directory() && entry.path().filename().string().find(".tmp-") != std::string::npos) {
+      std::filesystem::remove_all(entry.path(), error);
+    }
+  }
 }
 
 void remove_if_empty(const std::filesystem::path& dir) {
