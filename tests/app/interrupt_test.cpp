@@ -32,13 +32,10 @@ size_t count_lines(const std::filesystem::path& file) {
                                         std::istreambuf_iterator<char>(), '\n'));
 }
 
-// Starts ftune, waits until it has logged `steps` steps, sends `signal_number`, returns the exit
-// code (128 + signal when killed by it, as a shell reports).
-int interrupt_training(const std::filesystem::path& out, int signal_number, size_t steps) {
-  auto args = train_args(out);
-  std::vector<char*> argv;
+// Starts ftune in the background with its output discarded; returns its pid.
+pid_t start_ftune(std::vector<std::string> args) {
   std::string binary = FTUNE_BINARY;
-  argv.push_back(binary.data());
+  std::vector<char*> argv = {binary.data()};
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   const pid_t child = ::fork();
@@ -49,6 +46,13 @@ int interrupt_training(const std::filesystem::path& out, int signal_number, size
     ::execv(binary.c_str(), argv.data());
     ::_exit(127);
   }
+  return child;
+}
+
+// Starts ftune, waits until it has logged `steps` steps, sends `signal_number`, returns the exit
+// code (128 + signal when killed by it, as a shell reports).
+int interrupt_training(const std::filesystem::path& out, int signal_number, size_t steps) {
+  const pid_t child = start_ftune(train_args(out));
   const auto log = out / "trainer_log.jsonl";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline &&
@@ -94,19 +98,7 @@ TEST_F(InterruptTest, KillNineAtAnyMomentLeavesLatestLoadable) {
     const auto out = dir_ / ("run" + std::to_string(round));
     auto args = train_args(out, "steps");
     args.insert(args.end(), {"--eval-steps", "1", "--valid", kTexts, "--save-total-limit", "2"});
-    std::vector<char*> argv;
-    std::string binary = FTUNE_BINARY;
-    argv.push_back(binary.data());
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const pid_t child = ::fork();
-    if (child == 0) {
-      const int null_fd = ::open("/dev/null", O_WRONLY);
-      ::dup2(null_fd, STDERR_FILENO);
-      ::dup2(null_fd, STDOUT_FILENO);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
+    const pid_t child = start_ftune(args);
     const auto log = out / "trainer_log.jsonl";
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline &&
