@@ -57,6 +57,15 @@ inline std::vector<nlohmann::ordered_json> read_json_lines(const std::filesystem
   return lines;
 }
 
+// The "loss" of every step record (those with a grad_norm) of a trainer_log.jsonl, in order.
+inline std::vector<double> read_step_losses(const std::filesystem::path& log) {
+  std::vector<double> losses;
+  for (auto& record : read_json_lines(log)) {
+    if (record.contains("grad_norm")) losses.push_back(record["loss"].get<double>());
+  }
+  return losses;
+}
+
 namespace detail {
 // An unlinked temporary file the child writes one stream into; read back after it exits.
 inline int make_capture_file() {

@@ -250,15 +250,8 @@ TEST_F(PretrainTest, ResumedRunEndsExactlyWhereTheUninterruptedRunEnds) {
   EXPECT_NE(resumed.err.find("at step 3"), std::string::npos) << resumed.err;
   EXPECT_EQ(read_text_file(dir_ / "part" / "last" / "model.safetensors"),
             read_text_file(dir_ / "full" / "last" / "model.safetensors"));
-  auto losses = [](const std::filesystem::path& log) {
-    std::vector<double> out;
-    for (auto& record : read_json_lines(log)) {
-      if (record.contains("grad_norm")) out.push_back(record["loss"].get<double>());
-    }
-    return out;
-  };
-  EXPECT_EQ(losses(dir_ / "part" / "trainer_log.jsonl"),
-            losses(dir_ / "full" / "trainer_log.jsonl"));
+  EXPECT_EQ(read_step_losses(dir_ / "part" / "trainer_log.jsonl"),
+            read_step_losses(dir_ / "full" / "trainer_log.jsonl"));
 }
 
 TEST_F(PretrainTest, RandomInitFromAConfigNeedsATokenizerAndStartsNearUniformLoss) {
