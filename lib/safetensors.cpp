@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "lib/atomic_file.h"
 #include "lib/error.h"
 
 namespace ftune {
@@ -449,32 +450,6 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : mapping_(p
   header_ = parse_safetensors(mapping_.data(), mapping_.size(), path.string());
 }
 
-namespace {
-
-[[noreturn]] void fail_io(const std::string& what, const std::filesystem::path& path) {
-  throw IoError(
-      fmt::format("writing safetensors: file '{}': expected to {}, got error '{}'; "
-                  "hint: check free disk space and permissions",
-                  path.string(),
-                  what,
-                  std::strerror(errno)));
-}
-
-void write_all(int fd, const void* data, std::size_t size, const std::filesystem::path& path) {
-  const auto* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = ::write(fd, p, std::min<std::size_t>(size, 1U << 30));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail_io("write", path);
-    }
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
-
-}  // namespace
-
 void write_safetensors(const std::filesystem::path& path,
                        const std::vector<SafetensorsTensorView>& tensors,
                        const std::map<std::string, std::string>& metadata) {
@@ -534,34 +509,14 @@ void write_safetensors(const std::filesystem::path& path,
   std::uint8_t length[8];
   for (int i = 0; i < 8; ++i) length[i] = static_cast<std::uint8_t>(text.size() >> (8 * i));
 
-  std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
-  std::string temp = (dir / ("." + path.filename().string() + ".tmp.XXXXXX")).string();
-  int fd = ::mkstemp(temp.data());
-  if (fd < 0) fail_io("create a temporary file in its folder", path);
-  try {
-    write_all(fd, length, sizeof(length), temp);
-    write_all(fd, text.data(), text.size(), temp);
-    for (const auto* t : sorted) write_all(fd, t->data, t->size, temp);
-    if (::fchmod(fd, 0644) != 0) fail_io("set permissions", temp);
-    if (::fsync(fd) != 0) fail_io("fsync", temp);
-    if (::close(fd) != 0) {
-      fd = -1;
-      fail_io("close", temp);
-    }
-    fd = -1;
-    if (::rename(temp.c_str(), path.c_str()) != 0)
-      fail_io("rename the temporary file over it", path);
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
+  AtomicFileWriter writer(path);  // temporary file, fsync, rename: the old file survives a crash
+  auto& out = writer.stream();
+  out.write(reinterpret_cast<const char*>(length), sizeof(length));
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  for (const auto* t : sorted) {
+    out.write(static_cast<const char*>(t->data), static_cast<std::streamsize>(t->size));
   }
-  // Make the rename itself durable; failure here does not lose the file, so it is not an error.
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+  writer.commit();
 }
 
 }  // namespace ftune
