@@ -66,7 +66,7 @@ class LineReader {
   int64_t line_number_ = 0;
 };
 
-bool is_blank(const std::string& text) {
+bool is_blank_line(const std::string& text) {
   return text.find_first_not_of(" \t\r\n\f\v") == std::string::npos;
 }
 
@@ -151,7 +151,7 @@ MlmSequences read_mlm_text(const std::filesystem::path& file, const WordPieceTok
   LineReader reader(file);
   std::string line;
   while (reader.next(line)) {
-    if (is_blank(line)) continue;
+    if (is_blank_line(line)) continue;
     std::string text;
     if (extension == ".jsonl") {
       auto object = parse_json_line(file, reader.line_number(), line);
@@ -165,7 +165,7 @@ MlmSequences read_mlm_text(const std::filesystem::path& file, const WordPieceTok
             it == object.end() ? "nothing" : it->type_name()));
       }
       text = it->get<std::string>();
-      if (is_blank(text)) continue;
+      if (is_blank_line(text)) continue;
     } else {
       text = std::move(line);
     }
@@ -203,7 +203,7 @@ MlmSequences read_pre_masked(const std::filesystem::path& file, int64_t vocab_si
   LineReader reader(file);
   std::string line;
   while (reader.next(line)) {
-    if (is_blank(line)) continue;
+    if (is_blank_line(line)) continue;
     const int64_t n = reader.line_number();
     auto object = parse_json_line(file, n, line);
     auto ids = read_int_list(object, "input_ids", file, n);

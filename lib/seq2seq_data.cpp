@@ -46,8 +46,8 @@ TranslationExamples read_translation_examples(const std::filesystem::path& file,
     const auto& source = table.rows[row][source_column];
     const auto& target = table.rows[row][target_column];
     const int64_t line = table.line_numbers[row];
-    const bool empty_source = source.find_first_not_of(" \t\r\n") == std::string::npos;
-    const bool empty_target = target.find_first_not_of(" \t\r\n") == std::string::npos;
+    const bool empty_source = is_blank(source);
+    const bool empty_target = is_blank(target);
     if (empty_source || empty_target) {
       if (table_options.skip_bad_rows) continue;
       throw DataError(fmt::format("reading '{}': line {}: column '{}' is empty; hint: fix or "

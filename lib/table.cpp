@@ -571,6 +571,10 @@ bool Table::is_missing(size_t row, size_t column) const {
       missing_cells.begin(), missing_cells.end(), std::make_pair(row, column));
 }
 
+bool is_blank(std::string_view value) {
+  return value.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
 Table read_table(const std::filesystem::path& file, const TableReadOptions& options) {
   Format format = detect_format(file);
   Source source = load_source(file, options.encoding);

@@ -73,6 +73,9 @@ struct Table {
   bool is_missing(size_t row, size_t column) const;
 };
 
+// True when `value` holds nothing but spaces, tabs and line breaks (an "empty" text cell).
+bool is_blank(std::string_view value);
+
 // Throws IoError when the file cannot be read, DataError for anything wrong with its contents;
 // both name the file, and the line (and byte column) where that applies.
 Table read_table(const std::filesystem::path& file, const TableReadOptions& options = {});

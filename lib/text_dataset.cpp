@@ -33,7 +33,7 @@ TextExamples read_text_examples(const std::filesystem::path& file,
     const int64_t line = table.line_numbers[row];
     const std::string& text = values[text_column];
     std::string problem;
-    if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    if (is_blank(text)) {
       problem = fmt::format("column '{}' is empty", columns.text);
     } else if (label_column && values[*label_column].empty()) {
       problem = fmt::format("column '{}' (the label) is empty", columns.label);
