@@ -52,6 +52,7 @@ Command add_eval_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   add_text_column_options(*sub, options->columns, /*with_label=*/true);
   add_table_options(*sub, options->table);
+  add_runtime_options(*sub, options->runtime);
   translate->generation.max_length = 128;
   translate->max_target_length = 128;
   return {sub, [options, task, translate] {
@@ -60,6 +61,7 @@ Command add_eval_command(CLI::App& app) {
               translate->weights = options->weights;
               translate->data = options->data;
               translate->table = options->table;
+              translate->runtime = options->runtime;
               translate->batch_size = options->batch_size;
               translate->max_source_length = options->max_length;
               std::fputs(run_translate_eval(*translate).c_str(), stdout);

@@ -28,6 +28,7 @@ Command add_predict_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   add_text_column_options(*sub, options->columns, /*with_label=*/false);
   add_table_options(*sub, options->table);
+  add_runtime_options(*sub, options->runtime);
   return {sub, [options] {
             const size_t rows = run_predict(*options);
             std::fputs(fmt::format("predicted {} rows -> {}\n", rows, options->output.string())

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/options.h"
 #include "lib/translate.h"
 
 namespace ftune {
@@ -21,6 +22,7 @@ Command add_translate_command(CLI::App& app) {
       "Example: ftune translate --model opus-mt-en-de --input news.txt --output news.de.txt "
       "--beam 4");
   sub->add_option("--model", options->model_dir, "MarianMT model folder")->required();
+  add_runtime_options(*sub, options->runtime);
   sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
   sub->add_option("--input", options->input, "sources: .txt, or .jsonl/.csv/.tsv (\"source\")")
       ->required();

@@ -32,4 +32,16 @@ void add_table_options(CLI::App& sub, TableReadOptions& table) {
                "skip rows that cannot be read (and count them) instead of stopping");
 }
 
+CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime) {
+  auto* group = sub.add_option_group("Hardware and precision");
+  group->add_option("--device", runtime.device,
+                    "auto (default: the first CUDA GPU when there is one, else the CPU) | cpu | "
+                    "cuda | cuda:N");
+  group->add_option("--precision", runtime.precision,
+                    "fp32 (default) | bf16 | fp16: matrix products in bfloat16/float16 through "
+                    "autocast, weights kept in float32; bf16 runs on CPUs and GPUs, fp16 needs "
+                    "CUDA (with dynamic loss scaling when training)");
+  return group;
+}
+
 }  // namespace ftune

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "app/options.h"
+
 namespace ftune {
 
 void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metric_help) {
@@ -40,6 +42,12 @@ void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metr
   opt->add_flag("--group-by-length",
                 o.group_by_length,
                 "batch examples of similar length together (less padding)");
+
+  auto* hardware = add_runtime_options(sub, o.runtime);
+  hardware->add_option("--save-dtype", o.save_dtype,
+                       "dtype of the best/ and last/ model folders: float32 (default) | bfloat16 "
+                       "| float16 (half the size; checkpoint-<step>/ folders stay float32 so that "
+                       "resuming is exact)");
 
   auto* eval = sub.add_option_group("Evaluation, early stopping, checkpoints");
   eval->add_option("--eval-strategy", o.eval_strategy, "epoch | steps | no (default epoch)");

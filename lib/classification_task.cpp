@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "lib/batch.h"
+#include "lib/device.h"
 #include "lib/evaluate.h"
 #include "lib/model_folder.h"
 #include "lib/predict.h"
@@ -52,6 +53,8 @@ class ClassificationTask : public TrainTask {
 
   at::Tensor compute_loss(const std::vector<size_t>& indices) override {
     Batch batch = collate_batch(train_.encodings, train_labels_, indices, tokenizer_.pad_id());
+    move_to(device_of(*classifier_.model), batch.input_ids, batch.attention_mask,
+            batch.token_type_ids, batch.labels);
     auto logits = classifier_.model(batch.input_ids, batch.attention_mask, batch.token_type_ids);
     return torch::cross_entropy_loss(logits, batch.labels);  // mean over the batch, as HF
   }

@@ -197,6 +197,7 @@ std::vector<int64_t> map_label_ids(const TextExamples& examples,
 EvalResult run_eval(const EvalOptions& options) {
   require_model_folder(options.model_dir);
   if (options.report_json) require_writable_parent(*options.report_json);
+  const Runtime runtime = resolve_runtime(options.runtime);
   // Labels are checked against config.json before the (possibly large) weights are read.
   const BertConfig config = BertConfig::read((options.model_dir / "config.json").string());
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
@@ -208,8 +209,13 @@ EvalResult run_eval(const EvalOptions& options) {
   ClassifierLoadOptions load_options;
   load_options.weights = options.weights;
   Classifier classifier = load_classifier(options.model_dir, load_options);
-  at::Tensor logits = compute_logits(classifier.model, examples.encodings, tokenizer.pad_id(),
-                                     options.batch_size, "eval");  // (N, L)
+  classifier.model->to(runtime.device);
+  at::Tensor logits;
+  {
+    AutocastGuard autocast(runtime.device.type(), runtime.precision);
+    logits = compute_logits(classifier.model, examples.encodings, tokenizer.pad_id(),
+                            options.batch_size, "eval");  // (N, L)
+  }
   EvalResult result = compute_eval_result(logits, label_ids, classifier.config.id2label);
   result.skipped_rows = examples.skipped_rows;
   if (options.report_json) {

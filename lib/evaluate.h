@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/classification_metrics.h"
+#include "lib/device.h"
 #include "lib/text_dataset.h"
 
 namespace ftune {
@@ -27,6 +28,7 @@ struct EvalOptions {
   size_t batch_size = 32;
   TextColumns columns;
   TableReadOptions table;
+  RuntimeOptions runtime;  // --device, --precision
 };
 
 // What one evaluation found. `loss` is absent when there were no logits (`ftune score`).

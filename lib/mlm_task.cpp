@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "lib/atomic_file.h"
+#include "lib/device.h"
 #include "lib/error.h"
 #include "lib/mlm_data.h"
 #include "lib/model_folder.h"
@@ -126,6 +127,8 @@ class MlmTask : public TrainTask {
         rows.push_back(mask_tokens(train_.sequences[i], vocab_, masking_, rng));
     }
     MlmBatch batch = collate_masked(rows, tokenizer_.pad_id());
+    move_to(device_of(*model_), batch.input_ids, batch.attention_mask, batch.token_type_ids,
+            batch.labels);
     return model_->compute_loss(batch.input_ids,
                                 batch.attention_mask,
                                 batch.token_type_ids,
@@ -147,6 +150,8 @@ class MlmTask : public TrainTask {
       std::vector<MaskedSequence> rows(valid_->begin() + static_cast<std::ptrdiff_t>(start),
                                        valid_->begin() + static_cast<std::ptrdiff_t>(end));
       MlmBatch batch = collate_masked(rows, tokenizer_.pad_id());
+      move_to(device_of(*model_), batch.input_ids, batch.attention_mask, batch.token_type_ids,
+              batch.labels);
       auto [sum, masked] = model_->compute_loss_sum(
           batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.labels);
       loss_sum += sum;

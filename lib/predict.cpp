@@ -7,6 +7,7 @@
 
 #include "lib/atomic_file.h"
 #include "lib/batch.h"
+#include "lib/device.h"
 #include "lib/model_folder.h"
 #include "lib/progress.h"
 
@@ -19,6 +20,7 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
                           const std::string& progress_label) {
   torch::InferenceMode inference;
   model->eval();
+  const auto device = device_of(*model);
   std::vector<at::Tensor> parts;
   ProgressBar progress(progress_label, static_cast<int64_t>(encodings.size()));
   for (size_t start = 0; start < encodings.size(); start += batch_size) {
@@ -27,8 +29,9 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
       indices.push_back(i);
     }
     Batch batch = collate_batch(encodings, {}, indices, pad_id);
-    parts.push_back(model(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-                        .to(torch::kFloat));  // (B, L)
+    auto logits = model(to_device(batch.input_ids, device), to_device(batch.attention_mask, device),
+                        to_device(batch.token_type_ids, device));  // (B, L)
+    parts.push_back(logits.to(torch::kCPU, torch::kFloat));  // predictions stay on the host
     progress.update(static_cast<int64_t>(start + indices.size()));
   }
   progress.finish();
@@ -41,7 +44,9 @@ size_t run_predict(const PredictOptions& options) {
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
   ClassifierLoadOptions load_options;
   load_options.weights = options.weights;
+  const Runtime runtime = resolve_runtime(options.runtime);
   Classifier classifier = load_classifier(options.model_dir, load_options);
+  classifier.model->to(runtime.device);
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
   TextExamples examples = read_text_examples(options.data, options.columns, tokenizer, max_length,
                                              /*read_labels=*/false, options.table);
@@ -49,6 +54,7 @@ size_t run_predict(const PredictOptions& options) {
     fmt::print(stderr, "skipped {} bad rows of {} (--skip-bad-rows)\n", examples.skipped_rows,
                options.data.string());
   }
+  AutocastGuard autocast(runtime.device.type(), runtime.precision);
   at::Tensor logits = compute_logits(classifier.model, examples.encodings, tokenizer.pad_id(),
                                      options.batch_size, "predict");
   at::Tensor probs = torch::softmax(logits, -1);  // (N, L)

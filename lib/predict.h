@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include "lib/device.h"
 #include "lib/text_dataset.h"
 #include "models/bert.h"
 
@@ -22,10 +23,12 @@ struct PredictOptions {
   size_t batch_size = 32;
   TextColumns columns;
   TableReadOptions table;
+  RuntimeOptions runtime;  // --device, --precision
 };
 
 // Runs the classifier in inference mode over `encodings` in batches of `batch_size` (each padded
-// to its own longest example). Returns float32 logits (N, num_labels) on the CPU.
+// to its own longest example), on the model's device, under the caller's autocast if any.
+// Returns float32 logits (N, num_labels) on the CPU.
 at::Tensor compute_logits(BertForSequenceClassification& model,
                           const std::vector<Encoding>& encodings,
                           int64_t pad_id,

@@ -14,6 +14,9 @@
 
 #include "lib/atomic_file.h"
 #include "lib/error.h"
+#include "lib/device.h"
+#include "lib/weights.h"
+#include "models/config_json.h"
 
 namespace ftune {
 namespace {
@@ -90,11 +93,26 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& outp
 
 void save_model_folder(const std::filesystem::path& output_dir,
                        const std::string& name,
-                       const TrainTask& task) {
+                       const TrainTask& task,
+                       c10::ScalarType save_dtype) {
   const auto target = output_dir / name;
   const auto tmp = temporary_sibling(target);
   task.save_model_folder(tmp);
+  if (save_dtype != c10::kFloat) convert_saved_weights(tmp, save_dtype);
   install_folder(tmp, target);
+}
+
+void convert_saved_weights(const std::filesystem::path& model_dir, c10::ScalarType dtype) {
+  const auto weights_file = model_dir / "model.safetensors";
+  TensorMap tensors = read_weights(weights_file);
+  for (auto& [name, tensor] : tensors) {
+    if (tensor.is_floating_point()) tensor = tensor.to(dtype);  // a copy: the file can be replaced
+  }
+  write_weights_safetensors(weights_file, tensors);
+  const auto config_file = model_dir / "config.json";
+  auto config = config_json::read_file(config_file.string());
+  config["torch_dtype"] = torch_dtype_name(dtype);
+  write_file_atomically(config_file, config.dump(2) + "\n");
 }
 
 std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesystem::path& output_dir) {
@@ -126,9 +144,10 @@ std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& out
 }
 
 nlohmann::json restore_training_state(const std::filesystem::path& checkpoint,
-                                      torch::optim::Optimizer& optimizer) {
+                                      torch::optim::Optimizer& optimizer,
+                                      const c10::Device& device) {
   try {
-    torch::load(optimizer, (checkpoint / kOptimizerFile).string());
+    torch::load(optimizer, (checkpoint / kOptimizerFile).string(), device);
     torch::Tensor rng_state;
     torch::load(rng_state, (checkpoint / kRngFile).string());
     auto generator = at::detail::getDefaultCPUGenerator();

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
@@ -24,10 +26,16 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& outp
                                                torch::optim::Optimizer& optimizer,
                                                const nlohmann::json& trainer_state);
 
-// Replaces `output_dir/<name>/` (best, last) with a fresh model folder.
+// Replaces `output_dir/<name>/` (best, last) with a fresh model folder whose floating-point
+// weights are stored as `save_dtype` (--save-dtype; config.json's torch_dtype says which).
 void save_model_folder(const std::filesystem::path& output_dir,
                        const std::string& name,
-                       const TrainTask& task);
+                       const TrainTask& task,
+                       c10::ScalarType save_dtype = c10::kFloat);
+
+// Rewrites `model_dir`'s model.safetensors with its floating-point tensors as `dtype` and sets
+// config.json's torch_dtype. Integer tensors are kept as they are.
+void convert_saved_weights(const std::filesystem::path& model_dir, c10::ScalarType dtype);
 
 // The newest complete checkpoint-<step> folder, if any.
 std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesystem::path& output_dir);
@@ -36,9 +44,11 @@ std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesyste
 std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& output_dir,
                                                 const std::string& spec);
 
-// Restores optimizer state and the CPU RNG; returns trainer_state.json's content.
+// Restores optimizer state (onto `device`, where the parameters are) and the CPU RNG; returns
+// trainer_state.json's content.
 nlohmann::json restore_training_state(const std::filesystem::path& checkpoint,
-                                      torch::optim::Optimizer& optimizer);
+                                      torch::optim::Optimizer& optimizer,
+                                      const c10::Device& device = c10::Device(c10::DeviceType::CPU));
 
 // Deletes the oldest checkpoint-<step> folders beyond `limit` (0 = keep all), never the one
 // of `keep_step` (the best model's) nor the newest.

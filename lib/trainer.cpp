@@ -9,15 +9,18 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "lib/batch_order.h"
+#include "lib/device.h"
 #include "lib/early_stopping.h"
-#include "lib/interrupt.h"
 #include "lib/error.h"
+#include "lib/interrupt.h"
+#include "lib/loss_scaler.h"
 #include "lib/optim.h"
 #include "lib/progress.h"
 #include "lib/schedule.h"
@@ -52,6 +55,9 @@ void check_options(const TrainOptions& o) {
   if (o.max_steps <= 0 && o.epochs <= 0) fail("give --epochs > 0 or --max-steps > 0");
   if (o.early_stopping_patience > 0 && o.eval_strategy == "no") {
     fail("--early-stopping-patience needs evaluations; hint: set --eval-strategy epoch or steps");
+  }
+  if (!parse_save_dtype(o.save_dtype)) {
+    fail(fmt::format("--save-dtype '{}': expected float32, bfloat16 or float16", o.save_dtype));
   }
 }
 
@@ -98,6 +104,8 @@ bool metric_greater_is_better(const std::string& name) {
 
 TrainResult run_train(const TrainOptions& o) {
   check_options(o);
+  const Runtime runtime = resolve_runtime(o.runtime);
+  const c10::ScalarType save_dtype = *parse_save_dtype(o.save_dtype);
   prepare_output_dir(o.output_dir);
   const auto started = std::chrono::steady_clock::now();
 
@@ -112,6 +120,7 @@ TrainResult run_train(const TrainOptions& o) {
     throw;
   }
   auto& model = task->model();
+  model.to(runtime.device);  // before the optimizer sees the parameters
   const auto names = task->metric_names();
   // Empty = the task's first metric (macro_f1; bleu with --predict-with-generate), else loss.
   const std::string metric =
@@ -139,6 +148,9 @@ TrainResult run_train(const TrainOptions& o) {
   const auto parameters = model.parameters();
   EarlyStopping stopping(metric, metric_greater_is_better(metric),
                          o.early_stopping_patience, o.early_stopping_threshold);
+  LossScalerOptions scaler_options;
+  scaler_options.enabled = runtime.precision == Precision::kFp16;  // bf16 needs no scaling
+  LossScaler scaler(scaler_options);
 
   // Fresh start or resume.
   int64_t global_step = 0;
@@ -146,15 +158,18 @@ TrainResult run_train(const TrainOptions& o) {
   if (o.resume_from_checkpoint) {
     const auto checkpoint = resolve_resume_checkpoint(o.output_dir, *o.resume_from_checkpoint);
     task->load_model_folder_weights(checkpoint);
-    const auto state = restore_training_state(checkpoint, *optimizer);
+    const auto state = restore_training_state(checkpoint, *optimizer, runtime.device);
     global_step = state.at("global_step").get<int64_t>();
     stopping.restore(state.at("early_stopping"));
+    if (scaler.enabled() && state.contains("loss_scaler")) scaler.restore(state["loss_scaler"]);
     fmt::print(stderr, "resuming from {} at step {}\n", checkpoint.string(), global_step);
   }
   TrainLog log(o.output_dir / "trainer_log.jsonl", global_step);
-  fmt::print(stderr, "training: {}, {} steps ({} per epoch), batch {} x {} accumulation, {} threads\n",
+  fmt::print(stderr,
+             "training: {}, {} steps ({} per epoch), batch {} x {} accumulation, {}, {}, {} "
+             "threads\n",
              task->describe(), total_steps, steps_per_epoch, o.batch_size, accumulation,
-             at::get_num_threads());
+             runtime.device.str(), precision_name(runtime.precision), at::get_num_threads());
 
   auto trainer_state = [&](double epoch) {
     nlohmann::json state;
@@ -162,6 +177,7 @@ TrainResult run_train(const TrainOptions& o) {
     state["epoch"] = epoch;
     state["total_steps"] = total_steps;
     state["early_stopping"] = stopping.to_json();
+    if (scaler.enabled()) state["loss_scaler"] = scaler.to_json();
     state["best_model_checkpoint"] =
         stopping.best_value() ? nlohmann::json(fmt::format("checkpoint-{}", stopping.best_step()))
                               : nlohmann::json(nullptr);
@@ -176,11 +192,15 @@ TrainResult run_train(const TrainOptions& o) {
   // Evaluate, decide, checkpoint: at each eval step/epoch (or each epoch end without eval).
   auto evaluate_and_save = [&](double epoch) {
     if (task->has_validation()) {
-      EvalMetrics eval = task->evaluate();
+      EvalMetrics eval;
+      {
+        AutocastGuard autocast(runtime.device.type(), runtime.precision);
+        eval = task->evaluate();
+      }
       auto decision = stopping.observe(*eval.find(metric), global_step, epoch);
       log.write_eval(global_step, epoch, eval.loss, eval.values);
       progress.print_line(decision.log_line);
-      if (decision.is_new_best) save_model_folder(o.output_dir, "best", *task);
+      if (decision.is_new_best) save_model_folder(o.output_dir, "best", *task, save_dtype);
       result.stopped_early = decision.should_stop;
     }
     save_training_checkpoint(o.output_dir, global_step, *task, *optimizer, trainer_state(epoch));
@@ -200,16 +220,26 @@ TrainResult run_train(const TrainOptions& o) {
       optimizer->zero_grad();
       const int64_t first = group * accumulation;
       const int64_t micro_batches = std::min(accumulation, batches_per_epoch - first);
-      torch::Tensor step_loss = torch::zeros({});
+      torch::Tensor step_loss = torch::zeros({}, torch::TensorOptions().device(runtime.device));
       for (int64_t m = 0; m < micro_batches; ++m) {
         const auto& indices = batches[first + m];
-        auto loss = task->compute_loss(indices) / micro_batches;
-        loss.backward();
-        step_loss += loss.detach();
+        at::Tensor loss;
+        {
+          AutocastGuard autocast(runtime.device.type(), runtime.precision);  // forward only
+          loss = task->compute_loss(indices) / micro_batches;
+        }
+        scaler.scale(loss).backward();
+        step_loss += loss.detach().to(torch::kFloat);
         examples_seen += static_cast<int64_t>(indices.size());
       }
-      const double grad_norm = clip_gradients(parameters, o.max_grad_norm);
-      optimizer->step();
+      // fp16: gradients that overflowed skip this step and lower the loss scale (GradScaler).
+      const bool grads_finite = scaler.unscale(parameters);
+      double grad_norm = std::numeric_limits<double>::quiet_NaN();
+      if (grads_finite) {
+        grad_norm = clip_gradients(parameters, o.max_grad_norm);
+        optimizer->step();
+      }
+      scaler.update(grads_finite);
       global_step = step;
 
       const double loss_value = step_loss.item<double>();
@@ -247,7 +277,7 @@ TrainResult run_train(const TrainOptions& o) {
   }
   progress.finish();
 
-  save_model_folder(o.output_dir, "last", *task);
+  save_model_folder(o.output_dir, "last", *task, save_dtype);
   result.global_step = global_step;
   result.metric = metric;
   result.best_metric = stopping.best_value();

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "lib/device.h"
 #include "lib/table.h"
 #include "lib/text_dataset.h"
 
@@ -60,6 +61,11 @@ struct TrainOptions {
   int64_t save_total_limit = 0;
   int64_t logging_steps = 50;
   std::optional<std::string> resume_from_checkpoint;  // a checkpoint folder or "latest"
+
+  // Hardware and precision: --device, --precision (autocast; fp16 adds dynamic loss scaling),
+  // and the dtype of the best/ and last/ model folders (checkpoints stay float32 to resume).
+  RuntimeOptions runtime;
+  std::string save_dtype = "float32";
 
   // Masked-language-model pretraining (task "pretrain", `ftune pretrain`).
   double mlm_probability = 0.15;

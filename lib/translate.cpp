@@ -72,7 +72,9 @@ size_t run_translate(const TranslateOptions& options) {
     throw Error("translating: batch_size: expected at least 1, got 0");
   }
   require_writable_parent(options.output);
+  const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
+  bundle.model->to(runtime.device);
   const MarianConfig& config = bundle.config;
   const MarianTokenizer& tokenizer = *bundle.tokenizer;
   MarianMTModel& model = bundle.model;
@@ -91,6 +93,7 @@ size_t run_translate(const TranslateOptions& options) {
   }
 
   torch::InferenceMode inference;
+  AutocastGuard autocast(runtime.device.type(), runtime.precision);
   AtomicFileWriter writer(options.output);
   ProgressBar progress("translate", static_cast<int64_t>(sources.size()));
   for (size_t start = 0; start < sources.size(); start += options.batch_size) {
@@ -98,7 +101,8 @@ size_t run_translate(const TranslateOptions& options) {
     std::vector<size_t> indices(end - start);
     std::iota(indices.begin(), indices.end(), start);
     auto [input_ids, attention_mask] = collate_sources(sources, indices, tokenizer.pad_id());
-    GenerationResult result = generate(model, config, input_ids, attention_mask, generation);
+    GenerationResult result = generate(model, config, to_device(input_ids, runtime.device),
+                                       to_device(attention_mask, runtime.device), generation);
     for (size_t k = 0; k < result.sequences.size(); ++k) {
       const std::string translation = tokenizer.decode(result.sequences[k]);
       if (!jsonl_output) {

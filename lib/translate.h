@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "lib/device.h"
 #include "lib/generate.h"
 
 namespace ftune {
@@ -39,6 +40,7 @@ struct TranslateOptions {
   size_t batch_size = 16;          // sources per generate() call
   size_t max_source_length = 512;  // sources are cut to this many tokens incl. </s> (at most
                                    // max_position_embeddings)
+  RuntimeOptions runtime;          // --device, --precision
 };
 
 // Returns the number of rows translated.

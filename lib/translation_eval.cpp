@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "lib/bleu.h"
+#include "lib/device.h"
 #include "lib/progress.h"
 
 namespace ftune {
@@ -29,6 +30,7 @@ EvalMetrics evaluate_translation(MarianMTModel& model,
   const bool was_training = model->is_training();
   model->eval();
   torch::InferenceMode inference;
+  const auto device = device_of(*model);
   const size_t n = examples.sources.size();
   double loss_sum = 0.0;
   std::vector<std::string> hypotheses;
@@ -38,6 +40,7 @@ EvalMetrics evaluate_translation(MarianMTModel& model,
     for (size_t i = start; i < std::min(n, start + batch_size); ++i) indices.push_back(i);
     Seq2SeqBatch batch =
         collate_seq2seq(examples, indices, config.pad_token_id, config.decoder_start_token_id);
+    move_to(device, batch.input_ids, batch.attention_mask, batch.decoder_input_ids, batch.labels);
     auto logits = model->forward(batch.input_ids, batch.attention_mask, batch.decoder_input_ids);
     loss_sum += compute_seq2seq_loss(logits, batch.labels, label_smoothing).item<double>() *
                 static_cast<double>(indices.size());
@@ -64,12 +67,15 @@ EvalMetrics evaluate_translation(MarianMTModel& model,
 }
 
 std::string run_translate_eval(const TranslateEvalOptions& options) {
+  const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
+  bundle.model->to(runtime.device);
   const auto limit = static_cast<size_t>(bundle.config.max_position_embeddings);
   TranslationExamples examples = read_translation_examples(
       options.data, options.columns, *bundle.tokenizer, std::min(options.max_source_length, limit),
       std::min(options.max_target_length, limit), options.table);
   std::vector<std::string> hypotheses;
+  AutocastGuard autocast(runtime.device.type(), runtime.precision);
   EvalMetrics metrics =
       evaluate_translation(bundle.model, bundle.config, *bundle.tokenizer, examples,
                            options.batch_size, 0.0, options.generation, &hypotheses);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "lib/device.h"
 #include "lib/generate.h"
 #include "lib/marian_folder.h"
 #include "lib/seq2seq_data.h"
@@ -40,6 +41,7 @@ struct TranslateEvalOptions {
   size_t max_source_length = 512;
   size_t max_target_length = 512;
   GenerationOptions generation;
+  RuntimeOptions runtime;  // --device, --precision
 };
 
 // `ftune eval --task translate`: the text to print (loss, BLEU and chrF lines with signatures).

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "lib/device.h"
 #include "lib/marian_folder.h"
 #include "lib/seq2seq_data.h"
 #include "lib/train_task.h"
@@ -47,6 +48,8 @@ class TranslationTask : public TrainTask {
   at::Tensor compute_loss(const std::vector<size_t>& indices) override {
     Seq2SeqBatch batch = collate_seq2seq(train_, indices, bundle_.config.pad_token_id,
                                          bundle_.config.decoder_start_token_id);
+    move_to(device_of(*bundle_.model), batch.input_ids, batch.attention_mask,
+            batch.decoder_input_ids, batch.labels);
     auto logits = bundle_.model->forward(batch.input_ids, batch.attention_mask,
                                          batch.decoder_input_ids);  // (B, S, V)
     return compute_seq2seq_loss(logits, batch.labels, label_smoothing_);

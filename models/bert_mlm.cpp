@@ -22,7 +22,10 @@ BertPredictionHeadTransformImpl::BertPredictionHeadTransformImpl(const BertConfi
 }
 
 torch::Tensor BertPredictionHeadTransformImpl::forward(const torch::Tensor& x) {
-  return LayerNorm(apply_activation(dense(x), hidden_act));
+  auto h = apply_activation(dense(x), hidden_act);  // (..., C); bfloat16 under CPU autocast
+  // LibTorch 1.13's CPU layer_norm rejects a bfloat16 input with float32 weights; autocast leaves
+  // layer_norm alone, so the input joins the weights' dtype (a no-op in float32).
+  return LayerNorm(h.to(LayerNorm->weight.scalar_type()));
 }
 
 BertLMPredictionHeadImpl::BertLMPredictionHeadImpl(const BertConfig& config,
