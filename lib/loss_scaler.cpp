@@ -16,8 +16,8 @@ namespace {
 
 void check_options(const LossScalerOptions& options) {
   auto fail = [](const std::string& name, const std::string& expected, double got) {
-    throw ConfigError(fmt::format("loss scaler: option '{}': expected {}, got {}", name, expected,
-                                  got));
+    throw ConfigError(
+        fmt::format("loss scaler: option '{}': expected {}, got {}", name, expected, got));
   };
   if (!(options.init_scale > 0.0) || !std::isfinite(options.init_scale)) {
     fail("init_scale", "a positive finite number", options.init_scale);
@@ -39,15 +39,15 @@ double read_number(const nlohmann::json& state, const char* key) {
     throw CheckpointError(fmt::format(
         "restoring loss scaler: key '{}': expected a number, got {}; hint: the checkpoint's "
         "loss scaler state must come from LossScaler::to_json()",
-        key, state.is_object() && state.contains(key) ? state[key].dump() : "nothing"));
+        key,
+        state.is_object() && state.contains(key) ? state[key].dump() : "nothing"));
   }
   return state[key].get<double>();
 }
 
 }  // namespace
 
-LossScaler::LossScaler(LossScalerOptions options)
-    : options_(options), scale_(options.init_scale) {
+LossScaler::LossScaler(LossScalerOptions options) : options_(options), scale_(options.init_scale) {
   check_options(options_);
 }
 
@@ -122,7 +122,8 @@ void LossScaler::restore(const nlohmann::json& state) {
       tracker != std::floor(tracker)) {
     throw CheckpointError(fmt::format(
         "restoring loss scaler: key 'growth_tracker': expected an integer in [0, {}), got {}",
-        restored.growth_interval, tracker));
+        restored.growth_interval,
+        tracker));
   }
   options_.growth_factor = restored.growth_factor;
   options_.backoff_factor = restored.backoff_factor;

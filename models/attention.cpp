@@ -36,15 +36,15 @@ double lowest_finite(at::ScalarType dtype) {
 // 1/sqrt(D) and plain multi-head). A float attn_mask is added to q k^T / sqrt(D) before the
 // softmax, and dropout_p drops attention probabilities exactly as the path below does; the op
 // has no training flag, so dropout_p is zeroed in eval mode.
-at::Tensor compute_attention(const at::Tensor& q,
-                             const at::Tensor& k,
-                             const at::Tensor& v,
-                             const at::Tensor& additive_mask,
-                             double dropout_p,
-                             bool training) {
+at::Tensor compute_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& additive_mask, double dropout_p, bool training) {
   const double effective_dropout = training ? dropout_p : 0.0;
   if (!additive_mask.defined()) {
-    return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, effective_dropout,
+    return at::scaled_dot_product_attention(q,
+                                            k,
+                                            v,
+                                            /*attn_mask=*/{},
+                                            effective_dropout,
                                             /*is_causal=*/false);  // (B, H, T, D)
   }
   // 2.0/2.1 accept only a bool mask or one of the query's dtype (under autocast q is bf16/fp16
@@ -54,18 +54,18 @@ at::Tensor compute_attention(const at::Tensor& q,
   if (mask.scalar_type() != q.scalar_type()) {
     mask = mask.clamp_min(lowest_finite(q.scalar_type())).to(q.scalar_type());
   }
-  return at::scaled_dot_product_attention(q, k, v, mask, effective_dropout,
+  return at::scaled_dot_product_attention(q,
+                                          k,
+                                          v,
+                                          mask,
+                                          effective_dropout,
                                           /*is_causal=*/false);  // (B, H, T, D)
 }
 
 #else  // LibTorch 1.13
 
-at::Tensor compute_attention(const at::Tensor& q,
-                             const at::Tensor& k,
-                             const at::Tensor& v,
-                             const at::Tensor& additive_mask,
-                             double dropout_p,
-                             bool training) {
+at::Tensor compute_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& additive_mask, double dropout_p, bool training) {
   const auto head_dim = q.size(-1);
   auto scores = torch::matmul(q, k.transpose(-1, -2));  // (B, H, T, S)
   scores = scores / std::sqrt(static_cast<double>(head_dim));

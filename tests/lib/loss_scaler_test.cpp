@@ -1,5 +1,7 @@
 // LossScaler against GradScaler's semantics, with real autograd through a tiny Linear: loss
 // scaling, exact unscaling, the skipped step on inf/NaN, backoff, growth, checkpoint round trip.
+#include "lib/loss_scaler.h"
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -9,7 +11,6 @@
 #include <torch/torch.h>
 
 #include "lib/error.h"
-#include "lib/loss_scaler.h"
 
 namespace ftune {
 namespace {

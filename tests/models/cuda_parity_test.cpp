@@ -24,8 +24,8 @@ constexpr double kFp32Tolerance = 1e-4;
 constexpr double kBf16LossTolerance = 2e-2;
 const char* const kFixture = "tests/fixtures/bert-cls";
 
-#define SKIP_WITHOUT_CUDA()                                                   \
-  if (!torch::cuda::is_available()) {                                         \
+#define SKIP_WITHOUT_CUDA()                                                  \
+  if (!torch::cuda::is_available()) {                                        \
     GTEST_SKIP() << "no CUDA device (torch::cuda::is_available() is false)"; \
   }
 
@@ -58,8 +58,10 @@ class CudaParity : public ::testing::Test {
   static BertForSequenceClassification load_classifier_on(const torch::Device& device) {
     auto config = BertConfig::read(std::string(kFixture) + "/config.json");
     BertForSequenceClassification model(config);
-    load_state_dict(*model, read_weights(std::string(kFixture) + "/model.safetensors"),
-                    LoadPolicy{}, "model.safetensors");
+    load_state_dict(*model,
+                    read_weights(std::string(kFixture) + "/model.safetensors"),
+                    LoadPolicy{},
+                    "model.safetensors");
     model->to(device);
     model->eval();
     return model;
@@ -77,11 +79,11 @@ TEST_F(CudaParity, BertClassifierLogitsAndLossMatchTheFixtureInFloat32) {
 
   auto logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids);  // (N, 3)
   ASSERT_TRUE(logits.is_cuda());
-  EXPECT_TRUE(tensors_close(logits.cpu(), json_to_tensor(expected["logits"]), kFp32Tolerance,
-                            kFp32Tolerance));
+  EXPECT_TRUE(tensors_close(
+      logits.cpu(), json_to_tensor(expected["logits"]), kFp32Tolerance, kFp32Tolerance));
   auto loss = torch::cross_entropy_loss(logits, batch.label_ids);
-  EXPECT_TRUE(tensors_close(loss.cpu(), torch::tensor(expected["loss"].get<double>()),
-                            kFp32Tolerance, kFp32Tolerance));
+  EXPECT_TRUE(tensors_close(
+      loss.cpu(), torch::tensor(expected["loss"].get<double>()), kFp32Tolerance, kFp32Tolerance));
 }
 
 TEST_F(CudaParity, Bf16AutocastLossStaysWithin2e2OfFloat32) {
