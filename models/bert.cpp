@@ -50,18 +50,44 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& config)
   value = register_module("value", torch::nn::Linear(config.hidden_size, config.hidden_size));
 }
 
+TokenRows TokenRows::real_tokens(const torch::Tensor& attention_mask) {
+  TokenRows rows = all_positions(attention_mask.size(0), attention_mask.size(1));
+  auto index = attention_mask.reshape({-1}).nonzero().squeeze(1);  // (N)
+  if (index.size(0) < rows.B * rows.T) rows.index = index;
+  return rows;
+}
+
+TokenRows TokenRows::all_positions(int64_t B, int64_t T) {
+  TokenRows rows;
+  rows.B = B;
+  rows.T = T;
+  return rows;
+}
+
+torch::Tensor TokenRows::to_grid(const torch::Tensor& rows) const {
+  const auto F = rows.size(-1);
+  if (!index.defined()) return rows.view({B, T, F});  // (B, T, F)
+  return rows.new_zeros({B * T, F}).index_copy(0, index, rows).view({B, T, F});  // (B, T, F)
+}
+
+torch::Tensor TokenRows::to_rows(const torch::Tensor& grid) const {
+  auto flat = grid.reshape({B * T, grid.size(-1)});  // (B * T, F)
+  return index.defined() ? flat.index_select(0, index) : flat;  // (N, F)
+}
+
 torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x,
-                                             const torch::Tensor& additive_mask) {
-  const auto B = x.size(0);
-  const auto T = x.size(1);
-  const auto C = x.size(2);
+                                             const torch::Tensor& additive_mask,
+                                             const TokenRows& rows) {
+  const auto B = rows.B;
+  const auto T = rows.T;
+  const auto C = x.size(1);
   const auto H = num_heads;
   const auto D = C / H;
-  auto q = query(x).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
-  auto k = key(x).view({B, T, H, D}).transpose(1, 2);    // (B, H, T, D)
-  auto v = value(x).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+  auto q = rows.to_grid(query(x)).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+  auto k = rows.to_grid(key(x)).view({B, T, H, D}).transpose(1, 2);    // (B, H, T, D)
+  auto v = rows.to_grid(value(x)).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
   auto y = compute_attention(q, k, v, additive_mask, dropout_p, is_training());  // (B, H, T, D)
-  return y.transpose(1, 2).contiguous().view({B, T, C});                          // (B, T, C)
+  return rows.to_rows(y.transpose(1, 2).reshape({B, T, C}));                      // (N, C)
 }
 
 BertResidualOutputImpl::BertResidualOutputImpl(const BertConfig& config, int64_t in_features) {
@@ -84,8 +110,9 @@ BertAttentionImpl::BertAttentionImpl(const BertConfig& config) {
 }
 
 torch::Tensor BertAttentionImpl::forward(const torch::Tensor& x,
-                                         const torch::Tensor& additive_mask) {
-  return output(self(x, additive_mask), x);
+                                         const torch::Tensor& additive_mask,
+                                         const TokenRows& rows) {
+  return output(self(x, additive_mask, rows), x);  // (N, C)
 }
 
 BertIntermediateImpl::BertIntermediateImpl(const BertConfig& config)
@@ -103,9 +130,11 @@ BertLayerImpl::BertLayerImpl(const BertConfig& config) {
   output = register_module("output", BertResidualOutput(config, config.intermediate_size));
 }
 
-torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask) {
-  auto attended = attention(x, additive_mask);  // (B, T, C)
-  return output(intermediate(attended), attended);
+torch::Tensor BertLayerImpl::forward(const torch::Tensor& x,
+                                     const torch::Tensor& additive_mask,
+                                     const TokenRows& rows) {
+  auto attended = attention(x, additive_mask, rows);  // (N, C)
+  return output(intermediate(attended), attended);    // (N, C)
 }
 
 BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {
@@ -113,9 +142,11 @@ BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) layer->push_back(BertLayer(config));
 }
 
-torch::Tensor BertEncoderImpl::forward(torch::Tensor x, const torch::Tensor& additive_mask) {
+torch::Tensor BertEncoderImpl::forward(torch::Tensor x,
+                                       const torch::Tensor& additive_mask,
+                                       const TokenRows& rows) {
   for (const auto& module : *layer) {
-    x = module->as<BertLayerImpl>()->forward(x, additive_mask);
+    x = module->as<BertLayerImpl>()->forward(x, additive_mask, rows);  // (N, C)
   }
   return x;
 }
@@ -137,10 +168,14 @@ BertModelImpl::BertModelImpl(const BertConfig& config, bool add_pooling_layer) {
 
 BertOutputs BertModelImpl::forward(const torch::Tensor& input_ids,
                                    const torch::Tensor& attention_mask,
-                                   const torch::Tensor& token_type_ids) {
+                                   const torch::Tensor& token_type_ids,
+                                   bool skip_padding) {
   auto x = embeddings(input_ids, token_type_ids);  // (B, T, C)
   auto additive_mask = make_additive_padding_mask(attention_mask, x.scalar_type());  // (B,1,1,T)
-  auto hidden = encoder(x, additive_mask);  // (B, T, C)
+  const TokenRows rows = skip_padding
+                             ? TokenRows::real_tokens(attention_mask)
+                             : TokenRows::all_positions(input_ids.size(0), input_ids.size(1));
+  auto hidden = rows.to_grid(encoder(rows.to_rows(x), additive_mask, rows));  // (B, T, C)
   return {hidden, pooler ? pooler(hidden) : torch::Tensor()};
 }
 
@@ -157,7 +192,9 @@ BertForSequenceClassificationImpl::BertForSequenceClassificationImpl(const BertC
 torch::Tensor BertForSequenceClassificationImpl::forward(const torch::Tensor& input_ids,
                                                          const torch::Tensor& attention_mask,
                                                          const torch::Tensor& token_type_ids) {
-  auto pooled = bert(input_ids, attention_mask, token_type_ids).pooled_output;  // (B, C)
+  // Only the first token's hidden state is read: the encoder skips the padding.
+  auto pooled = bert(input_ids, attention_mask, token_type_ids, /*skip_padding=*/true)
+                    .pooled_output;  // (B, C)
   return classifier(dropout(pooled));                                          // (B, num_labels)
 }
 

@@ -65,11 +65,29 @@ class BertEmbeddingsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BertEmbeddings);
 
+// Where the rows of a token-major activation (N, C) sit in the (B, T) batch. The encoder layers
+// run on rows: with `index` set, only the N real tokens (padding costs nothing in the dense
+// layers; attention alone sees the padded grid); with `index` undefined, every position is a
+// row (N = B * T), as Hugging Face computes. Real tokens get the same values either way.
+struct TokenRows {
+  int64_t B = 0;
+  int64_t T = 0;
+  torch::Tensor index;  // (N) int64 flat positions b * T + t; undefined: all B * T positions
+
+  // The real tokens of a (B, T) 1/0 attention mask; `index` stays undefined without padding.
+  static TokenRows real_tokens(const torch::Tensor& attention_mask);
+  static TokenRows all_positions(int64_t B, int64_t T);
+  torch::Tensor to_grid(const torch::Tensor& rows) const;  // (N, F) -> (B, T, F), padding zero
+  torch::Tensor to_rows(const torch::Tensor& grid) const;  // (B, T, F) -> (N, F)
+};
+
 class BertSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit BertSelfAttentionImpl(const BertConfig& config);
-  // x (B, T, C), additive_mask (B, 1, 1, T) -> (B, T, C)
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+  // x (N, C) rows laid out by `rows`, additive_mask (B, 1, 1, T) -> (N, C)
+  torch::Tensor forward(const torch::Tensor& x,
+                        const torch::Tensor& additive_mask,
+                        const TokenRows& rows);
 
   torch::nn::Linear query{nullptr};
   torch::nn::Linear key{nullptr};
@@ -94,7 +112,9 @@ TORCH_MODULE(BertResidualOutput);
 class BertAttentionImpl : public torch::nn::Module {
  public:
   explicit BertAttentionImpl(const BertConfig& config);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+  torch::Tensor forward(const torch::Tensor& x,
+                        const torch::Tensor& additive_mask,
+                        const TokenRows& rows);
 
   BertSelfAttention self{nullptr};  // "self" is the checkpoint key (attention.self.query)
   BertResidualOutput output{nullptr};
@@ -114,7 +134,9 @@ TORCH_MODULE(BertIntermediate);
 class BertLayerImpl : public torch::nn::Module {
  public:
   explicit BertLayerImpl(const BertConfig& config);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+  torch::Tensor forward(const torch::Tensor& x,
+                        const torch::Tensor& additive_mask,
+                        const TokenRows& rows);
 
   BertAttention attention{nullptr};
   BertIntermediate intermediate{nullptr};
@@ -125,7 +147,8 @@ TORCH_MODULE(BertLayer);
 class BertEncoderImpl : public torch::nn::Module {
  public:
   explicit BertEncoderImpl(const BertConfig& config);
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask);
+  // x (N, C) rows -> (N, C)
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& additive_mask, const TokenRows& rows);
 
   torch::nn::ModuleList layer{nullptr};  // encoder.layer.N
 };
@@ -151,10 +174,13 @@ class BertModelImpl : public torch::nn::Module {
   // add_pooling_layer=false is Hugging Face's BertModel(config, add_pooling_layer=False), the
   // encoder of BertForMaskedLM: no "pooler" module, and pooled_output is left undefined.
   explicit BertModelImpl(const BertConfig& config, bool add_pooling_layer = true);
-  // input_ids, attention_mask, token_type_ids: (B, T) int64.
+  // input_ids, attention_mask, token_type_ids: (B, T) int64. skip_padding: the encoder runs on
+  // the real tokens only and last_hidden_state is zero at padding (for callers that never read
+  // it there: classification, masked-LM loss); otherwise every position, as Hugging Face.
   BertOutputs forward(const torch::Tensor& input_ids,
                       const torch::Tensor& attention_mask,
-                      const torch::Tensor& token_type_ids);
+                      const torch::Tensor& token_type_ids,
+                      bool skip_padding = false);
 
   BertEmbeddings embeddings{nullptr};
   BertEncoder encoder{nullptr};

@@ -76,7 +76,9 @@ std::pair<torch::Tensor, torch::Tensor> BertForMaskedLMImpl::labelled_logits(
               labels.sizes(),
               " must have the shape of input_ids ",
               input_ids.sizes());
-  auto hidden = bert(input_ids, attention_mask, token_type_ids).last_hidden_state;  // (B, T, C)
+  // Labels sit on real tokens only: the encoder skips the padding.
+  auto hidden = bert(input_ids, attention_mask, token_type_ids, /*skip_padding=*/true)
+                    .last_hidden_state;  // (B, T, C)
   auto selected = labels.reshape({-1}).ne(kIgnoreLabel).nonzero().squeeze(1);       // (N)
   auto rows = hidden.reshape({-1, hidden.size(2)}).index_select(0, selected);       // (N, C)
   auto targets = labels.reshape({-1}).index_select(0, selected);                    // (N)

@@ -128,6 +128,30 @@ TEST(BertModel, PaddingPositionsDoNotChangeRealTokens) {
   EXPECT_EQ(long_out.last_hidden_state.sizes(), (std::vector<int64_t>{1, 6, 16}));
 }
 
+TEST(BertModel, SkippingPaddingGivesTheSameRealTokensAndGradients) {
+  // The fixture batch pads 16 rows of 9-17 tokens to 32: the real-token path must agree with
+  // the every-position path (Hugging Face's) on every real token, forward and backward.
+  const std::string folder = "tests/fixtures/bert-cls";
+  auto classifier = load_fixture_classifier(folder, "model.safetensors");
+  auto batch = read_batch(folder);
+  ASSERT_LT(batch.attention_mask.sum().item<int64_t>(), batch.attention_mask.numel());
+  BertModel model = classifier->bert;
+  auto real = batch.attention_mask.unsqueeze(-1).to(torch::kFloat);  // (B, T, 1)
+  std::vector<torch::Tensor> hidden, grads;
+  for (bool skip : {false, true}) {
+    model->zero_grad();
+    auto out = model(batch.input_ids, batch.attention_mask, batch.token_type_ids, skip);
+    (out.last_hidden_state * real).pow(2).sum().backward();
+    hidden.push_back(out.last_hidden_state * real);
+    grads.push_back(model->encoder->named_parameters()["layer.0.attention.self.query.weight"]
+                        .grad().clone());
+  }
+  EXPECT_TRUE(tensors_close(hidden[1], hidden[0], 1e-5, 1e-6));
+  EXPECT_TRUE(tensors_close(grads[1], grads[0], 1e-5, 1e-6));
+  auto skipped = model(batch.input_ids, batch.attention_mask, batch.token_type_ids, true);
+  EXPECT_EQ((skipped.last_hidden_state * (1 - real)).abs().sum().item<double>(), 0.0);
+}
+
 TEST(BertModel, RegisteredNamesAreHuggingFaceCheckpointKeys) {
   auto config = BertConfig::read("tests/fixtures/bert-cls/config.json");
   BertForSequenceClassification model(config);
