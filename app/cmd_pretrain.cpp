@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "app/commands.h"
+#include "app/launcher.h"
 #include "app/train_options.h"
 #include "lib/trainer.h"
 
@@ -76,7 +77,11 @@ Command add_pretrain_command(CLI::App& app) {
   add_trainer_options(
       *sub, *o, "loss (default; lower is better) or perplexity (exp(loss), the same order)");
 
-  return {sub, [o, sub, valid] {
+  auto launch = std::make_shared<LaunchOptions>();
+  add_distributed_options(*sub, *launch, o->dist_backend, o->dist_timeout);
+
+  return {sub, [o, sub, valid, launch] {
+            if (should_launch(*launch)) return launch_local_ranks(*launch);
             // Without validation data there is nothing to evaluate, unless asked for.
             if (valid->count() == 0 && sub->get_option("--eval-strategy")->count() == 0) {
               o->eval_strategy = "no";

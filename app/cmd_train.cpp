@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "app/commands.h"
+#include "app/launcher.h"
 #include "app/options.h"
 #include "app/train_options.h"
 #include "lib/trainer.h"
@@ -60,7 +61,11 @@ Command add_train_command(CLI::App& app) {
                       "macro_precision, macro_recall; translate: bleu (default with "
                       "--predict-with-generate), chrf; both: loss (lower is better)");
 
-  return {sub, [o] {
+  auto launch = std::make_shared<LaunchOptions>();
+  add_distributed_options(*sub, *launch, o->dist_backend, o->dist_timeout);
+
+  return {sub, [o, launch] {
+            if (should_launch(*launch)) return launch_local_ranks(*launch);
             TrainResult result = run_train(*o);
             print_train_result(result, *o);
           }};

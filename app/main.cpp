@@ -2,6 +2,7 @@
 // turns any error into one `error: ...` line. Exit codes: 0 ok, 1 error, 2 usage error.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <thread>
@@ -24,7 +25,10 @@ constexpr int kExitUsage = 2;
 int run_command(const ftune::Command& command, int threads) {
   try {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    at::set_num_threads(threads > 0 ? threads : cores);
+    // Ranks sharing a machine (LOCAL_WORLD_SIZE: torchrun, --nproc-per-node) split its cores.
+    const char* local_world_size = std::getenv("LOCAL_WORLD_SIZE");
+    const int ranks_here = local_world_size ? std::max(1, std::atoi(local_world_size)) : 1;
+    at::set_num_threads(threads > 0 ? threads : std::max(1, cores / ranks_here));
     command.run();
     return 0;
   } catch (const ftune::Interrupted& e) {
@@ -61,7 +65,8 @@ int main(int argc, char** argv) {
   app.set_config("--config", "", "read options from a TOML/INI file, a [command] section each; flags win");
   int threads = 0;
   app.add_option("--threads", threads,
-                 "CPU threads for LibTorch (default: all cores; LibTorch's own default is 1)")
+                 "CPU threads for LibTorch (default: all cores, split between the ranks of a "
+                 "distributed run; LibTorch's own default is 1)")
       ->check(CLI::NonNegativeNumber);
   std::vector<ftune::Command> commands = {
       ftune::add_train_command(app),

@@ -68,6 +68,7 @@ void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metr
 }
 
 void print_train_result(const TrainResult& result, const TrainOptions& o) {
+  if (result.rank != 0) return;
   std::string best =
       result.best_metric
           ? fmt::format(

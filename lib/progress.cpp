@@ -20,15 +20,16 @@ std::string format_duration(double seconds) {
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label, int64_t total)
+ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
     : label_(std::move(label)),
       total_(total),
       interactive_(::isatty(STDERR_FILENO) != 0),
+      enabled_(enabled),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
 ProgressBar::~ProgressBar() {
-  if (!finished_ && interactive_ && done_ > 0) std::fputc('\n', stderr);
+  if (enabled_ && !finished_ && interactive_ && done_ > 0) std::fputc('\n', stderr);
 }
 
 void ProgressBar::update(int64_t done, const std::string& status) {
@@ -38,13 +39,14 @@ void ProgressBar::update(int64_t done, const std::string& status) {
 }
 
 void ProgressBar::finish() {
-  if (finished_) return;
+  if (finished_ || !enabled_) return;
   draw(true);
   if (interactive_) std::fputc('\n', stderr);
   finished_ = true;
 }
 
 void ProgressBar::print_line(const std::string& line) {
+  if (!enabled_) return;
   if (interactive_) std::fputs("\r\033[K", stderr);
   std::fputs(line.c_str(), stderr);
   std::fputc('\n', stderr);
@@ -52,6 +54,7 @@ void ProgressBar::print_line(const std::string& line) {
 }
 
 void ProgressBar::draw(bool force) {
+  if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
   const bool at_end = done_ >= total_;

@@ -10,6 +10,7 @@
 namespace ftune {
 
 TrainLog::TrainLog(std::filesystem::path path, int64_t resume_step) : path_(std::move(path)) {
+  if (path_.empty()) return;  // another rank's log: rank 0 writes the file
   if (resume_step > 0 && std::filesystem::exists(path_)) {
     std::ifstream in(path_);
     std::string kept, line;
@@ -32,6 +33,7 @@ TrainLog::TrainLog(std::filesystem::path path, int64_t resume_step) : path_(std:
 }
 
 void TrainLog::write_line(const std::string& line) {
+  if (!out_.is_open()) return;
   out_ << line << '\n';
   out_.flush();
 }

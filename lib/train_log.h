@@ -15,6 +15,7 @@ class TrainLog {
  public:
   // Opens the log for appending. When resuming at `resume_step` > 0, records after that step
   // (written by the interrupted run after its last checkpoint) are dropped first.
+  // An empty `path` makes a log that writes nothing (ranks other than 0).
   TrainLog(std::filesystem::path path, int64_t resume_step);
 
   void write_step(int64_t step, double epoch, double loss, double learning_rate, double grad_norm);

@@ -17,6 +17,7 @@
 
 #include "lib/batch_order.h"
 #include "lib/device.h"
+#include "lib/distributed.h"
 #include "lib/early_stopping.h"
 #include "lib/error.h"
 #include "lib/interrupt.h"
@@ -104,9 +105,13 @@ bool metric_greater_is_better(const std::string& name) {
 
 TrainResult run_train(const TrainOptions& o) {
   check_options(o);
-  const Runtime runtime = resolve_runtime(o.runtime);
+  Runtime runtime = resolve_runtime(o.runtime);
   const c10::ScalarType save_dtype = *parse_save_dtype(o.save_dtype);
-  prepare_output_dir(o.output_dir);
+  // One process per rank under torchrun or --nproc-per-node; a world of one otherwise.
+  Distributed dist = Distributed::from_environment({o.dist_backend, o.dist_timeout},
+                                                   runtime.device);
+  runtime.device = dist.local_device(runtime.device);  // cuda:LOCAL_RANK
+  if (dist.is_main()) prepare_output_dir(o.output_dir);
   const auto started = std::chrono::steady_clock::now();
 
   // Data and model: everything task-specific lives behind TrainTask.
@@ -136,7 +141,7 @@ TrainResult run_train(const TrainOptions& o) {
   BatchOrderOptions order{o.batch_size, o.shuffle, o.group_by_length, o.seed};
   const auto accumulation = o.gradient_accumulation_steps;
   const int64_t batches_per_epoch =
-      static_cast<int64_t>((lengths.size() + o.batch_size - 1) / o.batch_size);
+      count_rank_batches(lengths.size(), o.batch_size, dist.world_size());  // per rank
   const int64_t steps_per_epoch = (batches_per_epoch + accumulation - 1) / accumulation;
   const int64_t total_steps = o.max_steps > 0 ? o.max_steps : steps_per_epoch * o.epochs;
   const int64_t num_epochs = (total_steps + steps_per_epoch - 1) / steps_per_epoch;
@@ -164,12 +169,23 @@ TrainResult run_train(const TrainOptions& o) {
     if (scaler.enabled() && state.contains("loss_scaler")) scaler.restore(state["loss_scaler"]);
     fmt::print(stderr, "resuming from {} at step {}\n", checkpoint.string(), global_step);
   }
-  TrainLog log(o.output_dir / "trainer_log.jsonl", global_step);
-  fmt::print(stderr,
-             "training: {}, {} steps ({} per epoch), batch {} x {} accumulation, {}, {}, {} "
-             "threads\n",
-             task->describe(), total_steps, steps_per_epoch, o.batch_size, accumulation,
-             runtime.device.str(), precision_name(runtime.precision), at::get_num_threads());
+  dist.broadcast_module(model);       // every rank starts from rank 0's weights
+  dist.attach_gradients(parameters);  // and averages its gradients with the others'
+  TrainLog log(dist.is_main() ? o.output_dir / "trainer_log.jsonl" : std::filesystem::path(),
+               global_step);  // rank 0 alone writes logs, progress and checkpoints
+  if (dist.is_main()) {
+    if (dist.world_size() > 1) {
+      fmt::print(stderr,
+                 "distributed: {} ranks, global batch {} ({} x {} ranks x {} accumulation)\n",
+                 dist.world_size(), o.batch_size * dist.world_size() * accumulation,
+                 o.batch_size, dist.world_size(), accumulation);
+    }
+    fmt::print(stderr,
+               "training: {}, {} steps ({} per epoch), batch {} x {} accumulation, {}, {}, {} "
+               "threads\n",
+               task->describe(), total_steps, steps_per_epoch, o.batch_size, accumulation,
+               runtime.device.str(), precision_name(runtime.precision), at::get_num_threads());
+  }
 
   auto trainer_state = [&](double epoch) {
     nlohmann::json state;
@@ -183,7 +199,7 @@ TrainResult run_train(const TrainOptions& o) {
                               : nlohmann::json(nullptr);
     return state;
   };
-  ProgressBar progress("train", total_steps);
+  ProgressBar progress("train", total_steps, dist.is_main());
   TrainResult result;
   int64_t examples_seen = 0;
   double loss_total = 0.0;
@@ -191,7 +207,7 @@ TrainResult run_train(const TrainOptions& o) {
 
   // Evaluate, decide, checkpoint: at each eval step/epoch (or each epoch end without eval).
   auto evaluate_and_save = [&](double epoch) {
-    if (task->has_validation()) {
+    if (task->has_validation() && dist.is_main()) {  // the whole set, while the others wait
       EvalMetrics eval;
       {
         AutocastGuard autocast(runtime.device.type(), runtime.precision);
@@ -203,6 +219,8 @@ TrainResult run_train(const TrainOptions& o) {
       if (decision.is_new_best) save_model_folder(o.output_dir, "best", *task, save_dtype);
       result.stopped_early = decision.should_stop;
     }
+    result.stopped_early = dist.broadcast_from_main(result.stopped_early);  // stop together
+    if (!dist.is_main()) return;
     save_training_checkpoint(o.output_dir, global_step, *task, *optimizer, trainer_state(epoch));
     rotate_checkpoints(o.output_dir, o.save_total_limit, stopping.best_step());
   };
@@ -210,7 +228,8 @@ TrainResult run_train(const TrainOptions& o) {
   InterruptGuard interrupt_guard;
   model.train();
   for (int64_t epoch = global_step / steps_per_epoch; epoch < num_epochs; ++epoch) {
-    const auto batches = make_epoch_batches(lengths, order, epoch);
+    const auto batches =
+        make_rank_epoch_batches(lengths, order, epoch, dist.rank(), dist.world_size());
     const int64_t first_step_in_epoch = epoch * steps_per_epoch;
     for (int64_t group = global_step - first_step_in_epoch; group < steps_per_epoch; ++group) {
       if (global_step >= total_steps || result.stopped_early) break;
@@ -228,10 +247,12 @@ TrainResult run_train(const TrainOptions& o) {
           AutocastGuard autocast(runtime.device.type(), runtime.precision);  // forward only
           loss = task->compute_loss(indices) / micro_batches;
         }
+        dist.sync_next_backward(m + 1 == micro_batches);  // accumulation: communicate once
         scaler.scale(loss).backward();
         step_loss += loss.detach().to(torch::kFloat);
         examples_seen += static_cast<int64_t>(indices.size());
       }
+      dist.finish_gradient_sync();  // each gradient is now the mean over the ranks
       // fp16: gradients that overflowed skip this step and lower the loss scale (GradScaler).
       const bool grads_finite = scaler.unscale(parameters);
       double grad_norm = std::numeric_limits<double>::quiet_NaN();
@@ -242,7 +263,7 @@ TrainResult run_train(const TrainOptions& o) {
       scaler.update(grads_finite);
       global_step = step;
 
-      const double loss_value = step_loss.item<double>();
+      const double loss_value = dist.mean_across_ranks(step_loss.item<double>());
       if (!std::isfinite(loss_value)) {
         throw Error(fmt::format("training: the loss is {} at step {}; hint: lower "
                                 "--learning-rate, or check the data for broken rows",
@@ -258,9 +279,12 @@ TrainResult run_train(const TrainOptions& o) {
       if (o.eval_strategy == "steps" && global_step % o.eval_steps == 0) {
         evaluate_and_save(epoch_progress);
       }
-      if (const int signal_number = InterruptGuard::pending_signal()) {
-        const auto saved = save_training_checkpoint(o.output_dir, global_step, *task, *optimizer,
-                                                    trainer_state(epoch_progress));
+      if (const int signal_number = dist.max_across_ranks(InterruptGuard::pending_signal())) {
+        const auto saved = dist.is_main()
+                               ? save_training_checkpoint(o.output_dir, global_step, *task,
+                                                          *optimizer, trainer_state(epoch_progress))
+                               : o.output_dir / fmt::format("checkpoint-{}", global_step);
+        dist.barrier();  // the other ranks exit once rank 0 has saved
         progress.finish();
         throw Interrupted(signal_number,
                           fmt::format("training interrupted by signal {} at step {}; saved {}; "
@@ -277,7 +301,8 @@ TrainResult run_train(const TrainOptions& o) {
   }
   progress.finish();
 
-  save_model_folder(o.output_dir, "last", *task, save_dtype);
+  if (dist.is_main()) save_model_folder(o.output_dir, "last", *task, save_dtype);
+  result.rank = dist.rank();
   result.global_step = global_step;
   result.metric = metric;
   result.best_metric = stopping.best_value();
@@ -286,7 +311,7 @@ TrainResult run_train(const TrainOptions& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   log.write_summary(global_step, static_cast<double>(global_step) / steps_per_epoch,
                     loss_steps ? loss_total / loss_steps : 0.0, result.train_runtime,
-                    examples_seen, loss_steps);
+                    dist.sum_across_ranks(examples_seen), loss_steps);
   return result;
 }
 

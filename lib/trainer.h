@@ -74,9 +74,15 @@ struct TrainOptions {
   bool pre_masked = false;   // train/valid are .jsonl with input_ids and labels: no masking
   std::optional<std::filesystem::path> model_config;   // random init from this config.json
   std::optional<std::filesystem::path> tokenizer_dir;  // vocab.txt etc.; default: model_dir
+
+  // Data parallelism (lib/distributed.h), active when the environment names a launch (RANK,
+  // WORLD_SIZE, ... as torchrun or `--nproc-per-node` set them).
+  std::string dist_backend;     // gloo | nccl; empty: nccl on CUDA, gloo on CPU
+  int64_t dist_timeout = 1800;  // seconds a collective may wait for the other ranks
 };
 
 struct TrainResult {
+  int rank = 0;  // this process's rank in a distributed run; only rank 0 reports
   int64_t global_step = 0;
   bool stopped_early = false;
   std::string metric;  // what --metric-for-best-model resolved to

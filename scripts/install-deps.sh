@@ -7,7 +7,7 @@ packages=(
   g++ cmake ninja-build pkg-config ccache make
   libtorch-dev libopenblas0-openmp
   libsentencepiece-dev libcli11-dev libfmt-dev nlohmann-json3-dev
-  libgtest-dev libutf8proc-dev zlib1g-dev
+  libgtest-dev libutf8proc-dev zlib1g-dev libgloo-dev
 )
 
 missing=()

@@ -1,0 +1,257 @@
+// The single-machine launcher: fork + execve of /proc/self/exe once per local rank, then a
+// polling wait. Ranks share the launcher's process group, so a terminal's Ctrl-C reaches each of
+// them directly (each saves through its InterruptGuard); SIGTERM sent to the launcher alone is
+// forwarded.
+#include "app/launcher.h"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/error.h"
+#include "lib/interrupt.h"
+
+extern char** environ;
+
+namespace ftune {
+namespace {
+
+// After the first failure, how long the other ranks may take to notice and exit by themselves.
+constexpr auto kGracePeriod = std::chrono::seconds(15);
+constexpr int kDefaultMasterPort = 29500;  // torchrun's
+
+const std::set<std::string> kLauncherFlags = {
+    "--nproc-per-node", "--nnodes", "--node-rank", "--master-addr", "--master-port"};
+
+std::atomic<int> g_signal{0};
+
+void remember_signal(int signal_number) { g_signal = signal_number; }
+
+// This process's argv, as the kernel recorded it.
+std::vector<std::string> read_own_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  std::string arg;
+  for (char c : text) {
+    if (c == '\0') {
+      args.push_back(arg);
+      arg.clear();
+    } else {
+      arg += c;
+    }
+  }
+  if (args.empty()) throw Error("launching ranks: cannot read /proc/self/cmdline");
+  return args;
+}
+
+std::vector<std::string> strip_launcher_flags(const std::vector<std::string>& args) {
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& arg = args[i];
+    const auto eq = arg.find('=');
+    if (kLauncherFlags.count(arg.substr(0, eq)) > 0) {
+      if (eq == std::string::npos) ++i;  // "--flag value"
+      continue;
+    }
+    kept.push_back(arg);
+  }
+  return kept;
+}
+
+// A TCP port nobody listens on right now (the kernel's pick for port 0).
+int find_free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw Error(fmt::format("launching ranks: socket: {}", std::strerror(errno)));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0;
+  ::close(fd);
+  if (!ok)
+    throw Error(fmt::format("launching ranks: finding a free port: {}", std::strerror(errno)));
+  return ntohs(address.sin_port);
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {}", WTERMSIG(status));
+  return "stopped";
+}
+
+}  // namespace
+
+void add_distributed_options(CLI::App& sub, LaunchOptions& launch, std::string& backend,
+                             int64_t& timeout_seconds) {
+  auto* group = sub.add_option_group(
+      "Distributed", "data parallelism; torchrun's environment (RANK, WORLD_SIZE, ...) also works");
+  group
+      ->add_option("--nproc-per-node",
+                   launch.nproc_per_node,
+                   "start this many ranks on this machine (one per GPU, or split the cores)")
+      ->check(CLI::PositiveNumber);
+  group->add_option("--nnodes", launch.nnodes, "machines taking part (default 1)")
+      ->check(CLI::PositiveNumber);
+  group->add_option("--node-rank", launch.node_rank, "this machine's index, 0..nnodes-1")
+      ->check(CLI::NonNegativeNumber);
+  group->add_option("--master-addr",
+                    launch.master_addr,
+                    "address of node 0, where rank 0 serves the rendezvous (default 127.0.0.1)");
+  group->add_option("--master-port",
+                    launch.master_port,
+                    "its port (default: a free port with one node, else 29500)");
+  group->add_option("--dist-backend", backend, "gloo | nccl (default: nccl on CUDA, gloo on CPU)");
+  group
+      ->add_option("--dist-timeout",
+                   timeout_seconds,
+                   "seconds a collective waits for the other ranks before failing (default 1800)")
+      ->check(CLI::PositiveNumber);
+}
+
+bool should_launch(const LaunchOptions& options) {
+  return options.nproc_per_node > 0 && std::getenv("RANK") == nullptr;
+}
+
+void launch_local_ranks(const LaunchOptions& o) {
+  if (o.node_rank >= o.nnodes) {
+    throw Error(fmt::format("launching ranks: --node-rank {}: expected 0..{} (--nnodes {})",
+                            o.node_rank,
+                            o.nnodes - 1,
+                            o.nnodes));
+  }
+  const int port = o.master_port > 0 ? o.master_port
+                   : o.nnodes == 1   ? find_free_port()
+                                     : kDefaultMasterPort;
+  const int world_size = o.nnodes * o.nproc_per_node;
+  const auto args = strip_launcher_flags(read_own_command_line());
+  const std::set<std::string> overridden = {"RANK=",
+                                            "LOCAL_RANK=",
+                                            "WORLD_SIZE=",
+                                            "LOCAL_WORLD_SIZE=",
+                                            "GROUP_RANK=",
+                                            "MASTER_ADDR=",
+                                            "MASTER_PORT="};
+  std::vector<std::string> base_env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    if (overridden.count(entry.substr(0, entry.find('=') + 1)) == 0) base_env.push_back(entry);
+  }
+
+  struct sigaction action {};
+  action.sa_handler = remember_signal;
+  sigemptyset(&action.sa_mask);
+  struct sigaction previous_int {
+  }, previous_term{};
+  ::sigaction(SIGINT, &action, &previous_int);
+  ::sigaction(SIGTERM, &action, &previous_term);
+
+  std::vector<pid_t> pids(static_cast<size_t>(o.nproc_per_node), -1);
+  for (int local_rank = 0; local_rank < o.nproc_per_node; ++local_rank) {
+    std::vector<std::string> env = base_env;
+    env.push_back(fmt::format("RANK={}", o.node_rank * o.nproc_per_node + local_rank));
+    env.push_back(fmt::format("LOCAL_RANK={}", local_rank));
+    env.push_back(fmt::format("WORLD_SIZE={}", world_size));
+    env.push_back(fmt::format("LOCAL_WORLD_SIZE={}", o.nproc_per_node));
+    env.push_back(fmt::format("GROUP_RANK={}", o.node_rank));
+    env.push_back(fmt::format("MASTER_ADDR={}", o.master_addr));
+    env.push_back(fmt::format("MASTER_PORT={}", port));
+    std::vector<char*> argv, envp;
+    auto arg_strings = args;
+    for (auto& a : arg_strings) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {  // child: only async-signal-safe calls until execve
+      ::sigaction(SIGINT, &previous_int, nullptr);
+      ::sigaction(SIGTERM, &previous_term, nullptr);
+      ::execve("/proc/self/exe", argv.data(), envp.data());
+      ::_exit(127);
+    }
+    if (pid < 0) {
+      for (pid_t started : pids) {
+        if (started > 0) ::kill(started, SIGKILL);
+      }
+      throw Error(fmt::format("launching ranks: fork: {}", std::strerror(errno)));
+    }
+    pids[static_cast<size_t>(local_rank)] = pid;
+  }
+  fmt::print(stderr,
+             "launcher: started ranks {}..{} of {} (MASTER_ADDR {} MASTER_PORT {})\n",
+             o.node_rank * o.nproc_per_node,
+             (o.node_rank + 1) * o.nproc_per_node - 1,
+             world_size,
+             o.master_addr,
+             port);
+
+  // Wait for every rank; after the first failure, give the others a grace period, then kill.
+  size_t running = pids.size();
+  int first_failed = -1;
+  int first_status = 0;
+  bool forwarded = false;
+  bool killed = false;
+  std::chrono::steady_clock::time_point failed_at;
+  while (running > 0) {
+    if (g_signal == SIGTERM && !forwarded) {
+      for (pid_t pid : pids) {
+        if (pid > 0) ::kill(pid, SIGTERM);
+      }
+      forwarded = true;
+    }
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      for (size_t r = 0; r < pids.size(); ++r) {
+        if (pids[r] != pid) continue;
+        pids[r] = -1;
+        --running;
+        const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (!ok && first_failed < 0) {
+          first_failed = o.node_rank * o.nproc_per_node + static_cast<int>(r);
+          first_status = status;
+          failed_at = std::chrono::steady_clock::now();
+        }
+      }
+      continue;
+    }
+    if (first_failed >= 0 && !killed &&
+        std::chrono::steady_clock::now() - failed_at > kGracePeriod) {
+      for (pid_t p : pids) {
+        if (p > 0) ::kill(p, SIGKILL);
+      }
+      killed = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::sigaction(SIGINT, &previous_int, nullptr);
+  ::sigaction(SIGTERM, &previous_term, nullptr);
+
+  if (first_failed < 0) return;
+  if (const int signal_number = g_signal.load()) {
+    throw Interrupted(signal_number,
+                      fmt::format("launcher: ranks stopped on signal {}; rank 0 saved a checkpoint "
+                                  "if it reached the end of a step (see above)",
+                                  signal_number));
+  }
+  throw Error(fmt::format("launching ranks: rank {} {}{}; hint: its error is above",
+                          first_failed,
+                          describe_status(first_status),
+                          killed ? "; the ranks still running after it were killed" : ""));
+}
+
+}  // namespace ftune
