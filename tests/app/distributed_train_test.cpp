@@ -136,7 +136,12 @@ class DistributedTrainTest : public CliTest {
     ASSERT_EQ(want.size(), got.size());
     for (const auto& [name, tensor] : want) {
       ASSERT_TRUE(got.count(name)) << name;
-      EXPECT_TRUE(tensors_close(got.at(name), tensor, 1e-5, 1e-5)) << name;
+      // The loss does not depend on a key bias (it adds the same q.b to every score of a row,
+      // which the softmax cancels), so its gradient is float rounding noise, different for
+      // different batch groupings, and AdamW's normalization turns that noise into steps of up
+      // to the learning rate. Those tensors can only agree to lr x steps.
+      const bool noise_driven = name.find("attention.self.key.bias") != std::string::npos;
+      EXPECT_TRUE(tensors_close(got.at(name), tensor, 1e-5, noise_driven ? 5e-3 : 1e-5)) << name;
     }
   }
 };
