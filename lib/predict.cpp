@@ -1,6 +1,9 @@
 // Batched inference for classification: tokenize, pad per batch, forward without autograd.
 #include "lib/predict.h"
 
+#include <algorithm>
+#include <numeric>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -21,13 +24,20 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
   torch::InferenceMode inference;
   model->eval();
   const auto device = device_of(*model);
+  // Batches of similar length: rows sorted by length (longest first, ties in file order) pad
+  // to almost nothing, also inside attention. Each row's logits do not depend on its batch
+  // mates, so the result is put back into file order at the end.
+  std::vector<size_t> order(encodings.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return encodings[a].input_ids.size() > encodings[b].input_ids.size();
+  });
   std::vector<at::Tensor> parts;
   ProgressBar progress(progress_label, static_cast<int64_t>(encodings.size()));
-  for (size_t start = 0; start < encodings.size(); start += batch_size) {
-    std::vector<size_t> indices;
-    for (size_t i = start; i < std::min(encodings.size(), start + batch_size); ++i) {
-      indices.push_back(i);
-    }
+  for (size_t start = 0; start < order.size(); start += batch_size) {
+    const auto end = static_cast<std::ptrdiff_t>(std::min(order.size(), start + batch_size));
+    std::vector<size_t> indices(order.begin() + static_cast<std::ptrdiff_t>(start),
+                                order.begin() + end);
     Batch batch = collate_batch(encodings, {}, indices, pad_id);
     auto logits = model(to_device(batch.input_ids, device), to_device(batch.attention_mask, device),
                         to_device(batch.token_type_ids, device));  // (B, L)
@@ -35,7 +45,10 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
     progress.update(static_cast<int64_t>(start + indices.size()));
   }
   progress.finish();
-  return torch::cat(parts, 0);  // (N, L)
+  if (parts.empty()) return torch::empty({0, model->classifier->weight.size(0)});
+  auto sorted = torch::cat(parts, 0);  // (N, L), row k = example order[k]
+  auto position = torch::tensor(std::vector<int64_t>(order.begin(), order.end()), torch::kLong);
+  return torch::empty_like(sorted).index_copy_(0, position, sorted);  // (N, L), file order
 }
 
 size_t run_predict(const PredictOptions& options) {

@@ -26,9 +26,10 @@ struct PredictOptions {
   RuntimeOptions runtime;  // --device, --precision
 };
 
-// Runs the classifier in inference mode over `encodings` in batches of `batch_size` (each padded
-// to its own longest example), on the model's device, under the caller's autocast if any.
-// Returns float32 logits (N, num_labels) on the CPU.
+// Runs the classifier in inference mode over `encodings` in batches of `batch_size` (examples of
+// similar length together, each batch padded to its own longest), on the model's device, under
+// the caller's autocast if any. Returns float32 logits (N, num_labels) on the CPU, in the order
+// of `encodings`.
 at::Tensor compute_logits(BertForSequenceClassification& model,
                           const std::vector<Encoding>& encodings,
                           int64_t pad_id,
