@@ -61,9 +61,18 @@ class ClassificationTask : public TrainTask {
 
   bool has_validation() const override { return valid_.has_value(); }
 
-  EvalMetrics evaluate() override {
-    auto logits = compute_logits(classifier_.model, valid_->encodings, tokenizer_.pad_id(),
-                                 eval_batch_size_, "eval");
+  EvalMetrics evaluate(const EvalShard& shard) override {
+    at::Tensor logits;  // (N, L) in file order
+    if (shard.world_size == 1) {
+      logits = compute_logits(classifier_.model, valid_->encodings, tokenizer_.pad_id(),
+                              eval_batch_size_, "eval", shard.show_progress);
+    } else {
+      std::vector<Encoding> mine;
+      for (size_t i : shard.indices(valid_->encodings.size())) mine.push_back(valid_->encodings[i]);
+      auto local = compute_logits(classifier_.model, mine, tokenizer_.pad_id(), eval_batch_size_,
+                                  "eval", shard.show_progress);  // (N_rank, L)
+      logits = shard.to_example_order(shard.gather_rows(local));
+    }
     classifier_.model->train();
     EvalResult eval = compute_eval_result(logits, valid_labels_, classifier_.config.id2label);
     const auto& r = eval.report;

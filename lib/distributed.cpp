@@ -426,6 +426,32 @@ double Distributed::mean_across_ranks(double value) {
   return group_->all_reduce({value}, c10d::ReduceOp::SUM, "averaging the loss")[0] / world_size_;
 }
 
+std::vector<double> Distributed::sum_across_ranks(const std::vector<double>& values) {
+  if (!group_) return values;
+  return group_->all_reduce(values, c10d::ReduceOp::SUM, "summing evaluation results");
+}
+
+at::Tensor Distributed::gather_rows(const at::Tensor& rows) {
+  if (!group_) return rows;
+  // Row counts first (each rank fills its own slot), then equally sized blocks.
+  std::vector<double> counts(static_cast<size_t>(world_size_), 0.0);
+  counts[static_cast<size_t>(rank_)] = static_cast<double>(rows.size(0));
+  counts = group_->all_reduce(counts, c10d::ReduceOp::SUM, "counting evaluation rows");
+  const auto most = static_cast<int64_t>(*std::max_element(counts.begin(), counts.end()));
+  auto block = torch::zeros({most, rows.size(1)}, rows.options().device(torch::kCPU));  // (M, F)
+  block.narrow(0, 0, rows.size(0)).copy_(rows);
+  std::vector<std::vector<at::Tensor>> outputs(1);
+  for (int r = 0; r < world_size_; ++r) outputs[0].push_back(torch::empty_like(block));
+  std::vector<at::Tensor> inputs{block};
+  group_->wait(group_->process_group->allgather(outputs, inputs), "gathering evaluation rows");
+  std::vector<at::Tensor> parts;
+  for (int r = 0; r < world_size_; ++r) {
+    parts.push_back(outputs[0][static_cast<size_t>(r)].narrow(
+        0, 0, static_cast<int64_t>(counts[static_cast<size_t>(r)])));
+  }
+  return torch::cat(parts, 0).to(rows.device());  // (sum N_r, F)
+}
+
 int64_t Distributed::sum_across_ranks(int64_t value) {
   if (!group_) return value;
   return static_cast<int64_t>(

@@ -96,6 +96,10 @@ class Distributed {
   void finish_gradient_sync();
 
   double mean_across_ranks(double value);
+  std::vector<double> sum_across_ranks(const std::vector<double>& values);
+  // Every rank's rows (N_r, F) (N_r may differ by rank), concatenated in rank order, on every
+  // rank: evaluation shards coming together.
+  at::Tensor gather_rows(const at::Tensor& rows);
   int64_t sum_across_ranks(int64_t value);
   int max_across_ranks(int value);
   // Rank 0's `value` on every rank (an early-stopping decision).

@@ -137,18 +137,20 @@ class MlmTask : public TrainTask {
 
   bool has_validation() const override { return valid_.has_value(); }
 
-  EvalMetrics evaluate() override {
+  EvalMetrics evaluate(const EvalShard& shard) override {
     torch::NoGradGuard no_grad;
     model_->eval();
     double loss_sum = 0.0;
     int64_t count = 0;
-    const size_t n = valid_->size();
+    const auto mine = shard.indices(valid_->size());
+    const size_t n = mine.size();
     ProgressBar progress("eval",
-                         static_cast<int64_t>((n + eval_batch_size_ - 1) / eval_batch_size_));
+                         static_cast<int64_t>((n + eval_batch_size_ - 1) / eval_batch_size_),
+                         shard.show_progress);
     for (size_t start = 0; start < n; start += eval_batch_size_) {
       const size_t end = std::min(n, start + eval_batch_size_);
-      std::vector<MaskedSequence> rows(valid_->begin() + static_cast<std::ptrdiff_t>(start),
-                                       valid_->begin() + static_cast<std::ptrdiff_t>(end));
+      std::vector<MaskedSequence> rows;
+      for (size_t k = start; k < end; ++k) rows.push_back((*valid_)[mine[k]]);
       MlmBatch batch = collate_masked(rows, tokenizer_.pad_id());
       move_to(device_of(*model_), batch.input_ids, batch.attention_mask, batch.token_type_ids,
               batch.labels);
@@ -160,6 +162,9 @@ class MlmTask : public TrainTask {
     }
     progress.finish();
     model_->train();
+    const auto totals = shard.sum({loss_sum, static_cast<double>(count)});  // whole set
+    loss_sum = totals[0];
+    count = static_cast<int64_t>(totals[1]);
     EvalMetrics metrics;
     // The mean over every masked position of the validation set (HF's Trainer averages batch
     // means instead; the two agree when batches hold equally many masked tokens).

@@ -20,7 +20,8 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
                           const std::vector<Encoding>& encodings,
                           int64_t pad_id,
                           size_t batch_size,
-                          const std::string& progress_label) {
+                          const std::string& progress_label,
+                          bool show_progress) {
   torch::InferenceMode inference;
   model->eval();
   const auto device = device_of(*model);
@@ -33,7 +34,7 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
     return encodings[a].input_ids.size() > encodings[b].input_ids.size();
   });
   std::vector<at::Tensor> parts;
-  ProgressBar progress(progress_label, static_cast<int64_t>(encodings.size()));
+  ProgressBar progress(progress_label, static_cast<int64_t>(encodings.size()), show_progress);
   for (size_t start = 0; start < order.size(); start += batch_size) {
     const auto end = static_cast<std::ptrdiff_t>(std::min(order.size(), start + batch_size));
     std::vector<size_t> indices(order.begin() + static_cast<std::ptrdiff_t>(start),

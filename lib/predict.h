@@ -34,7 +34,8 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
                           const std::vector<Encoding>& encodings,
                           int64_t pad_id,
                           size_t batch_size,
-                          const std::string& progress_label);
+                          const std::string& progress_label,
+                          bool show_progress = true);
 
 // Returns the number of rows written.
 size_t run_predict(const PredictOptions& options);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,32 @@ struct EvalMetrics {
   std::optional<double> find(const std::string& name) const;
 };
 
+// The part of the validation set this process evaluates in a distributed run, and how the parts
+// come together: every rank ends with the metrics of the whole set. A world of one is the whole
+// set, and the combining functions return their input.
+struct EvalShard {
+  int rank = 0;
+  int world_size = 1;
+  bool show_progress = true;  // rank 0 alone draws progress bars
+  // Element-wise sums over the ranks.
+  std::function<std::vector<double>(const std::vector<double>&)> sum =
+      [](const std::vector<double>& values) { return values; };
+  // Every rank's rows (B_r, F), concatenated in rank order.
+  std::function<at::Tensor(const at::Tensor&)> gather_rows = [](const at::Tensor& rows) {
+    return rows;
+  };
+  // The examples of `count` this rank evaluates: rank, rank + world_size, ...
+  std::vector<size_t> indices(size_t count) const {
+    std::vector<size_t> mine;
+    for (size_t i = static_cast<size_t>(rank); i < count; i += static_cast<size_t>(world_size)) {
+      mine.push_back(i);
+    }
+    return mine;
+  }
+  // Rows gathered in rank order (gather_rows of indices(count)) back into example order.
+  at::Tensor to_example_order(const at::Tensor& gathered) const;
+};
+
 class TrainTask {
  public:
   virtual ~TrainTask() = default;
@@ -34,8 +61,9 @@ class TrainTask {
   // Mean loss over the training examples `indices`, in train mode, with the graph attached.
   virtual at::Tensor compute_loss(const std::vector<size_t>& indices) = 0;
   virtual bool has_validation() const = 0;
-  // Runs the validation set; leaves the model in train mode.
-  virtual EvalMetrics evaluate() = 0;
+  // Runs this rank's shard of the validation set and returns the metrics of the whole set;
+  // leaves the model in train mode.
+  virtual EvalMetrics evaluate(const EvalShard& shard) = 0;
   // Metric names --metric-for-best-model may take (besides "loss").
   virtual std::vector<std::string> metric_names() const = 0;
   // A complete model folder (config, weights, tokenizer files).

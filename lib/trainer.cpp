@@ -99,6 +99,17 @@ std::optional<double> EvalMetrics::find(const std::string& name) const {
   return std::nullopt;
 }
 
+at::Tensor EvalShard::to_example_order(const at::Tensor& gathered) const {
+  if (world_size == 1) return gathered;
+  const auto count = static_cast<int64_t>(gathered.size(0));
+  std::vector<int64_t> example;  // gathered row k holds example[k]
+  for (int64_t r = 0; r < world_size; ++r) {
+    for (int64_t i = r; i < count; i += world_size) example.push_back(i);
+  }
+  auto index = torch::tensor(example, torch::kLong).to(gathered.device());
+  return torch::empty_like(gathered).index_copy_(0, index, gathered);  // (N, F)
+}
+
 bool metric_greater_is_better(const std::string& name) {
   return name != "loss" && name != "perplexity";
 }
@@ -205,19 +216,31 @@ TrainResult run_train(const TrainOptions& o) {
   double loss_total = 0.0;
   int64_t loss_steps = 0;
 
+  // Evaluation: each rank its shard, every rank the metrics of the whole set.
+  EvalShard shard;
+  shard.rank = dist.rank();
+  shard.world_size = dist.world_size();
+  shard.show_progress = dist.is_main();
+  if (dist.world_size() > 1) {
+    shard.sum = [&dist](const std::vector<double>& values) { return dist.sum_across_ranks(values); };
+    shard.gather_rows = [&dist](const at::Tensor& rows) { return dist.gather_rows(rows); };
+  }
+
   // Evaluate, decide, checkpoint: at each eval step/epoch (or each epoch end without eval).
   auto evaluate_and_save = [&](double epoch) {
-    if (task->has_validation() && dist.is_main()) {  // the whole set, while the others wait
+    if (task->has_validation()) {
       EvalMetrics eval;
       {
         AutocastGuard autocast(runtime.device.type(), runtime.precision);
-        eval = task->evaluate();
+        eval = task->evaluate(shard);
       }
       auto decision = stopping.observe(*eval.find(metric), global_step, epoch);
-      log.write_eval(global_step, epoch, eval.loss, eval.values);
-      progress.print_line(decision.log_line);
-      if (decision.is_new_best) save_model_folder(o.output_dir, "best", *task, save_dtype);
       result.stopped_early = decision.should_stop;
+      if (dist.is_main()) {
+        log.write_eval(global_step, epoch, eval.loss, eval.values);
+        progress.print_line(decision.log_line);
+        if (decision.is_new_best) save_model_folder(o.output_dir, "best", *task, save_dtype);
+      }
     }
     result.stopped_early = dist.broadcast_from_main(result.stopped_early);  // stop together
     if (!dist.is_main()) return;

@@ -26,7 +26,8 @@ EvalMetrics evaluate_translation(MarianMTModel& model,
                                  size_t batch_size,
                                  double label_smoothing,
                                  const std::optional<GenerationOptions>& generation,
-                                 std::vector<std::string>* hypotheses_out) {
+                                 std::vector<std::string>* hypotheses_out,
+                                 bool show_progress) {
   const bool was_training = model->is_training();
   model->eval();
   torch::InferenceMode inference;
@@ -34,7 +35,7 @@ EvalMetrics evaluate_translation(MarianMTModel& model,
   const size_t n = examples.sources.size();
   double loss_sum = 0.0;
   std::vector<std::string> hypotheses;
-  ProgressBar progress("eval", static_cast<int64_t>(n));
+  ProgressBar progress("eval", static_cast<int64_t>(n), show_progress);
   for (size_t start = 0; start < n; start += batch_size) {
     std::vector<size_t> indices;
     for (size_t i = start; i < std::min(n, start + batch_size); ++i) indices.push_back(i);

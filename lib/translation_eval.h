@@ -24,7 +24,8 @@ EvalMetrics evaluate_translation(MarianMTModel& model,
                                  size_t batch_size,
                                  double label_smoothing,
                                  const std::optional<GenerationOptions>& generation,
-                                 std::vector<std::string>* hypotheses = nullptr);
+                                 std::vector<std::string>* hypotheses = nullptr,
+                                 bool show_progress = true);
 
 // Token-level cross-entropy of teacher-forced logits (B, S, V) against labels (B, S) with -100
 // ignored, PyTorch cross_entropy semantics (mean over non-ignored tokens, label_smoothing).

@@ -57,9 +57,12 @@ class TranslationTask : public TrainTask {
 
   bool has_validation() const override { return valid_.has_value(); }
 
-  EvalMetrics evaluate() override {
+  // Not sharded: generation yields strings, so every rank evaluates the whole set (same
+  // metrics everywhere, no communication).
+  EvalMetrics evaluate(const EvalShard& shard) override {
     return evaluate_translation(bundle_.model, bundle_.config, *bundle_.tokenizer, *valid_,
-                                eval_batch_size_, label_smoothing_, generation_);
+                                eval_batch_size_, label_smoothing_, generation_, nullptr,
+                                shard.show_progress);
   }
 
   std::vector<std::string> metric_names() const override {

@@ -2,6 +2,8 @@
 // same global batch, resume from one checkpoint, and a dead or stalled rank brings the other
 // down with an error instead of a hang.
 #include <chrono>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -123,7 +125,7 @@ class DistributedTrainTest : public CliTest {
     const auto b = read_json_lines(two / "trainer_log.jsonl");
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) {
-      for (const char* key : {"loss", "grad_norm", "eval_loss"}) {
+      for (const char* key : {"loss", "grad_norm", "eval_loss", "eval_macro_f1", "eval_accuracy"}) {
         if (!a[i].contains(key)) continue;
         ASSERT_TRUE(b[i].contains(key)) << "record " << i << " has no " << key;
         const double want = a[i][key].get<double>();
@@ -163,9 +165,17 @@ TEST_F(DistributedTrainTest, TwoRanksOfBatchFourReproduceOneProcessOfBatchEight)
 }
 
 TEST_F(DistributedTrainTest, AccumulationAndEvaluationMatchOneProcessToo) {
-  // 2 ranks x batch 2 x 2 micro-steps = 8; rank 0 evaluates the whole validation set.
-  const std::vector<std::string> common = {
-      "--no-shuffle", "--epochs", "2", "--valid", kTexts, "--metric-for-best-model", "loss"};
+  // 2 ranks x batch 2 x 2 micro-steps = 8. Evaluation is sharded (8 and 7 rows of an odd-sized
+  // validation file) and gathered: the metrics must be those of the whole set.
+  const auto valid = dir_ / "valid15.jsonl";
+  {
+    std::istringstream in(read_text_file(kTexts));
+    std::string line, kept;
+    for (int i = 0; i < 15 && std::getline(in, line); ++i) kept += line + "\n";
+    write_text_file(valid, kept);
+  }
+  const std::vector<std::string> common = {"--no-shuffle", "--epochs", "2", "--valid",
+                                           valid.string(), "--metric-for-best-model", "loss"};
   auto args_one = train_args(dir_ / "one", common);
   args_one.insert(args_one.end(), {"--batch-size", "8"});
   auto one = run_ftune(args_one);

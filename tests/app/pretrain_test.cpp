@@ -185,6 +185,24 @@ TEST_F(PretrainTest, StartsFromAClassifierCheckpointWithAFreshHeadAndTheResultFi
   EXPECT_EQ(fine_tune.exit_code, 0) << fine_tune.err;
 }
 
+TEST_F(PretrainTest, TwoRanksShardTheValidationSetAndReportTheWholeSetsLoss) {
+  // lr 0: the weights never move, so the evaluation must be the same however it is split (the
+  // 12 pre-masked rows: 6 per rank, each rank summing its own masked positions).
+  std::vector<double> losses;
+  for (const char* ranks : {"1", "2"}) {
+    const auto run = dir_ / (std::string("ranks-") + ranks);
+    auto result = pretrain({"--model", kModel, "--train", (dir_ / "masked.jsonl").string(),
+                            "--valid", (dir_ / "masked.jsonl").string(), "--pre-masked",
+                            "--output-dir", run.string(), "--max-steps", "1", "--batch-size", "2",
+                            "--learning-rate", "0", "--nproc-per-node", ranks});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    auto evals = records_with(run / "trainer_log.jsonl", "eval_loss");
+    ASSERT_EQ(evals.size(), 1u);
+    losses.push_back(evals[0]["eval_loss"].get<double>());
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-6 * std::abs(losses[0]));
+}
+
 TEST_F(PretrainTest, MasksAreRedrawnEachEpochAndTheValidationMasksStayFixed) {
   const auto run = dir_ / "run";
   auto result = pretrain({"--model",
