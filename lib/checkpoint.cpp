@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "lib/error.h"
+#include "lib/weights.h"
 
 namespace ftune {
 namespace {
@@ -196,6 +197,7 @@ LoadReport load_state_dict(torch::nn::Module& module,
   torch::NoGradGuard no_grad;
   for (auto& [target, source_tensor] : copies) {
     target.copy_(source_tensor.to(target.scalar_type()));
+    release_mapped_pages(source_tensor);  // file-mapped weights: their memory back once copied
   }
   return report;
 }

@@ -3,13 +3,19 @@
 // and opens zip archives (LibTorch's PyTorchStreamReader) and TorchScript modules.
 #include "lib/weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <c10/util/strides.h>
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -117,15 +123,54 @@ void check_storage_size(const fs::path& file, const PickledTensor& t, std::size_
   }
 }
 
-TensorMap read_safetensors_tensors(const fs::path& file, const MappedFile& mapping) {
-  SafetensorsHeader header = parse_safetensors(mapping.data(), mapping.size(), file.string());
+// Tensors that alias the file's private mapping instead of copying it: the file's pages come into
+// memory only when a tensor is read (copied into a model), and release_mapped_pages() drops them
+// again, so loading a model does not hold its weights twice.
+using SharedMapping = std::shared_ptr<const MappedFile>;
+
+void release_mapping(void* context) { delete static_cast<SharedMapping*>(context); }
+
+// `nbytes` at `offset` of the mapping as a contiguous tensor, or a copy where the address is not
+// aligned for the dtype (safetensors does not promise alignment).
+at::Tensor map_tensor(const SharedMapping& mapping, std::size_t offset, std::size_t nbytes,
+                      at::IntArrayRef shape, at::ScalarType dtype) {
+  const std::uint8_t* data = mapping->data() + offset;
+  const auto options = at::TensorOptions().dtype(dtype);
+  if (nbytes == 0 || reinterpret_cast<std::uintptr_t>(data) % c10::elementSize(dtype) != 0) {
+    at::Tensor copy = at::empty(shape, options);
+    if (nbytes > 0) std::memcpy(copy.data_ptr(), data, nbytes);
+    return copy;
+  }
+  c10::DataPtr pointer(const_cast<std::uint8_t*>(data), new SharedMapping(mapping),
+                       &release_mapping, c10::Device(c10::DeviceType::CPU));
+  c10::Storage storage(c10::Storage::use_byte_size_t(), nbytes, std::move(pointer),
+                       /*allocator=*/nullptr, /*resizable=*/false);
+  return at::empty({0}, options).set_(storage, 0, shape, c10::contiguous_strides(shape));
+}
+
+// Whether the zip member whose data starts at `data_offset` is stored uncompressed: its local file
+// header (signature 0x04034b50, then the method at +8, name and extra lengths at +26/+28) must end
+// exactly at the data. torch.save always stores; anything else is read through the zip reader.
+bool is_stored_zip_member(const MappedFile& mapping, std::size_t data_offset) {
+  const std::uint8_t* d = mapping.data();
+  auto u16 = [d](std::size_t at) { return static_cast<std::size_t>(d[at] | (d[at + 1] << 8)); };
+  if (data_offset < 30 || data_offset > mapping.size()) return false;
+  const std::size_t lowest = data_offset > 30 + 2 * 65535 ? data_offset - 30 - 2 * 65535 : 0;
+  for (std::size_t at = data_offset - 30 + 1; at-- > lowest;) {
+    if (d[at] == 0x50 && d[at + 1] == 0x4b && d[at + 2] == 0x03 && d[at + 3] == 0x04 &&
+        at + 30 + u16(at + 26) + u16(at + 28) == data_offset) {
+      return u16(at + 8) == 0;  // compression method 0: stored
+    }
+  }
+  return false;
+}
+
+TensorMap read_safetensors_tensors(const fs::path& file, const SharedMapping& mapping) {
+  SafetensorsHeader header = parse_safetensors(mapping->data(), mapping->size(), file.string());
   TensorMap out;
   for (const auto& e : header.entries) {
-    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(to_scalar_type(e.dtype)));
-    if (e.end > e.begin) {
-      std::memcpy(t.data_ptr(), mapping.data() + header.data_start + e.begin, e.end - e.begin);
-    }
-    out.emplace(e.name, std::move(t));
+    out.emplace(e.name, map_tensor(mapping, header.data_start + e.begin, e.end - e.begin, e.shape,
+                                   to_scalar_type(e.dtype)));
   }
   return out;
 }
@@ -150,7 +195,8 @@ TensorMap read_legacy_tensors(const fs::path& file, const MappedFile& mapping) {
 }
 
 TensorMap read_zip_state_dict(const fs::path& file,
-                              caffe2::serialize::PyTorchStreamReader& reader) {
+                              caffe2::serialize::PyTorchStreamReader& reader,
+                              const SharedMapping& mapping) {
   if (reader.hasRecord("byteorder")) {  // written by torch >= 2.1; absent means little-endian
     auto [order, order_size] = reader.getRecord("byteorder");
     std::string text(static_cast<const char*>(order.get()), order_size);
@@ -178,15 +224,26 @@ TensorMap read_zip_state_dict(const fs::path& file,
                               t.name,
                               record));
       }
-      auto [data, nbytes] = reader.getRecord(record);
-      it = storages
-               .emplace(t.storage_key,
-                        c10::Storage(c10::Storage::use_byte_size_t(),
-                                     nbytes,
-                                     std::move(data),
-                                     /*allocator=*/nullptr,
-                                     /*resizable=*/false))
-               .first;
+      // Stored members are used in place (map_tensor); others are read through the zip reader.
+      const std::size_t offset = reader.getRecordOffset(record);
+      const std::size_t nbytes =
+          static_cast<std::size_t>(t.storage_numel) * dtype_item_size(t.dtype);
+      if (nbytes > 0 && offset + nbytes <= mapping->size() &&
+          is_stored_zip_member(*mapping, offset)) {
+        at::Tensor bytes = map_tensor(mapping, offset, nbytes, {static_cast<int64_t>(nbytes)},
+                                      at::kByte);
+        it = storages.emplace(t.storage_key, bytes.storage()).first;
+      } else {
+        auto [data, size] = reader.getRecord(record);
+        it = storages
+                 .emplace(t.storage_key,
+                          c10::Storage(c10::Storage::use_byte_size_t(),
+                                       size,
+                                       std::move(data),
+                                       /*allocator=*/nullptr,
+                                       /*resizable=*/false))
+                 .first;
+      }
     }
     check_storage_size(file, t, it->second.nbytes());
     out.insert_or_assign(t.name, make_tensor(it->second, t));
@@ -206,7 +263,7 @@ TensorMap read_torchscript_tensors(const fs::path& file) {
   return out;
 }
 
-TensorMap read_zip_tensors(const fs::path& file) {
+TensorMap read_zip_tensors(const fs::path& file, const SharedMapping& mapping) {
   caffe2::serialize::PyTorchStreamReader reader(file.string());
   bool has_code = reader.hasRecord("constants.pkl");
   for (const auto& record : reader.getAllRecords()) {
@@ -218,7 +275,7 @@ TensorMap read_zip_tensors(const fs::path& file) {
               "expected a zip archive with data.pkl (torch.save) or code/ (TorchScript), got "
               "neither; hint: this zip is not a PyTorch checkpoint");
   }
-  return read_zip_state_dict(file, reader);
+  return read_zip_state_dict(file, reader, mapping);
 }
 
 std::string hex_prefix(const MappedFile& mapping) {
@@ -307,19 +364,20 @@ TensorMap read_sharded_tensors(const fs::path& index) {
 
 TensorMap read_weights_unwrapped(const fs::path& file) {
   if (ends_with(file.filename().string(), ".json")) return read_sharded_tensors(file);
-  MappedFile mapping(file);
+  auto shared = std::make_shared<const MappedFile>(file);  // tensors may keep it alive
+  const MappedFile& mapping = *shared;
   const std::uint8_t* d = mapping.data();
   const std::size_t n = mapping.size();
   if (n >= 4 && d[0] == 'P' && d[1] == 'K' && d[2] == 0x03 && d[3] == 0x04) {
-    return read_zip_tensors(file);
+    return read_zip_tensors(file, shared);
   }
   if (is_legacy_checkpoint(d, n)) return read_legacy_tensors(file, mapping);
-  if (n >= 9 && d[8] == '{') return read_safetensors_tensors(file, mapping);
+  if (n >= 9 && d[8] == '{') return read_safetensors_tensors(file, shared);
   // Another pickle (PROTO 2..5): a truncated or foreign one, which the legacy parser names.
   if (n >= 2 && d[0] == 0x80 && d[1] >= 2 && d[1] <= 5) return read_legacy_tensors(file, mapping);
   // A `.safetensors` file whose header is not JSON: the safetensors parser names what is wrong.
   if (ends_with(file.filename().string(), ".safetensors")) {
-    return read_safetensors_tensors(file, mapping);
+    return read_safetensors_tensors(file, shared);
   }
   fail_file(file,
             fmt::format("expected a safetensors file, a PyTorch .bin (zip or legacy) or a "
@@ -329,6 +387,18 @@ TensorMap read_weights_unwrapped(const fs::path& file) {
 }
 
 }  // namespace
+
+bool release_mapped_pages(const at::Tensor& tensor) {
+  if (!tensor.defined() || !tensor.has_storage()) return false;
+  const c10::Storage& storage = tensor.storage();
+  if (storage.data_ptr().get_deleter() != &release_mapping) return false;
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(storage.data());
+  const std::uintptr_t first = (begin + page - 1) / page * page;  // whole pages only
+  const std::uintptr_t last = (begin + storage.nbytes()) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  return true;
+}
 
 fs::path find_weights_file(const fs::path& model_dir) {
   std::error_code ec;

@@ -20,9 +20,18 @@ std::filesystem::path find_weights_file(const std::filesystem::path& model_dir);
 
 // Reads any supported weights file, recognized by content (safetensors / zip .bin / legacy .bin /
 // TorchScript archive), or a sharded *.index.json ({"weight_map": name -> shard file}).
-// Tensors are CPU, contiguous and independent of the file afterwards. TorchScript gives its
-// parameters and buffers by name. Throws CheckpointError naming the file and what was wrong.
+// Tensors are CPU, contiguous, writable and independent of later changes to the file: those of
+// safetensors files and torch.save zips alias a private mapping of the file (no copy; its pages
+// load when read, and a write copies the page for this process), the others are copies.
+// TorchScript gives its parameters and buffers by name. Throws CheckpointError naming the file
+// and what was wrong.
 TensorMap read_weights(const std::filesystem::path& file);
+
+// For a tensor read_weights mapped from its file and that nobody wrote into: drops its pages from
+// this process's memory (they are read from the file again if touched) and returns true; false,
+// doing nothing, for any other tensor. load_state_dict calls it after copying each tensor into
+// the model, so that loading a model does not hold its weights twice.
+bool release_mapped_pages(const at::Tensor& tensor);
 
 // Writes a safetensors file atomically. Tensors must be contiguous CPU tensors of a supported
 // dtype (float32/16, bfloat16, float64, int64/32/16/8, uint8, bool); a CheckpointError names any

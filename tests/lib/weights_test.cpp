@@ -179,6 +179,20 @@ TEST(ReadWeights, GivesTensorsIndependentOfTheFile) {
   tensors.at("classifier.bias").add_(1.0);  // writable, not a read-only map
 }
 
+TEST(ReadWeights, MappedTensorsGiveTheirPagesBackAndReadTheSameValuesAfterwards) {
+  // safetensors and torch.save zips are mapped, not copied; releasing the pages of a tensor
+  // (what load_state_dict does once it has copied it) must not change what it reads.
+  for (const char* name : {"model.safetensors", "pytorch_model.bin"}) {
+    TensorMap tensors = read_weights(kBertCls / name);
+    const at::Tensor& embeddings = tensors.at("bert.embeddings.word_embeddings.weight");
+    const at::Tensor before = embeddings.clone();
+    EXPECT_TRUE(release_mapped_pages(embeddings)) << name;
+    EXPECT_TRUE(torch::equal(embeddings, before)) << name;
+  }
+  EXPECT_FALSE(release_mapped_pages(torch::ones({1024})));  // not a mapped tensor: untouched
+  EXPECT_FALSE(release_mapped_pages(at::Tensor()));
+}
+
 TEST(ReadWeights, GivesTheTorchScriptParametersAndBuffersByName) {
   TensorMap tensors = read_weights(kBertTorchScript / "traced_bert.pt");
   nlohmann::json expected = read_json(kBertTorchScript / "expected.json");
