@@ -44,4 +44,11 @@ Batch collate_batch(const std::vector<Encoding>& encodings,
   return batch;
 }
 
+at::Tensor put_rows_in_example_order(const at::Tensor& rows,
+                                     const std::vector<size_t>& example_of_row) {
+  std::vector<int64_t> position(example_of_row.begin(), example_of_row.end());
+  auto index = torch::tensor(position, torch::kLong).to(rows.device());  // (N)
+  return torch::empty_like(rows).index_copy_(0, index, rows);           // (N, F)
+}
+
 }  // namespace ftune

@@ -25,4 +25,9 @@ Batch collate_batch(const std::vector<Encoding>& encodings,
                     const std::vector<size_t>& indices,
                     int64_t pad_id);
 
+// Rows computed in another order back in example order: row k of `rows` (N, F) belongs to example
+// `example_of_row[k]` (a permutation of 0..N-1). Returns (N, F) with row i = example i.
+at::Tensor put_rows_in_example_order(const at::Tensor& rows,
+                                     const std::vector<size_t>& example_of_row);
+
 }  // namespace ftune

@@ -47,9 +47,7 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
   }
   progress.finish();
   if (parts.empty()) return torch::empty({0, model->classifier->weight.size(0)});
-  auto sorted = torch::cat(parts, 0);  // (N, L), row k = example order[k]
-  auto position = torch::tensor(std::vector<int64_t>(order.begin(), order.end()), torch::kLong);
-  return torch::empty_like(sorted).index_copy_(0, position, sorted);  // (N, L), file order
+  return put_rows_in_example_order(torch::cat(parts, 0), order);  // (N, L), file order
 }
 
 size_t run_predict(const PredictOptions& options) {

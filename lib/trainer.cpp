@@ -15,6 +15,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include "lib/batch.h"
 #include "lib/batch_order.h"
 #include "lib/device.h"
 #include "lib/distributed.h"
@@ -101,13 +102,12 @@ std::optional<double> EvalMetrics::find(const std::string& name) const {
 
 at::Tensor EvalShard::to_example_order(const at::Tensor& gathered) const {
   if (world_size == 1) return gathered;
-  const auto count = static_cast<int64_t>(gathered.size(0));
-  std::vector<int64_t> example;  // gathered row k holds example[k]
-  for (int64_t r = 0; r < world_size; ++r) {
-    for (int64_t i = r; i < count; i += world_size) example.push_back(i);
+  const auto count = static_cast<size_t>(gathered.size(0));
+  std::vector<size_t> example;  // gathered row k holds example[k]: rank 0's rows, rank 1's, ...
+  for (size_t r = 0; r < static_cast<size_t>(world_size); ++r) {
+    for (size_t i = r; i < count; i += static_cast<size_t>(world_size)) example.push_back(i);
   }
-  auto index = torch::tensor(example, torch::kLong).to(gathered.device());
-  return torch::empty_like(gathered).index_copy_(0, index, gathered);  // (N, F)
+  return put_rows_in_example_order(gathered, example);  // (N, F)
 }
 
 bool metric_greater_is_better(const std::string& name) {
