@@ -227,8 +227,10 @@ TrainResult run_train(const TrainOptions& o) {
   }
 
   // Evaluate, decide, checkpoint: at each eval step/epoch (or each epoch end without eval).
+  // --eval-strategy no skips evaluation even when a validation file was given.
+  const bool evaluates = o.eval_strategy != "no" && task->has_validation();
   auto evaluate_and_save = [&](double epoch) {
-    if (task->has_validation()) {
+    if (evaluates) {
       EvalMetrics eval;
       {
         AutocastGuard autocast(runtime.device.type(), runtime.precision);
@@ -265,14 +267,25 @@ TrainResult run_train(const TrainOptions& o) {
       torch::Tensor step_loss = torch::zeros({}, torch::TensorOptions().device(runtime.device));
       for (int64_t m = 0; m < micro_batches; ++m) {
         const auto& indices = batches[first + m];
-        at::Tensor loss;
-        {
-          AutocastGuard autocast(runtime.device.type(), runtime.precision);  // forward only
-          loss = task->compute_loss(indices) / micro_batches;
+        try {
+          at::Tensor loss;
+          {
+            AutocastGuard autocast(runtime.device.type(), runtime.precision);  // forward only
+            loss = task->compute_loss(indices) / micro_batches;
+          }
+          dist.sync_next_backward(m + 1 == micro_batches);  // accumulation: communicate once
+          scaler.scale(loss).backward();
+          step_loss += loss.detach().to(torch::kFloat);
+        } catch (const c10::OutOfMemoryError& e) {
+          const std::string what = e.what_without_backtrace();
+          throw Error(fmt::format(
+              "training: out of memory on {} at step {} with --batch-size {} ({} examples of up "
+              "to --max-length tokens): {}; hint: lower --batch-size and raise "
+              "--gradient-accumulation-steps to keep the effective batch ({} now), or lower "
+              "--max-length; the last checkpoint is intact",
+              runtime.device.str(), step, o.batch_size, indices.size(),
+              what.substr(0, what.find('\n')), static_cast<int64_t>(o.batch_size) * accumulation));
         }
-        dist.sync_next_backward(m + 1 == micro_batches);  // accumulation: communicate once
-        scaler.scale(loss).backward();
-        step_loss += loss.detach().to(torch::kFloat);
         examples_seen += static_cast<int64_t>(indices.size());
       }
       dist.finish_gradient_sync();  // each gradient is now the mean over the ranks
@@ -296,7 +309,9 @@ TrainResult run_train(const TrainOptions& o) {
       ++loss_steps;
       const double epoch_progress = epoch + static_cast<double>(group + 1) / steps_per_epoch;
       if (global_step % o.logging_steps == 0 || global_step == 1) {
-        log.write_step(global_step, epoch_progress, loss_value, lr, grad_norm);
+        log.write_step(global_step, epoch_progress, loss_value, lr, grad_norm,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                           .count());
       }
       progress.update(global_step, fmt::format("loss {:.4f} lr {:.2e}", loss_value, lr));
       if (o.eval_strategy == "steps" && global_step % o.eval_steps == 0) {

@@ -84,6 +84,36 @@ TEST_F(TrainTest, StopsAfterExactlyPatienceStalledEvaluations) {
   EXPECT_TRUE(std::filesystem::exists(dir_ / "run" / "best" / "model.safetensors"));
 }
 
+TEST_F(TrainTest, EvalStrategyNoSkipsEvaluationEvenWithAValidationFile) {
+  auto result = train(dir_ / "run", {"--valid", kTexts, "--epochs", "2", "--eval-strategy", "no"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(records_with(dir_ / "run" / "trainer_log.jsonl", "eval_loss").empty());
+  EXPECT_EQ(result.err.find("| eval"), std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "run" / "best"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "run" / "last" / "model.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "run" / "checkpoint-4"));  // 2 epochs x 2 steps
+}
+
+TEST_F(TrainTest, EachNewBestReplacesTheBestFolderWithoutLeftovers) {
+  // The loss on the training file falls every epoch: three new bests, so best/ is replaced twice
+  // (a LibTorch 2.x wheel build once crashed at the first replacement).
+  auto result = train(dir_ / "run", {"--valid", kTexts, "--epochs", "3", "--learning-rate", "1e-3",
+                                     "--metric-for-best-model", "loss"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  size_t new_bests = 0;
+  for (auto at = result.err.find("| new best"); at != std::string::npos;
+       at = result.err.find("| new best", at + 1)) {
+    ++new_bests;
+  }
+  EXPECT_EQ(new_bests, 3u) << result.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "run" / "best" / "model.safetensors"));
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "run")) {
+    const auto name = entry.path().filename().string();
+    EXPECT_EQ(name.find(".old-"), std::string::npos) << name;
+    EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;
+  }
+}
+
 TEST_F(TrainTest, ThresholdTurnsSmallImprovementsIntoStalls) {
   auto result = train(dir_ / "run", {"--valid", kTexts, "--epochs", "10", "--learning-rate",
                                      "1e-3", "--early-stopping-patience", "2",
