@@ -1,5 +1,5 @@
 # Entry points: make build | make test | make demo. Each installs what is missing first.
-.PHONY: deps configure build test demo clean
+.PHONY: deps configure build test test-debian build-torch2 test-torch2 demo clean
 
 # PCH + ccache: ccache must ignore the PCH's timestamps and defines to hit.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -17,14 +17,26 @@ configure: build/build.ninja
 build: deps configure
 	cmake --build --preset release -j $(JOBS)
 
-test: build
+# The whole suite twice: against Debian's LibTorch 1.13 (build/) and against the LibTorch 2.x
+# inside PyPI's torch wheel (build-torch2/; scripts/install-torch2.sh keeps it in a venv outside
+# the checkout, so it is downloaded once per machine).
+test: test-debian test-torch2
+
+test-debian: build
 	ctest --preset release -j $(JOBS)
+
+build-torch2: deps
+	cmake --preset torch2 -DFTUNE_PYTHON="$$(bash scripts/install-torch2.sh)"
+	cmake --build --preset torch2 -j $(JOBS)
+
+test-torch2: build-torch2
+	ctest --preset torch2 -j $(JOBS)
 
 demo: build
 	bash scripts/demo.sh
 
 clean:
-	rm -rf build build-debug build-asan
+	rm -rf build build-debug build-asan build-torch2
 
 # libFuzzer targets (clang, ASan+UBSan, no LibTorch): FUZZ_SECONDS per target, default 60.
 .PHONY: fuzz

@@ -18,7 +18,12 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/cuda.h>
 #include <torch/torch.h>
+#include <torch/version.h>
+#ifdef USE_C10D_NCCL  // defined by lib/CMakeLists.txt when this LibTorch has NCCL and nccl.h
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include "lib/error.h"
 
@@ -151,10 +156,21 @@ int64_t count_rank_batches(size_t examples, size_t batch_size, int world_size) {
   return static_cast<int64_t>((per_rank + batch_size - 1) / batch_size);
 }
 
+// What runs the collectives. In LibTorch 2.x ProcessGroupGloo/NCCL derive from c10d::Backend (a
+// ProcessGroup only dispatches to backends by device); in 1.13 they are ProcessGroups themselves.
+// Both bases have the allreduce/broadcast/allgather/barrier calls used here.
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
+
 // The store and the process group, and the one place collectives are waited on.
 struct Distributed::Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> process_group;
+  c10::intrusive_ptr<Collectives> process_group;
+  // Where the small host values (losses, counts, decisions) travel: NCCL moves only CUDA tensors.
+  c10::Device comm_device = c10::Device(c10::kCPU);
   int rank = 0;
   int64_t timeout_seconds = 0;
 
@@ -175,9 +191,10 @@ struct Distributed::Group {
 
   std::vector<double> all_reduce(std::vector<double> values, c10d::ReduceOp op,
                                  const std::string& what) const {
-    std::vector<at::Tensor> tensors{torch::tensor(values, torch::kDouble)};
+    std::vector<at::Tensor> tensors{torch::tensor(values, torch::kDouble).to(comm_device)};
     wait(process_group->allreduce(tensors, c10d::AllreduceOptions{op}), what);
-    const auto* data = tensors[0].data_ptr<double>();
+    const auto host = tensors[0].cpu();
+    const auto* data = host.data_ptr<double>();
     return {data, data + values.size()};
   }
 };
@@ -334,17 +351,40 @@ Distributed Distributed::from_environment(const DistributedOptions& options,
                                           const c10::Device& device) {
   Distributed dist;
   const auto env = read_distributed_env();
-  if (!env || env->world_size == 1) return dist;
+  // A world of one is a plain run, unless a backend was named: then the group is made all the
+  // same (how `--nproc-per-node 1 --dist-backend nccl` checks NCCL on a one-GPU host).
+  if (!env || (env->world_size == 1 && options.backend.empty())) return dist;
   std::string backend = options.backend;
-  if (backend.empty()) backend = device.is_cuda() ? "nccl" : "gloo";
+#ifdef USE_C10D_NCCL
+  constexpr bool kHaveNccl = true;
+#else
+  constexpr bool kHaveNccl = false;
+#endif
+  if (backend.empty()) backend = device.is_cuda() && kHaveNccl ? "nccl" : "gloo";
   if (backend != "gloo" && backend != "nccl") {
     throw Error(
         fmt::format("checking train options: --dist-backend '{}': expected gloo or nccl", backend));
   }
   if (backend == "nccl") {
+#ifndef USE_C10D_NCCL
     throw Error(
         "checking train options: --dist-backend nccl: this LibTorch build has no NCCL; "
-        "hint: use --dist-backend gloo");
+        "hint: use --dist-backend gloo (or build ftune against a CUDA LibTorch with NCCL)");
+#else
+    if (!device.is_cuda()) {
+      throw Error(
+          "checking train options: --dist-backend nccl: NCCL moves CUDA tensors only, but the "
+          "device is cpu; hint: --device cuda, or --dist-backend gloo on the CPU");
+    }
+    const auto gpus = static_cast<int>(torch::cuda::device_count());
+    if (env->local_world_size > gpus) {
+      throw Error(fmt::format(
+          "checking train options: --dist-backend nccl: {} ranks on this node but {} GPU(s); "
+          "NCCL needs a GPU of its own for each rank; hint: at most {} ranks per node, or "
+          "--dist-backend gloo (ranks may then share a GPU)",
+          env->local_world_size, gpus, gpus));
+    }
+#endif
   }
   if (options.timeout_seconds <= 0) {
     throw Error(fmt::format("checking train options: --dist-timeout {}: expected seconds > 0",
@@ -364,16 +404,28 @@ Distributed Distributed::from_environment(const DistributedOptions& options,
     auto store = c10::make_intrusive<c10d::TCPStore>(env->master_addr, store_options);
     group->store =
         c10::make_intrusive<c10d::PrefixStore>(fmt::format("ftune/{}/", env->restart_count), store);
-    auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
-    if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME")) {
-      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(interface));
-    } else if (is_loopback(env->master_addr)) {
-      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    if (backend == "nccl") {
+#ifdef USE_C10D_NCCL
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = timeout;
+      group->process_group = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          group->store, env->rank, env->world_size, nccl_options);
+      group->comm_device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env->local_rank));
+#endif
     } else {
-      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
+      if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME")) {
+        gloo_options->devices.push_back(
+            c10d::ProcessGroupGloo::createDeviceForInterface(interface));
+      } else if (is_loopback(env->master_addr)) {
+        gloo_options->devices.push_back(
+            c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+      } else {
+        gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      }
+      group->process_group = c10::make_intrusive<c10d::ProcessGroupGloo>(
+          group->store, env->rank, env->world_size, gloo_options);
     }
-    group->process_group = c10::make_intrusive<c10d::ProcessGroupGloo>(
-        group->store, env->rank, env->world_size, gloo_options);
   } catch (const std::exception& e) {
     throw Error(fmt::format(
         "distributed training: rank {} of {}: connecting to {}:{} failed: {}; hint: check "
@@ -394,7 +446,10 @@ Distributed Distributed::from_environment(const DistributedOptions& options,
 
 c10::Device Distributed::local_device(const c10::Device& device) const {
   if (!group_ || !device.is_cuda()) return device;
-  return {c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(local_rank_)};
+  // One GPU per local rank, as DDP; more ranks than GPUs share them in turn (Gloo only: NCCL
+  // refuses that, checked in from_environment).
+  const int gpus = std::max(1, static_cast<int>(torch::cuda::device_count()));
+  return {c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(local_rank_ % gpus)};
 }
 
 void Distributed::broadcast_module(torch::nn::Module& module) {
@@ -438,7 +493,8 @@ at::Tensor Distributed::gather_rows(const at::Tensor& rows) {
   counts[static_cast<size_t>(rank_)] = static_cast<double>(rows.size(0));
   counts = group_->all_reduce(counts, c10d::ReduceOp::SUM, "counting evaluation rows");
   const auto most = static_cast<int64_t>(*std::max_element(counts.begin(), counts.end()));
-  auto block = torch::zeros({most, rows.size(1)}, rows.options().device(torch::kCPU));  // (M, F)
+  auto block =
+      torch::zeros({most, rows.size(1)}, rows.options().device(group_->comm_device));  // (M, F)
   block.narrow(0, 0, rows.size(0)).copy_(rows);
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int r = 0; r < world_size_; ++r) outputs[0].push_back(torch::empty_like(block));
@@ -466,7 +522,8 @@ int Distributed::max_across_ranks(int value) {
 
 bool Distributed::broadcast_from_main(bool value) {
   if (!group_) return value;
-  std::vector<at::Tensor> tensors{torch::tensor({value ? 1.0 : 0.0}, torch::kDouble)};
+  std::vector<at::Tensor> tensors{
+      torch::tensor({value ? 1.0 : 0.0}, torch::kDouble).to(group_->comm_device)};
   group_->wait(group_->process_group->broadcast(tensors), "waiting for rank 0's decision");
   return tensors[0].item<double>() != 0.0;
 }

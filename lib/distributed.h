@@ -69,8 +69,9 @@ int64_t count_rank_batches(size_t examples, size_t batch_size, int world_size);
 
 class Distributed {
  public:
-  // A process group when the environment describes a launch with WORLD_SIZE > 1, else a world of
-  // one in which every call below is a cheap no-op. `device` picks the default backend.
+  // A process group when the environment describes a launch with WORLD_SIZE > 1 (or 1 with a
+  // backend named in `options`), else a world of one in which every call below is a cheap no-op.
+  // `device` picks the default backend: NCCL for CUDA where LibTorch has it, else Gloo.
   static Distributed from_environment(const DistributedOptions& options, const c10::Device& device);
   Distributed();  // a world of one
   Distributed(Distributed&&) noexcept;
@@ -80,7 +81,7 @@ class Distributed {
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
   bool is_main() const { return rank_ == 0; }
-  // cuda:LOCAL_RANK for a CUDA `device` in a distributed run; `device` otherwise.
+  // cuda:(LOCAL_RANK mod GPUs) for a CUDA `device` in a distributed run; `device` otherwise.
   c10::Device local_device(const c10::Device& device) const;
 
   // Copies rank 0's parameters and buffers into every rank's module (DDP's start).
