@@ -22,6 +22,8 @@ namespace {
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
 int run_command(const ftune::Command& command, int threads) {
   try {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -34,6 +36,12 @@ int run_command(const ftune::Command& command, int threads) {
   } catch (const ftune::Interrupted& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 128 + e.signal_number();
+  } catch (const c10::OutOfMemoryError& e) {
+    // Training names its batch itself (lib/trainer.cpp); this is eval, predict or translate.
+    std::fprintf(stderr,
+                 "error: out of device memory: %s\nhint: lower --batch-size (eval, predict, "
+                 "translate) or --max-length\n",
+                 first_line(e.what_without_backtrace()).c_str());
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
   } catch (const std::exception& e) {

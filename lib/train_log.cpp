@@ -39,13 +39,14 @@ void TrainLog::write_line(const std::string& line) {
 }
 
 void TrainLog::write_step(int64_t step, double epoch, double loss, double learning_rate,
-                          double grad_norm) {
+                          double grad_norm, double elapsed) {
   nlohmann::ordered_json record;
   record["step"] = step;
   record["epoch"] = epoch;
   record["loss"] = loss;
   record["learning_rate"] = learning_rate;
   record["grad_norm"] = grad_norm;
+  record["elapsed"] = elapsed;
   write_line(record.dump());
 }
 

@@ -18,7 +18,10 @@ class TrainLog {
   // An empty `path` makes a log that writes nothing (ranks other than 0).
   TrainLog(std::filesystem::path path, int64_t resume_step);
 
-  void write_step(int64_t step, double epoch, double loss, double learning_rate, double grad_norm);
+  // `elapsed` is seconds since training started, taken once the step's loss reached the host
+  // (so the device has finished the step): steady-state speed is the slope between two records.
+  void write_step(int64_t step, double epoch, double loss, double learning_rate, double grad_norm,
+                  double elapsed);
   void write_eval(int64_t step, double epoch, double loss,
                   const std::vector<std::pair<std::string, double>>& metrics);
   void write_summary(int64_t step, double epoch, double train_loss, double runtime_seconds,

@@ -5,11 +5,12 @@
 # About a minute on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bin=${FTUNE_BUILD_DIR:-build}  # build-torch2: the same demo on the LibTorch 2.x build
 data=assets/data/financial_phrasebank
-out=build/demo
+out=$bin/demo
 rm -rf "$out"
 
-build/ftune train \
+"$bin/ftune" train \
   --model assets/models/bert-tiny-ftune \
   --train "$data/train.csv" --valid "$data/valid.csv" \
   --output-dir "$out" \
@@ -18,4 +19,4 @@ build/ftune train \
 
 echo
 echo "== test set report (best checkpoint: $out/best) =="
-build/ftune eval --model "$out/best" --data "$data/test.csv" --digits 4
+"$bin/ftune" eval --model "$out/best" --data "$data/test.csv" --digits 4

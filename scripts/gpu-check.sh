@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GPU host check, offline, in a few minutes: builds ftune against the LibTorch inside the host's
-# PyTorch wheel, runs the golden parity tests with CUDA (fp32 logits within 1e-4 of Hugging
-# Face's, bf16 autocast loss within 2e-2 of fp32, the fp16 loss scaler), then a short bf16
-# training benchmark that prints samples/s, tokens/s and model-FLOPs utilisation.
+# PyTorch wheel, runs the CUDA tests (golden parity: fp32 logits within 1e-4 of Hugging Face's,
+# bf16 autocast, the fp16 loss scaler; end to end: `ftune train --device cuda` in fp32/bf16/fp16
+# with best/ replacement and resume, eval/predict/translate equal to the CPU, NCCL and Gloo), then
+# a short bf16 training benchmark that prints samples/s, tokens/s and model-FLOPs utilisation.
 #
 # Needs: an NVIDIA GPU with its driver (nvidia-smi), the CUDA toolkit (nvcc), CMake >= 3.22, a C++17
 # compiler, and a Python with a CUDA build of torch. Dependencies the host lacks come from a folder
@@ -100,18 +101,25 @@ command -v ninja >/dev/null || die "ninja not found; hint: apt-get install ninja
 
 say "build ($build_dir, $jobs jobs)"
 cmake -S . -B "$build_dir" "${cmake_args[@]}" | grep -E '^-- (ftune|Caffe2: CUDA)|Torch|Error|error' || true
-cmake --build "$build_dir" -j "$jobs" --target ftune ftune_models_tests
+cmake --build "$build_dir" -j "$jobs" --target ftune ftune_models_tests ftune_app_tests
 echo "built in $(($(date +%s) - start)) s"
 [ "$build_only" = 1 ] && exit 0
 
-say "parity tests on CUDA"
-log="$build_dir/gpu-check-tests.log"
-"$build_dir/tests/ftune_models_tests" 2>&1 | tee "$log" | grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]' || true
-grep -q '^\[  FAILED  \]' "$log" && die "parity tests failed (full output: $log)"
-if grep -q '^\[  SKIPPED \] CudaParity' "$log"; then
-  die "the CUDA tests skipped: this LibTorch sees no GPU; hint: a CPU-only torch wheel, or CUDA_VISIBLE_DEVICES hides the GPU"
-fi
-grep -q '^\[  PASSED  \]' "$log" || die "the test binary did not finish (full output: $log)"
+say "CUDA tests"
+# The parity tests (tests/models/cuda_parity_test.cpp) and the end-to-end ones through the real
+# binary (tests/app/cuda_test.cpp): training in fp32/bf16/fp16 with resume, eval/predict/translate
+# equal to the CPU, NCCL and Gloo. None may skip here.
+for suite in "ftune_models_tests:CudaParity*" "ftune_app_tests:Cuda*:*/CudaTrain*"; do
+  binary=${suite%%:*}
+  log="$build_dir/gpu-check-$binary.log"
+  timeout 900 "$build_dir/tests/$binary" --gtest_filter="${suite#*:}" 2>&1 | tee "$log" |
+    grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[       OK \]|^\[==========\]' || true
+  grep -q '^\[  FAILED  \]' "$log" && die "CUDA tests failed (full output: $log)"
+  if grep -q '^\[  SKIPPED \]' "$log"; then
+    die "CUDA tests skipped: this LibTorch sees no GPU; hint: a CPU-only torch wheel, or CUDA_VISIBLE_DEVICES hides the GPU"
+  fi
+  grep -q '^\[  PASSED  \]' "$log" || die "$binary did not finish (full output: $log)"
+done
 
 say "bf16 training throughput (BERT-base shape, random init, masked LM, $seq_len-token sequences)"
 bench="$build_dir/gpu-bench"
@@ -137,34 +145,35 @@ with open(f"{out}/corpus.txt", "w", encoding="utf-8") as corpus:
         corpus.writelines(text + "\n" for text in texts)
 EOF
   die "writing the benchmark model config and corpus with $python failed"
-# Two runs; the difference is the steady state (start-up, warm-up and the final saves cancel).
-run_bench() {
-  "$build_dir/ftune" pretrain --model-config "$bench/config.json" --tokenizer tests/fixtures/bert-cls \
-    --train "$bench/corpus.txt" --pack --max-length "$seq_len" --batch-size "$bench_batch" \
-    --max-steps "$1" --eval-strategy no --logging-steps 1000000 --save-total-limit 1 \
-    --device cuda --precision bf16 --output-dir "$bench/run-$1" > "$bench/run-$1.log" 2>&1 ||
-    die "ftune pretrain failed; see $bench/run-$1.log"
-  tail -n 1 "$bench/run-$1/trainer_log.jsonl"
-}
-short=$(run_bench "$warm")
-long=$(run_bench "$((warm + bench_steps))")
-params=$("$build_dir/ftune" inspect --model "$bench/run-$((warm + bench_steps))/last" |
+# One run, timed inside it: each step record carries `elapsed`, taken after the step's loss reached
+# the host (the device has finished the step), so the slope between step `warm` and the last step
+# is the steady state, without start-up, warm-up or the final saves.
+run="$bench/run"
+"$build_dir/ftune" pretrain --model-config "$bench/config.json" --tokenizer tests/fixtures/bert-cls \
+  --train "$bench/corpus.txt" --pack --max-length "$seq_len" --batch-size "$bench_batch" \
+  --max-steps "$((warm + bench_steps))" --eval-strategy no --logging-steps 1 --save-total-limit 1 \
+  --device cuda --precision bf16 --output-dir "$run" > "$bench/run.log" 2>&1 ||
+  die "ftune pretrain failed; see $bench/run.log"
+params=$("$build_dir/ftune" inspect --model "$run/last" |
   sed -n 's/.*(\([0-9]*\) parameters).*/\1/p' | head -n 1)
 peak=${FTUNE_PEAK_TFLOPS:-$(peak_tflops_for "$gpu_name")}
-"$python" - "$short" "$long" "$bench_steps" "$bench_batch" "$seq_len" "${params:-0}" "${peak:-0}" "$gpu_name" <<'EOF'
+"$python" - "$run/trainer_log.jsonl" "$warm" "$bench_batch" "$seq_len" "${params:-0}" "${peak:-0}" "$gpu_name" <<'EOF'
 import json, sys
-short, long = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-steps, batch, seq, params, peak = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
-seconds = long["train_runtime"] - short["train_runtime"]
+log, warm, batch, seq = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+params, peak, gpu = int(sys.argv[5]), float(sys.argv[6]), sys.argv[7]
+elapsed = {r["step"]: r["elapsed"] for r in map(json.loads, open(log)) if "elapsed" in r}
+last = max(elapsed)
+steps, seconds = last - warm, elapsed[last] - elapsed[warm]
 samples_per_s = steps * batch / seconds
 tokens_per_s = samples_per_s * seq
-print(f"{steps} steps of {batch} x {seq} tokens in {seconds:.2f} s: {samples_per_s:.1f} samples/s, "
-      f"{tokens_per_s:,.0f} tokens/s, {seconds / steps * 1e3:.1f} ms/step")
+print(f"steps {warm + 1}-{last} of {batch} x {seq} tokens in {seconds:.2f} s: "
+      f"{samples_per_s:.1f} samples/s, {tokens_per_s:,.0f} tokens/s, "
+      f"{seconds / steps * 1e3:.1f} ms/step")
 if params and peak:
     achieved = 6 * params * tokens_per_s / 1e12  # 6 x parameters x tokens: forward + backward
     print(f"model FLOPs: 6 x {params:,} parameters x tokens/s = {achieved:.1f} TFLOP/s; "
-          f"MFU {100 * achieved / peak:.1f}% of {peak:.0f} TFLOP/s (bf16 dense, {sys.argv[8]})")
+          f"MFU {100 * achieved / peak:.1f}% of {peak:.0f} TFLOP/s (bf16 dense, {gpu})")
 else:
-    print(f"MFU: unknown peak for '{sys.argv[8]}'; set FTUNE_PEAK_TFLOPS=<dense bf16 TFLOP/s>")
+    print(f"MFU: unknown peak for '{gpu}'; set FTUNE_PEAK_TFLOPS=<dense bf16 TFLOP/s>")
 EOF
 echo "gpu-check: done in $(($(date +%s) - start)) s"

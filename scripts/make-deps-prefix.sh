@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes a folder holding the Debian packages that ftune builds against besides LibTorch
-# (SentencePiece, CLI11, fmt, nlohmann-json, utf8proc, GoogleTest, zlib headers, pkgconf, ninja),
+# (SentencePiece, CLI11, fmt, nlohmann-json, utf8proc, GoogleTest, zlib headers, gloo headers for
+# c10d's ProcessGroupGloo.hpp, which PyTorch wheels do not ship, pkgconf, ninja),
 # unpacked with `dpkg -x`: nothing is installed and no root is needed. For a GPU host without
 # network or those packages: copy the folder there and run
 #   FTUNE_DEPS_PREFIX=<folder> scripts/gpu-check.sh
@@ -16,6 +17,8 @@ dev_packages=(
   libsentencepiece-dev libcli11-dev libfmt-dev nlohmann-json3-dev libutf8proc-dev
   libgtest-dev libgmock-dev googletest zlib1g-dev
 )
+# Only their headers are used (ftune links the gloo compiled into LibTorch): no dependencies.
+header_packages=(libgloo-dev)
 tool_packages=(pkgconf pkgconf-bin libpkgconf3 ninja-build zlib1g)
 
 command -v apt-get >/dev/null && command -v dpkg >/dev/null ||
@@ -33,7 +36,7 @@ for p in "${dev_packages[@]}"; do
   done < <(apt-cache depends --no-recommends --no-suggests --no-pre-depends "$p" |
     awk '$1 == "Depends:" {print $2}')
 done
-mapfile -t packages < <(printf '%s\n' "${dev_packages[@]}" "${tool_packages[@]}" \
+mapfile -t packages < <(printf '%s\n' "${dev_packages[@]}" "${header_packages[@]}" "${tool_packages[@]}" \
   "${runtime_packages[@]}" | sort -u)
 
 rm -rf "$out"

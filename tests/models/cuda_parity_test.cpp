@@ -163,7 +163,9 @@ TEST_F(CudaParity, Fp16StepWithLossScalerUpdatesOnlyOnFiniteGradients) {
   EXPECT_TRUE(step());
   EXPECT_EQ(scaler.current_scale(), 65536.0);
   EXPECT_FALSE(torch::equal(model->classifier->weight.detach(), classifier_before));
-  EXPECT_EQ(parameters.front().grad().device(), cuda);
+  // By type and index: `cuda` has no index, a tensor's device always has one (cuda:0).
+  EXPECT_TRUE(parameters.front().grad().device().is_cuda());
+  EXPECT_EQ(parameters.front().grad().device().index(), 0);
 
   LossScalerOptions huge;
   huge.init_scale = 1e38;  // overflows fp32 gradients
