@@ -44,8 +44,30 @@ function(ftune_add_python_torch_prefix)
     message(STATUS "ftune: dropping cached Torch_DIR=${Torch_DIR} for ${FTUNE_PYTHON}'s torch")
     unset(Torch_DIR CACHE)
   endif()
-  set(CMAKE_PREFIX_PATH "${prefix};${CMAKE_PREFIX_PATH}" PARENT_SCOPE)
-  message(STATUS "ftune: LibTorch from ${FTUNE_PYTHON}'s torch package: ${prefix}")
+  # The torch folder too (prefix is <torch>/share/cmake): TorchConfig's find_library calls search
+  # <prefix>/lib of each CMAKE_PREFIX_PATH entry before the system folders, so the wheel's
+  # libtorch.so and libc10.so win over Debian's (libtorch-dev) when both are installed.
+  get_filename_component(torch_root "${prefix}/../.." ABSOLUTE)
+  set(CMAKE_PREFIX_PATH "${prefix};${torch_root};${CMAKE_PREFIX_PATH}" PARENT_SCOPE)
+  message(STATUS "ftune: LibTorch from ${FTUNE_PYTHON}'s torch package: ${torch_root}")
+endfunction()
+
+# After find_package(Torch): every LibTorch library must come from the LibTorch whose headers are
+# used. TorchConfig looks its libraries up by name, and a system LibTorch (Debian's /usr/lib) found
+# first would be linked against other headers; the binary would then work only by accident of
+# RUNPATH.
+function(ftune_check_torch_libraries)
+  foreach(var TORCH_LIBRARY c10_LIBRARY torch_cpu_LIBRARY torch_cuda_LIBRARY C10_CUDA_LIBRARY)
+    if(${var} AND NOT ${var} MATCHES "-NOTFOUND$")
+      string(FIND "${${var}}" "${TORCH_INSTALL_PREFIX}/" at)
+      if(NOT at EQUAL 0)
+        message(FATAL_ERROR
+          "LibTorch at ${TORCH_INSTALL_PREFIX}, but ${var} is ${${var}} (another LibTorch); "
+          "hint: delete this build folder's CMakeCache.txt, or pass "
+          "-DCMAKE_PREFIX_PATH=${TORCH_INSTALL_PREFIX}")
+      endif()
+    endif()
+  endforeach()
 endfunction()
 
 # After find_package(Torch) and find_package(fmt). Sets FTUNE_TORCH_CXX11_ABI (0 or 1) in the
