@@ -25,7 +25,8 @@ start=$(date +%s)
 rm -rf "$venv"
 mkdir -p "$(dirname "$venv")"
 python3 -m venv "$venv"
-"$python" -m pip install -q --disable-pip-version-check "torch==$version" >&2
+# numpy only silences the "Failed to initialize NumPy" warning torch prints on import.
+"$python" -m pip install -q --disable-pip-version-check "torch==$version" numpy >&2
 "$python" -c "import torch; print('install-torch2: torch', torch.__version__, 'at', torch.utils.cmake_prefix_path)" >&2
 echo "install-torch2: done in $(( $(date +%s) - start )) s" >&2
 echo "$python"
