@@ -34,22 +34,24 @@ Command add_eval_command(CLI::App& app) {
   sub->add_option("--source-column", translate->columns.source, "translate: source column");
   sub->add_option("--target-column", translate->columns.target, "translate: target column");
   sub->add_option("--max-target-length", translate->max_target_length,
-                  "translate: truncate targets to this many tokens including </s> (default 128)");
+                  "translate: truncate targets to this many tokens including </s> (default 128)")
+      ->check(at_least(2));
   sub->add_option("--beam", translate->generation.num_beams, "translate: beams (default 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   sub->add_option("--generation-max-length", translate->generation.max_length,
-                  "translate: max output length counting the start token (default 128)");
+                  "translate: max output length counting the start token (default 128)")
+      ->check(at_least(2));
   sub->add_option("--model", options->model_dir, "fine-tuned model folder")->required();
   sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
   sub->add_option("--data", options->data, "labelled .jsonl, .csv or .tsv")->required();
   sub->add_option("--report-json", options->report_json, "also write the report as JSON here");
   sub->add_option("--digits", options->digits, "decimals in the report (default 2, as sklearn)")
-      ->check(CLI::Range(0, 15));
+      ->check(between(0, 15));
   sub->add_option("--max-length", options->max_length,
                   "truncate inputs to this many tokens (default 128, at most the model's limit)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   sub->add_option("--batch-size", options->batch_size, "rows per forward pass (default 32)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   add_text_column_options(*sub, options->columns, /*with_label=*/true);
   add_table_options(*sub, options->table);
   add_runtime_options(*sub, options->runtime);

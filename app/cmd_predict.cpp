@@ -23,9 +23,9 @@ Command add_predict_command(CLI::App& app) {
   sub->add_option("--output", options->output, "output .jsonl")->required();
   sub->add_option("--max-length", options->max_length,
                   "truncate inputs to this many tokens (default 128, at most the model's limit)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   sub->add_option("--batch-size", options->batch_size, "rows per forward pass (default 32)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   add_text_column_options(*sub, options->columns, /*with_label=*/false);
   add_table_options(*sub, options->table);
   add_runtime_options(*sub, options->runtime);

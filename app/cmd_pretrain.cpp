@@ -4,6 +4,7 @@
 
 #include "app/commands.h"
 #include "app/launcher.h"
+#include "app/options.h"
 #include "app/train_options.h"
 #include "lib/trainer.h"
 
@@ -51,12 +52,16 @@ Command add_pretrain_command(CLI::App& app) {
   io->add_option("--resume-from-checkpoint",
                  o->resume_from_checkpoint,
                  "continue from a checkpoint-<step> folder, or 'latest' in --output-dir");
+  io->add_flag("--overwrite-output-dir", o->overwrite_output_dir,
+               "start a new run in an --output-dir that holds another run's checkpoint-*/, best/, "
+               "last/ and trainer_log.jsonl, deleting them (without it, such a folder is refused)");
 
   auto* mlm = sub->add_option_group("Masking");
   mlm->add_option("--mlm-probability",
                   o->mlm_probability,
                   "share of tokens to predict; of those 80% become [MASK], 10% a random token, "
-                  "10% stay (default 0.15)");
+                  "10% stay (default 0.15)")
+      ->check(between(0, 1));
   mlm->add_flag("--whole-word-masking",
                 o->whole_word_masking,
                 "mask all WordPiece pieces of a word together");
@@ -72,7 +77,7 @@ Command add_pretrain_command(CLI::App& app) {
                   o->max_length,
                   "tokens per sequence including [CLS]/[SEP] (default 128, at most the model's "
                   "limit)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
 
   add_trainer_options(
       *sub, *o, "loss (default; lower is better) or perplexity (exp(loss), the same order)");

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/options.h"
 #include "lib/evaluate.h"
 
 namespace ftune {
@@ -37,7 +38,7 @@ Command add_score_command(CLI::App& app) {
   sub->add_option("--predictions", options->predictions, "predictions file")->required();
   sub->add_option("--digits", options->digits,
                   "decimals in the classification report (default 2, as sklearn)")
-      ->check(CLI::Range(0, 15));
+      ->check(between(0, 15));
   sub->add_option("--report-json", options->report_json, "also write the scores as JSON here");
   // A usage error (exit 2), caught while parsing, rather than a data error.
   sub->callback([options, task] {

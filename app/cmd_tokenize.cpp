@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/options.h"
 #include "lib/tokenize_file.h"
 
 namespace ftune {
@@ -22,7 +23,8 @@ Command add_tokenize_command(CLI::App& app) {
   sub->add_option("--input", options->input, "input .txt or .jsonl")->required();
   sub->add_option("--output", options->output, "output .jsonl")->required();
   sub->add_option("--max-length", options->max_length,
-                  "truncate to this many tokens including [CLS]/[SEP] (default: no truncation)");
+                  "truncate to this many tokens including [CLS]/[SEP] (default: no truncation)")
+      ->check(at_least(0));
   sub->add_option("--text-column", options->text_column, "JSONL key of the text (default: text)");
   return {sub, [options] {
             const size_t lines = run_tokenize(*options);

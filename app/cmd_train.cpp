@@ -36,25 +36,32 @@ Command add_train_command(CLI::App& app) {
       ->required();
   io->add_option("--resume-from-checkpoint", o->resume_from_checkpoint,
                  "continue from a checkpoint-<step> folder, or 'latest' in --output-dir");
+  io->add_flag("--overwrite-output-dir", o->overwrite_output_dir,
+               "start a new run in an --output-dir that holds another run's checkpoint-*/, best/, "
+               "last/ and trainer_log.jsonl, deleting them (without it, such a folder is refused)");
   add_text_column_options(*sub, o->columns, /*with_label=*/true);
   auto* seq2seq = sub->add_option_group("Translation (--task translate)");
   seq2seq->add_option("--source-column", o->source_column, "source text column (default source)");
   seq2seq->add_option("--target-column", o->target_column, "target text column (default target)");
   seq2seq->add_option("--max-target-length", o->max_target_length,
-                      "truncate targets to this many tokens including </s> (default 128)");
+                      "truncate targets to this many tokens including </s> (default 128)")
+      ->check(at_least(2));
   seq2seq->add_option("--label-smoothing", o->label_smoothing,
-                      "label smoothing of the cross-entropy, PyTorch semantics (default 0)");
+                      "label smoothing of the cross-entropy, PyTorch semantics (default 0)")
+      ->check(between(0, 1));
   seq2seq->add_flag("--predict-with-generate", o->predict_with_generate,
                     "decode the validation set at each evaluation and report BLEU and chrF "
                     "(so --metric-for-best-model bleu works)");
   seq2seq->add_option("--generation-num-beams", o->generation_num_beams,
-                      "beams for --predict-with-generate (default 1: greedy)");
+                      "beams for --predict-with-generate (default 1: greedy)")
+      ->check(at_least(1));
   seq2seq->add_option("--generation-max-length", o->generation_max_length,
-                      "max length for --predict-with-generate, counting the start token (default 128)");
+                      "max length for --predict-with-generate, counting the start token (default 128)")
+      ->check(at_least(2));
   add_table_options(*sub, o->table);
   sub->add_option("--max-length", o->max_length,
                   "truncate inputs to this many tokens (default 128, at most the model's limit)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
 
   add_trainer_options(*sub, *o,
                       "classify: macro_f1 (default), accuracy, micro_f1, weighted_f1, mcc, "

@@ -29,18 +29,18 @@ Command add_translate_command(CLI::App& app) {
   sub->add_option("--output", options->output, "translations: .txt or .jsonl")->required();
   sub->add_option(
          "--beam", options->num_beams, "beam size; 1 = greedy (default: config.json's num_beams)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   sub->add_option("--max-length",
                   options->max_length,
                   "longest output in tokens, counting the decoder start token (default: "
                   "config.json's max_length, at most max_position_embeddings)")
-      ->check(CLI::Range(2, 1 << 20));
+      ->check(between(2, 1 << 20));
   sub->add_option(
          "--min-length",
          options->generation.min_length,
          "</s> is banned while the output, counting the decoder start token, is shorter than "
          "this (default 0)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   sub->add_option("--length-penalty",
                   options->generation.length_penalty,
                   "beam search: score = log-prob / length^F; F > 1 favours longer outputs "
@@ -48,17 +48,17 @@ Command add_translate_command(CLI::App& app) {
   sub->add_option("--no-repeat-ngram-size",
                   options->generation.no_repeat_ngram_size,
                   "forbid repeating any n-gram of this size (default 0 = off)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   sub->add_flag("--early-stopping",
                 options->generation.early_stopping,
                 "beam search: stop a source once it has beam-size finished hypotheses");
   sub->add_option("--batch-size", options->batch_size, "sources per batch (default 16)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   sub->add_option("--max-source-length",
                   options->max_source_length,
                   "cut sources to this many tokens incl. </s> (default 512, at most the model's "
                   "max_position_embeddings)")
-      ->check(CLI::Range(2, 1 << 20));
+      ->check(between(2, 1 << 20));
   return {sub, [options] {
             const size_t rows = run_translate(*options);
             std::fputs(

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "app/commands.h"
+#include "app/options.h"
 #include "lib/interrupt.h"
 
 namespace {
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads,
                  "CPU threads for LibTorch (default: all cores, split between the ranks of a "
                  "distributed run; LibTorch's own default is 1)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(ftune::at_least(0));
   std::vector<ftune::Command> commands = {
       ftune::add_train_command(app),
       ftune::add_inspect_command(app),

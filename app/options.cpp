@@ -1,6 +1,10 @@
 // Shared option groups; kept here so every command spells and documents them the same way.
 #include "app/options.h"
 
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+
 #include <fmt/format.h>
 
 #include "lib/error.h"
@@ -9,7 +13,8 @@ namespace ftune {
 
 void add_text_column_options(CLI::App& sub, TextColumns& columns, bool with_label) {
   sub.add_option("--text-column", columns.text, "column holding the text (default: text)");
-  sub.add_option("--text-pair-column", columns.text_pair,
+  sub.add_option("--text-pair-column",
+                 columns.text_pair,
                  "column holding the second text of a pair (default: text_pair when present)");
   if (with_label) {
     sub.add_option("--label-column", columns.label, "column holding the label (default: label)");
@@ -28,20 +33,66 @@ void add_table_options(CLI::App& sub, TableReadOptions& table) {
         table.encoding = *encoding;
       },
       "text encoding of the data file: utf-8 (default) or latin-1");
-  sub.add_flag("--skip-bad-rows", table.skip_bad_rows,
+  sub.add_flag("--skip-bad-rows",
+               table.skip_bad_rows,
                "skip rows that cannot be read (and count them) instead of stopping");
 }
 
 CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime) {
   auto* group = sub.add_option_group("Hardware and precision");
-  group->add_option("--device", runtime.device,
+  group->add_option("--device",
+                    runtime.device,
                     "auto (default: the first CUDA GPU when there is one, else the CPU) | cpu | "
                     "cuda | cuda:N");
-  group->add_option("--precision", runtime.precision,
+  group->add_option("--precision",
+                    runtime.precision,
                     "fp32 (default) | bf16 | fp16: matrix products in bfloat16/float16 through "
                     "autocast, weights kept in float32; bf16 runs on CPUs and GPUs, fp16 needs "
                     "CUDA (with dynamic loss scaling when training)");
   return group;
+}
+
+namespace {
+
+// `%g` keeps 1e-08 and 2 readable; integers print without a fraction.
+std::string show(double value) { return fmt::format("{:g}", value); }
+
+// A validator whose check gets the parsed, finite number and returns "" or what is wrong.
+CLI::Validator number_check(std::string description, std::function<std::string(double)> check) {
+  return CLI::Validator(
+      [check](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || end == text.c_str() || *end != '\0') {
+          return fmt::format("expected a number, got '{}'", text);
+        }
+        if (!std::isfinite(value)) return fmt::format("must be a finite number, got {}", text);
+        std::string problem = check(value);
+        return problem.empty() ? problem : fmt::format("{}, got {}", problem, text);
+      },
+      std::move(description));
+}
+
+}  // namespace
+
+CLI::Validator at_least(double min) {
+  const auto words = fmt::format("must be >= {}", show(min));
+  return number_check(fmt::format("NUMBER >= {}", show(min)),
+                      [min, words](double v) { return v >= min ? "" : words; });
+}
+
+CLI::Validator greater_than(double min) {
+  const auto words = fmt::format("must be > {}", show(min));
+  return number_check(fmt::format("NUMBER > {}", show(min)),
+                      [min, words](double v) { return v > min ? "" : words; });
+}
+
+CLI::Validator between(double min, double max, bool max_open) {
+  const auto words =
+      fmt::format("must be >= {} and {} {}", show(min), max_open ? "<" : "<=", show(max));
+  return number_check(
+      fmt::format("NUMBER in [{}, {}{}", show(min), show(max), max_open ? ")" : "]"),
+      [=](double v) { return v >= min && (max_open ? v < max : v <= max) ? "" : words; });
 }
 
 }  // namespace ftune

@@ -14,4 +14,13 @@ void add_table_options(CLI::App& sub, TableReadOptions& table);
 // --device and --precision, in a "Hardware and precision" group (returned, for more options).
 CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime);
 
+// Range checks for numeric options, run on the text before it is converted (so "-1" never wraps
+// around into an unsigned option) and on --config values alike. The messages say the range in
+// words ("must be >= 1, got -1") rather than CLI11's Range text, which prints unbounded ends as
+// 300-digit numbers. NaN and infinities are rejected by all of them.
+CLI::Validator at_least(double min);
+CLI::Validator greater_than(double min);
+// min <= value <= max, or min <= value < max with `max_open`.
+CLI::Validator between(double min, double max, bool max_open = false);
+
 }  // namespace ftune

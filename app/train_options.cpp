@@ -12,39 +12,52 @@ namespace ftune {
 
 void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metric_help) {
   auto* opt = sub.add_option_group("Optimization");
-  opt->add_option("--learning-rate", o.learning_rate, "peak learning rate (default 5e-5)");
+  opt->add_option("--learning-rate", o.learning_rate, "peak learning rate (default 5e-5)")
+      ->check(at_least(0));
   opt->add_option("--weight-decay",
                   o.weight_decay,
-                  "AdamW weight decay, not applied to biases and LayerNorm weights (default 0)");
-  opt->add_option("--adam-beta1", o.adam_beta1, "default 0.9");
-  opt->add_option("--adam-beta2", o.adam_beta2, "default 0.999");
-  opt->add_option("--adam-epsilon", o.adam_epsilon, "default 1e-8");
-  opt->add_option(
-      "--max-grad-norm", o.max_grad_norm, "clip the gradient norm (0 = off; default 1)");
+                  "AdamW weight decay, not applied to biases and LayerNorm weights (default 0)")
+      ->check(at_least(0));
+  opt->add_option("--adam-beta1", o.adam_beta1, "default 0.9")
+      ->check(between(0, 1, /*max_open=*/true));
+  opt->add_option("--adam-beta2", o.adam_beta2, "default 0.999")
+      ->check(between(0, 1, /*max_open=*/true));
+  opt->add_option("--adam-epsilon", o.adam_epsilon, "default 1e-8")->check(greater_than(0));
+  opt->add_option("--max-grad-norm", o.max_grad_norm, "clip the gradient norm (0 = off; default 1)")
+      ->check(at_least(0));
   opt->add_option("--gradient-accumulation-steps",
                   o.gradient_accumulation_steps,
-                  "batches per optimizer step (default 1)");
+                  "batches per optimizer step (default 1)")
+      ->check(at_least(1));
   opt->add_option("--lr-scheduler",
                   o.lr_scheduler,
                   "linear | cosine | constant | constant_with_warmup (default linear)");
-  opt->add_option("--warmup-steps", o.warmup_steps, "linear warmup steps (step 1 runs at lr 0)");
+  opt->add_option("--warmup-steps", o.warmup_steps, "linear warmup steps (step 1 runs at lr 0)")
+      ->check(at_least(0));
   opt->add_option("--warmup-ratio",
                   o.warmup_ratio,
-                  "warmup as a fraction of all steps (used when --warmup-steps is 0)");
-  opt->add_option("--epochs", o.epochs, "passes over the training data (default 3)");
+                  "warmup as a fraction of all steps (used when --warmup-steps is 0)")
+      ->check(between(0, 1));
+  opt->add_option("--epochs", o.epochs, "passes over the training data (default 3)")
+      ->check(at_least(0));
   opt->add_option(
-      "--max-steps", o.max_steps, "stop after this many optimizer steps (overrides --epochs)");
-  opt->add_option("--batch-size", o.batch_size, "training batch size (default 8)");
+         "--max-steps", o.max_steps, "stop after this many optimizer steps (overrides --epochs)")
+      ->check(at_least(0));
+  opt->add_option("--batch-size", o.batch_size, "training batch size (default 8)")
+      ->check(at_least(1));
   opt->add_option(
-      "--eval-batch-size", o.eval_batch_size, "evaluation batch size (default: --batch-size)");
-  opt->add_option("--seed", o.seed, "seed for shuffling, dropout and new heads (default 42)");
+         "--eval-batch-size", o.eval_batch_size, "evaluation batch size (default: --batch-size)")
+      ->check(at_least(1));
+  opt->add_option("--seed", o.seed, "seed for shuffling, dropout and new heads (default 42)")
+      ->check(at_least(0));
   opt->add_flag("!--no-shuffle", o.shuffle, "keep file order: batches of consecutive rows");
   opt->add_flag("--group-by-length",
                 o.group_by_length,
                 "batch examples of similar length together (less padding)");
 
   auto* hardware = add_runtime_options(sub, o.runtime);
-  hardware->add_option("--save-dtype", o.save_dtype,
+  hardware->add_option("--save-dtype",
+                       o.save_dtype,
                        "dtype of the best/ and last/ model folders: float32 (default) | bfloat16 "
                        "| float16 (half the size; checkpoint-<step>/ folders stay float32 so that "
                        "resuming is exact)");
@@ -52,19 +65,24 @@ void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metr
   auto* eval = sub.add_option_group("Evaluation, early stopping, checkpoints");
   eval->add_option("--eval-strategy", o.eval_strategy, "epoch | steps | no (default epoch)");
   eval->add_option(
-      "--eval-steps", o.eval_steps, "evaluate every N steps with --eval-strategy steps");
+          "--eval-steps", o.eval_steps, "evaluate every N steps with --eval-strategy steps")
+      ->check(at_least(1));
   eval->add_option("--metric-for-best-model", o.metric_for_best_model, metric_help);
   eval->add_option("--early-stopping-patience",
                    o.early_stopping_patience,
-                   "stop after N evaluations without improvement (0 = off)");
+                   "stop after N evaluations without improvement (0 = off)")
+      ->check(at_least(0));
   eval->add_option("--early-stopping-threshold",
                    o.early_stopping_threshold,
-                   "an improvement must exceed this to reset the patience (default 0)");
+                   "an improvement must exceed this to reset the patience (default 0)")
+      ->check(at_least(0));
   eval->add_option(
-      "--save-total-limit",
-      o.save_total_limit,
-      "keep at most N checkpoint folders (the best and the newest always stay; 0 = all)");
-  eval->add_option("--logging-steps", o.logging_steps, "log every N steps (default 50)");
+          "--save-total-limit",
+          o.save_total_limit,
+          "keep at most N checkpoint folders (the best and the newest always stay; 0 = all)")
+      ->check(at_least(0));
+  eval->add_option("--logging-steps", o.logging_steps, "log every N steps (default 50)")
+      ->check(at_least(1));
 }
 
 void print_train_result(const TrainResult& result, const TrainOptions& o) {

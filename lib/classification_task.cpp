@@ -28,6 +28,7 @@ class ClassificationTask : public TrainTask {
       : tokenizer_(WordPieceTokenizer::load_from_folder(o.model_dir.string())),
         eval_batch_size_(o.eval_batch_size ? o.eval_batch_size : o.batch_size) {
     const auto config = BertConfig::read((o.model_dir / "config.json").string());
+    require_vocabulary_fits(tokenizer_, config, o.model_dir);
     const size_t max_length = clamp_max_length(config, o.max_length);
     train_ = read_text_examples(o.train_file, o.columns, tokenizer_, max_length,
                                 /*read_labels=*/true, o.table);

@@ -183,6 +183,13 @@ std::vector<int64_t> map_label_ids(const TextExamples& examples,
     }
   }
   if (!first_bad) return label_ids;
+  if (id2label.empty()) {
+    throw ConfigError(fmt::format(
+        "evaluating '{}': the model's config.json has no id2label (nor num_labels), so its "
+        "outputs have no label names to compare with the data's; hint: evaluate a model folder "
+        "written by `ftune train` (best/ or last/), or add id2label to config.json",
+        examples.file.string()));
+  }
   std::string others;
   if (bad_rows > 1) {
     others = fmt::format(" ({} rows in all have labels the model does not know: {})", bad_rows,
@@ -197,11 +204,17 @@ std::vector<int64_t> map_label_ids(const TextExamples& examples,
 
 EvalResult run_eval(const EvalOptions& options) {
   require_model_folder(options.model_dir);
-  if (options.report_json) require_writable_parent(*options.report_json);
+  if (options.report_json) {
+    require_writable_parent(*options.report_json);
+    refuse_output_over_input(
+        *options.report_json, "--report-json",
+        {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
+  }
   const Runtime runtime = resolve_runtime(options.runtime);
   // Labels are checked against config.json before the (possibly large) weights are read.
   const BertConfig config = BertConfig::read((options.model_dir / "config.json").string());
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
+  require_vocabulary_fits(tokenizer, config, options.model_dir);
   const size_t max_length = clamp_max_length(config, options.max_length);
   TextExamples examples = read_text_examples(options.data, options.columns, tokenizer, max_length,
                                              /*read_labels=*/true, options.table);
@@ -279,6 +292,12 @@ std::vector<std::string> read_lines(const std::filesystem::path& file) {
 }
 
 std::string run_score(const ScoreOptions& options) {
+  if (options.report_json) {
+    std::vector<std::pair<std::string, std::filesystem::path>> inputs = {
+        {"--predictions", options.predictions}};
+    for (const auto& file : options.references) inputs.emplace_back("--references", file);
+    refuse_output_over_input(*options.report_json, "--report-json", inputs);
+  }
   return options.task == ScoreTask::kClassify ? score_classification(options)
                                               : score_translation(options);
 }

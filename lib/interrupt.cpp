@@ -6,11 +6,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstring>
 
 namespace ftune {
 namespace {
 
 std::atomic<int> g_pending{0};
+// Fixed buffers: the handler may read them but not allocate.
+char g_first_note[256] = "";
+char g_remove_path[4096] = "";
 struct sigaction g_previous_int;
 struct sigaction g_previous_term;
 
@@ -19,17 +24,22 @@ void handle_signal(int signal_number) {
   if (!g_pending.compare_exchange_strong(expected, signal_number)) {
     static const char kMessage[] = "\nftune: second signal, exiting without saving\n";
     (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    if (g_remove_path[0] != '\0') ::unlink(g_remove_path);
     ::_exit(128 + signal_number);
   }
-  static const char kMessage[] =
-      "\nftune: stopping after this step and saving a checkpoint (signal again to quit now)\n";
-  (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  static const char kPrefix[] = "\nftune: ";
+  static const char kSuffix[] = " (signal again to quit now)\n";
+  (void)!::write(STDERR_FILENO, kPrefix, sizeof kPrefix - 1);
+  (void)!::write(STDERR_FILENO, g_first_note, std::strlen(g_first_note));
+  (void)!::write(STDERR_FILENO, kSuffix, sizeof kSuffix - 1);
 }
 
 }  // namespace
 
-InterruptGuard::InterruptGuard() {
+InterruptGuard::InterruptGuard(const std::string& first_signal_note) {
   g_pending = 0;
+  g_remove_path[0] = '\0';
+  std::snprintf(g_first_note, sizeof g_first_note, "%s", first_signal_note.c_str());
   struct sigaction action {};
   action.sa_handler = handle_signal;
   sigemptyset(&action.sa_mask);
@@ -40,6 +50,12 @@ InterruptGuard::InterruptGuard() {
 InterruptGuard::~InterruptGuard() {
   ::sigaction(SIGINT, &g_previous_int, nullptr);
   ::sigaction(SIGTERM, &g_previous_term, nullptr);
+  g_remove_path[0] = '\0';
+}
+
+void InterruptGuard::remove_on_immediate_exit(const std::string& path) {
+  if (path.size() >= sizeof g_remove_path) return;  // cannot hold it; the destructor path remains
+  std::memcpy(g_remove_path, path.c_str(), path.size() + 1);
 }
 
 int InterruptGuard::pending_signal() { return g_pending.load(); }

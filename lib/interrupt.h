@@ -19,16 +19,22 @@ class Interrupted : public Error {
   int signal_number_;
 };
 
-// Installs the handlers for its lifetime and restores the previous ones afterwards.
+// Installs the handlers for its lifetime and restores the previous ones afterwards. The first
+// signal prints "ftune: <first_signal_note> (signal again to quit now)".
 class InterruptGuard {
  public:
-  InterruptGuard();
+  explicit InterruptGuard(
+      const std::string& first_signal_note = "stopping after this step and saving a checkpoint");
   ~InterruptGuard();
   InterruptGuard(const InterruptGuard&) = delete;
   InterruptGuard& operator=(const InterruptGuard&) = delete;
 
   // 0 while no signal arrived, else the first signal's number.
   static int pending_signal();
+  // A file that the second signal's immediate exit unlinks (unlink is async-signal-safe): the
+  // temporary of an output being written, which no destructor would remove then. Cleared with
+  // the guard.
+  void remove_on_immediate_exit(const std::string& path);
 };
 
 }  // namespace ftune

@@ -37,6 +37,17 @@ MarianBundle load_marian_folder(const std::filesystem::path& dir,
   bundle.dir = dir;
   bundle.config = MarianConfig::read((dir / "config.json").string());
   bundle.tokenizer = MarianTokenizer::load_from_folder(dir.string());
+  // An id outside the embedding table would fail deep inside the first forward pass as "index
+  // out of range in self"; here the file and the id are named.
+  const auto& tokenizer = *bundle.tokenizer;
+  if (tokenizer.min_id() < 0 || tokenizer.max_id() >= bundle.config.vocab_size) {
+    throw ConfigError(fmt::format(
+        "loading '{}': token id {}: expected ids from 0 to {} (config.json's vocab_size {}); "
+        "hint: vocab.json and config.json come from different models",
+        (dir / "vocab.json").string(),
+        tokenizer.min_id() < 0 ? tokenizer.min_id() : tokenizer.max_id(),
+        bundle.config.vocab_size - 1, bundle.config.vocab_size));
+  }
   bundle.model = MarianMTModel(bundle.config);
   bundle.report =
       load_marian_weights(bundle.model, bundle.config, resolve_weights_file(dir, weights));

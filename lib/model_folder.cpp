@@ -44,6 +44,19 @@ size_t clamp_max_length(const BertConfig& config, size_t requested) {
   return std::min<size_t>(requested, static_cast<size_t>(config.max_position_embeddings));
 }
 
+void require_vocabulary_fits(const WordPieceTokenizer& tokenizer, const BertConfig& config,
+                             const std::filesystem::path& model_dir) {
+  const int64_t lines = tokenizer.max_id() + 1;
+  if (lines > config.vocab_size) {
+    throw ConfigError(fmt::format(
+        "loading '{}': {} lines (token ids 0 to {}), but config.json's vocab_size is {}: ids {} "
+        "and up would index past the embedding table; hint: vocab.txt and config.json come from "
+        "different models",
+        (model_dir / "vocab.txt").string(), lines, lines - 1, config.vocab_size,
+        config.vocab_size));
+  }
+}
+
 Classifier load_classifier(const std::filesystem::path& model_dir,
                            const ClassifierLoadOptions& options) {
   require_model_folder(model_dir);

@@ -48,4 +48,9 @@ void require_model_folder(const std::filesystem::path& dir);
 // The longest input the model accepts: min(requested, max_position_embeddings).
 size_t clamp_max_length(const BertConfig& config, size_t requested);
 
+// ConfigError naming vocab.txt when the tokenizer has more tokens than config.json's vocab_size:
+// its last ids would index past the embedding table ("index out of range in self" mid-run).
+void require_vocabulary_fits(const WordPieceTokenizer& tokenizer, const BertConfig& config,
+                             const std::filesystem::path& model_dir);
+
 }  // namespace ftune

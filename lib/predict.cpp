@@ -52,6 +52,8 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
 
 size_t run_predict(const PredictOptions& options) {
   require_writable_parent(options.output);
+  refuse_output_over_input(options.output, "--output",
+                           {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
   require_model_folder(options.model_dir);
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
   ClassifierLoadOptions load_options;
@@ -59,6 +61,7 @@ size_t run_predict(const PredictOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   Classifier classifier = load_classifier(options.model_dir, load_options);
   classifier.model->to(runtime.device);
+  require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
   TextExamples examples = read_text_examples(options.data, options.columns, tokenizer, max_length,
                                              /*read_labels=*/false, options.table);

@@ -10,6 +10,7 @@ namespace ftune {
 
 size_t run_tokenize(const TokenizeOptions& options) {
   require_writable_parent(options.output);
+  refuse_output_over_input(options.output, "--output", {{"--input", options.input}});
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
   Table table = read_table(options.input, options.table);
   const size_t text_column = table.require_column(options.text_column, "--text-column");

@@ -2,10 +2,16 @@
 // written into `<name>.tmp-<pid>` first, synced, then renamed.
 #include "lib/train_checkpoint.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -32,15 +38,52 @@ std::filesystem::path temporary_sibling(const std::filesystem::path& target) {
   return tmp;
 }
 
-// Moves a finished temporary folder to `target`, replacing an existing one.
+// Runs `write` (filling `tmp`); on any failure removes `tmp` and throws one IoError naming the
+// folder being written and the free space, so a full disk leaves neither a half-written folder
+// nor a crash, and the folders written before (`target`'s old copy, earlier checkpoints) stay.
+template <typename Write>
+void write_or_clean_up(const std::filesystem::path& tmp, const std::filesystem::path& target,
+                       Write&& write) {
+  try {
+    write();
+    sync_path(tmp);
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    std::filesystem::remove_all(tmp, ignored);
+    const std::string what = e.what();
+    throw IoError(fmt::format("saving '{}': {}{}", target.string(),
+                              what.substr(0, what.find('\n')),
+                              what.find(" free on ") == std::string::npos
+                                  ? "; " + describe_free_space(target)
+                                  : ""));
+  }
+}
+
+// What `save` writes into a stream, as bytes.
+template <typename Save>
+std::string save_to_bytes(Save&& save) {
+  std::ostringstream out(std::ios::binary);
+  save(out);
+  return std::move(out).str();
+}
+
+// Moves a finished temporary folder to `target`, replacing an existing one. Renames within one
+// folder need no space; should one fail all the same, the previous `target` is put back.
 void install_folder(const std::filesystem::path& tmp, const std::filesystem::path& target) {
-  sync_path(tmp);
   if (std::filesystem::exists(target)) {
     auto old = target;
     old += fmt::format(".old-{}", ::getpid());
     std::filesystem::remove_all(old);
     std::filesystem::rename(target, old);
-    std::filesystem::rename(tmp, target);
+    std::error_code error;
+    std::filesystem::rename(tmp, target, error);
+    if (error) {
+      const std::string why = error.message();
+      std::filesystem::rename(old, target);
+      std::filesystem::remove_all(tmp, error);
+      throw IoError(fmt::format("saving '{}': cannot move the new copy into place: {}",
+                                target.string(), why));
+    }
     std::filesystem::remove_all(old);
   } else {
     std::filesystem::rename(tmp, target);
@@ -80,13 +123,20 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& outp
                                                const nlohmann::json& trainer_state) {
   const auto target = output_dir / fmt::format("checkpoint-{}", step);
   const auto tmp = temporary_sibling(target);
-  task.save_model_folder(tmp);
-  torch::save(optimizer, (tmp / kOptimizerFile).string());
-  sync_path(tmp / kOptimizerFile);
-  torch::Tensor rng_state = at::detail::getDefaultCPUGenerator().get_state();
-  torch::save(rng_state, (tmp / kRngFile).string());
-  sync_path(tmp / kRngFile);
-  write_file_atomically(tmp / kTrainerStateFile, trainer_state.dump(2) + "\n");
+  write_or_clean_up(tmp, target, [&] {
+    task.save_model_folder(tmp);
+    // torch::save to a file path writes through PyTorchStreamWriter, whose destructor throws on
+    // a failed write (disk full) and so terminates the process; into memory it cannot fail, and
+    // our writer reports the file and the free space.
+    write_file_atomically(tmp / kOptimizerFile, save_to_bytes([&](std::ostream& out) {
+                            torch::save(optimizer, out);
+                          }));
+    torch::Tensor rng_state = at::detail::getDefaultCPUGenerator().get_state();
+    write_file_atomically(tmp / kRngFile, save_to_bytes([&](std::ostream& out) {
+                            torch::save(rng_state, out);
+                          }));
+    write_file_atomically(tmp / kTrainerStateFile, trainer_state.dump(2) + "\n");
+  });
   install_folder(tmp, target);
   return target;
 }
@@ -97,8 +147,10 @@ void save_model_folder(const std::filesystem::path& output_dir,
                        c10::ScalarType save_dtype) {
   const auto target = output_dir / name;
   const auto tmp = temporary_sibling(target);
-  task.save_model_folder(tmp);
-  if (save_dtype != c10::kFloat) convert_saved_weights(tmp, save_dtype);
+  write_or_clean_up(tmp, target, [&] {
+    task.save_model_folder(tmp);
+    if (save_dtype != c10::kFloat) convert_saved_weights(tmp, save_dtype);
+  });
   install_folder(tmp, target);
 }
 
@@ -177,6 +229,65 @@ void rotate_checkpoints(const std::filesystem::path& output_dir, int64_t limit, 
     if (step == keep_step || path == found.back().second) continue;
     std::filesystem::remove_all(path);
     --excess;
+  }
+}
+
+OutputDirLock::OutputDirLock(const std::filesystem::path& dir) : file_(dir / ".ftune.lock") {
+  fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    throw IoError(fmt::format("locking output folder '{}': cannot open '{}': {}", dir.string(),
+                              file_.string(), std::strerror(errno)));
+  }
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int saved = errno;
+    char pid[32] = {};
+    (void)!::pread(fd_, pid, sizeof pid - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    if (saved == EWOULDBLOCK) {
+      throw IoError(fmt::format(
+          "locking output folder '{}': another ftune run (pid {}) is writing there; hint: wait "
+          "for it to finish, stop it, or choose another --output-dir",
+          dir.string(), std::string(pid).empty() ? "unknown" : std::string(pid)));
+    }
+    throw IoError(fmt::format("locking output folder '{}': {}", dir.string(),
+                              std::strerror(saved)));
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+    // The lock holds without the pid; a second run's message then says "unknown".
+  }
+}
+
+OutputDirLock::~OutputDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
+
+void OutputDirLock::release() {
+  if (fd_ < 0) return;
+  std::error_code error;
+  std::filesystem::remove(file_, error);  // while still locked: no other run is between
+  ::close(fd_);
+  fd_ = -1;
+}
+
+std::vector<std::string> find_previous_run(const std::filesystem::path& output_dir) {
+  std::vector<std::string> found;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(output_dir, error)) {
+    const std::string name = entry.path().filename().string();
+    const bool is_checkpoint = checkpoint_step(entry.path()).has_value();
+    if (is_checkpoint || name == "best" || name == "last" || name == "trainer_log.jsonl") {
+      found.push_back(name);
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+void remove_previous_run(const std::filesystem::path& output_dir) {
+  for (const auto& name : find_previous_run(output_dir)) {
+    std::filesystem::remove_all(output_dir / name);
   }
 }
 

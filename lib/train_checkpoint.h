@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
@@ -49,6 +50,30 @@ std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& out
 nlohmann::json restore_training_state(const std::filesystem::path& checkpoint,
                                       torch::optim::Optimizer& optimizer,
                                       const c10::Device& device = c10::Device(c10::DeviceType::CPU));
+
+// One writer per output folder: an exclusive flock on `<dir>/.ftune.lock`, which holds the
+// holder's pid. The kernel releases it when the process ends, however it ends (kill -9 too), so a
+// stale lock file never blocks. A second run into the same folder fails at once (IoError naming
+// the holder's pid) instead of deleting the first run's checkpoints under it.
+class OutputDirLock {
+ public:
+  explicit OutputDirLock(const std::filesystem::path& dir);
+  ~OutputDirLock();
+  OutputDirLock(const OutputDirLock&) = delete;
+  OutputDirLock& operator=(const OutputDirLock&) = delete;
+  // Unlocks and deletes the lock file (a run that wrote nothing removes its empty folder).
+  void release();
+
+ private:
+  std::filesystem::path file_;
+  int fd_ = -1;
+};
+
+// What a finished or interrupted run leaves in an output folder: checkpoint-<step>/, best/,
+// last/, trainer_log.jsonl (sorted names; empty when there is none).
+std::vector<std::string> find_previous_run(const std::filesystem::path& output_dir);
+// Deletes those (--overwrite-output-dir).
+void remove_previous_run(const std::filesystem::path& output_dir);
 
 // Deletes the oldest checkpoint-<step> folders beyond `limit` (0 = keep all), never the one
 // of `keep_step` (the best model's) nor the newest.

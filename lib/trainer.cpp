@@ -76,13 +76,67 @@ void prepare_output_dir(const std::filesystem::path& dir) {
   }
   out.close();
   std::filesystem::remove(probe);
-  // Folders a killed run was still writing (checkpoint-N.tmp-<pid>) are incomplete by
-  // construction: never resumed from, so removed.
+}
+
+// Under the output folder's lock: a new run refuses a folder holding another run's checkpoints
+// (HF's Trainer does too), so that `latest` can never pick a stale run's checkpoint; folders a
+// killed run was still writing (checkpoint-N.tmp-<pid>) are incomplete by construction, never
+// resumed from, so removed, as are the replaced best/last copies (best.old-<pid>) one left.
+void claim_output_dir(const TrainOptions& o) {
+  const auto& dir = o.output_dir;
+  if (!o.resume_from_checkpoint) {
+    const auto previous = find_previous_run(dir);
+    if (!previous.empty() && !o.overwrite_output_dir) {
+      const size_t shown = std::min<size_t>(previous.size(), 5);
+      throw IoError(fmt::format(
+          "preparing output folder '{}': it holds another run ({}{}); hint: continue it with "
+          "--resume-from-checkpoint latest, start over with --overwrite-output-dir (deletes "
+          "those), or choose another --output-dir",
+          dir.string(),
+          fmt::join(previous.begin(), previous.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+          previous.size() > shown ? fmt::format(", {} more", previous.size() - shown) : ""));
+    }
+    if (!previous.empty()) remove_previous_run(dir);
+  }
+  std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.is_directory() && entry.path().filename().string().find(".tmp-") != std::string::npos) {
-      std::filesystem::remove_all(entry.path(), error);
+    const std::string name = entry.path().filename().string();
+    const bool unfinished =
+        name.find(".tmp-") != std::string::npos || name.find(".old-") != std::string::npos;
+    if (entry.is_directory() && unfinished) std::filesystem::remove_all(entry.path(), error);
+  }
+}
+
+// A resumed run against the checkpoint's ("run" of trainer_state.json): a different number of
+// training examples or of steps per epoch (batch size, accumulation, ranks) would make the saved
+// step land in another epoch on other examples, so it is refused; another learning rate or
+// scheduler is a legitimate choice, noted on stderr and recorded. Returns the record to save.
+nlohmann::json check_resumed_run(const nlohmann::json& saved, nlohmann::json now) {
+  for (const char* key : {"train_examples", "steps_per_epoch"}) {
+    if (saved.contains(key) && saved.at(key) != now.at(key)) {
+      throw CheckpointError(fmt::format(
+          "resuming: {} was {} in the checkpoint's run, now {} (training data {} -> {}; batch "
+          "{} x {} accumulation x {} ranks, was {} x {} x {}); hint: resume with the same "
+          "--train file, --batch-size, --gradient-accumulation-steps and ranks, or start a new "
+          "run in another --output-dir",
+          key, saved.at(key).dump(), now.at(key).dump(), saved.value("train_file", "?"),
+          now.at("train_file").get<std::string>(), now.at("train_batch_size").dump(),
+          now.at("gradient_accumulation_steps").dump(), now.at("world_size").dump(),
+          saved.value("train_batch_size", nlohmann::json()).dump(),
+          saved.value("gradient_accumulation_steps", nlohmann::json()).dump(),
+          saved.value("world_size", nlohmann::json()).dump()));
     }
   }
+  nlohmann::json changes = saved.value("changed_on_resume", nlohmann::json::array());
+  for (const char* key : {"learning_rate", "lr_scheduler", "train_file"}) {
+    if (saved.contains(key) && saved.at(key) != now.at(key)) {
+      fmt::print(stderr, "note: resuming with {} {} (the checkpoint's run had {})\n", key,
+                 now.at(key).dump(), saved.at(key).dump());
+      changes.push_back({{"key", key}, {"was", saved.at(key)}, {"now", now.at(key)}});
+    }
+  }
+  if (!changes.empty()) now["changed_on_resume"] = changes;
+  return now;
 }
 
 void remove_if_empty(const std::filesystem::path& dir) {
@@ -122,7 +176,12 @@ TrainResult run_train(const TrainOptions& o) {
   Distributed dist = Distributed::from_environment({o.dist_backend, o.dist_timeout},
                                                    runtime.device);
   runtime.device = dist.local_device(runtime.device);  // cuda:LOCAL_RANK
-  if (dist.is_main()) prepare_output_dir(o.output_dir);
+  std::optional<OutputDirLock> output_lock;  // held until run_train returns or throws
+  if (dist.is_main()) {
+    prepare_output_dir(o.output_dir);
+    output_lock.emplace(o.output_dir);
+    claim_output_dir(o);
+  }
   const auto started = std::chrono::steady_clock::now();
 
   // Data and model: everything task-specific lives behind TrainTask.
@@ -132,6 +191,7 @@ TrainResult run_train(const TrainOptions& o) {
            : o.task == "pretrain" ? make_mlm_task(o)
                                   : make_classification_task(o);
   } catch (...) {
+    if (output_lock) output_lock->release();
     remove_if_empty(o.output_dir);  // bad data or model: leave no empty output folder behind
     throw;
   }
@@ -168,6 +228,17 @@ TrainResult run_train(const TrainOptions& o) {
   scaler_options.enabled = runtime.precision == Precision::kFp16;  // bf16 needs no scaling
   LossScaler scaler(scaler_options);
 
+  // What a resumed run must share with the checkpoint's for a step to mean the same epoch and
+  // the same examples (trainer_state.json's "run"; compared in check_resumed_run).
+  nlohmann::json run_record = {{"train_file", o.train_file.string()},
+                               {"train_examples", lengths.size()},
+                               {"train_batch_size", o.batch_size},
+                               {"gradient_accumulation_steps", accumulation},
+                               {"world_size", dist.world_size()},
+                               {"steps_per_epoch", steps_per_epoch},
+                               {"learning_rate", o.learning_rate},
+                               {"lr_scheduler", o.lr_scheduler}};
+
   // Fresh start or resume.
   int64_t global_step = 0;
   torch::manual_seed(o.seed);
@@ -175,9 +246,21 @@ TrainResult run_train(const TrainOptions& o) {
     const auto checkpoint = resolve_resume_checkpoint(o.output_dir, *o.resume_from_checkpoint);
     task->load_model_folder_weights(checkpoint);
     const auto state = restore_training_state(checkpoint, *optimizer, runtime.device);
-    global_step = state.at("global_step").get<int64_t>();
-    stopping.restore(state.at("early_stopping"));
-    if (scaler.enabled() && state.contains("loss_scaler")) scaler.restore(state["loss_scaler"]);
+    try {
+      global_step = state.at("global_step").get<int64_t>();
+      if (global_step < 0) throw std::out_of_range("global_step is negative");
+      stopping.restore(state.at("early_stopping"));
+      if (scaler.enabled() && state.contains("loss_scaler")) scaler.restore(state["loss_scaler"]);
+      if (state.contains("run")) run_record = check_resumed_run(state.at("run"), run_record);
+    } catch (const std::exception& e) {  // nlohmann's type/out-of-range errors, our own
+      if (dynamic_cast<const Error*>(&e) != nullptr) throw;
+      std::string why = e.what();
+      if (why.rfind("[json.exception.", 0) == 0) why.erase(0, why.find("] ") + 2);
+      throw CheckpointError(fmt::format(
+          "resuming from '{}': {}: {}; hint: the file is damaged: resume from another "
+          "checkpoint-<step> folder",
+          checkpoint.string(), kTrainerStateFile, why));
+    }
     fmt::print(stderr, "resuming from {} at step {}\n", checkpoint.string(), global_step);
   }
   dist.broadcast_module(model);       // every rank starts from rank 0's weights
@@ -203,6 +286,7 @@ TrainResult run_train(const TrainOptions& o) {
     state["global_step"] = global_step;
     state["epoch"] = epoch;
     state["total_steps"] = total_steps;
+    state["run"] = run_record;
     state["early_stopping"] = stopping.to_json();
     if (scaler.enabled()) state["loss_scaler"] = scaler.to_json();
     state["best_model_checkpoint"] =

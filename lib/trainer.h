@@ -61,6 +61,7 @@ struct TrainOptions {
   int64_t save_total_limit = 0;
   int64_t logging_steps = 50;
   std::optional<std::string> resume_from_checkpoint;  // a checkpoint folder or "latest"
+  bool overwrite_output_dir = false;  // a new run may delete a previous run's folders there
 
   // Hardware and precision: --device, --precision (autocast; fp16 adds dynamic loss scaling),
   // and the dtype of the best/ and last/ model folders (checkpoints stay float32 to resume).

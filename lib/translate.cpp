@@ -14,6 +14,7 @@
 
 #include "lib/atomic_file.h"
 #include "lib/error.h"
+#include "lib/interrupt.h"
 #include "lib/marian_folder.h"
 #include "lib/progress.h"
 #include "lib/seq2seq_data.h"
@@ -72,6 +73,8 @@ size_t run_translate(const TranslateOptions& options) {
     throw Error("translating: batch_size: expected at least 1, got 0");
   }
   require_writable_parent(options.output);
+  refuse_output_over_input(options.output, "--output",
+                           {{"--input", options.input}, {"--weights", options.weights.value_or("")}});
   const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
   bundle.model->to(runtime.device);
@@ -88,15 +91,34 @@ size_t run_translate(const TranslateOptions& options) {
   const size_t max_source_length =
       std::min(options.max_source_length, static_cast<size_t>(config.max_position_embeddings));
   std::vector<std::vector<int64_t>> sources;
-  for (const auto& row : table.rows) {
-    sources.push_back(tokenizer.encode_source(row[column], max_source_length));
+  for (size_t r = 0; r < table.rows.size(); ++r) {
+    // An empty source (null, missing or blank in JSONL) would be "translated" into whatever the
+    // model says for </s> alone (a "." for OPUS-MT): an error, not a silent output line.
+    if (is_blank(table.rows[r][column])) {
+      throw DataError(fmt::format(
+          "translating: '{}' line {}: expected a source text in '{}', got {}; hint: remove the "
+          "line or give it a source",
+          options.input.string(), table.line_numbers[r], table.columns[column],
+          table.rows[r][column].empty() ? "none (null or missing)" : "only whitespace"));
+    }
+    sources.push_back(tokenizer.encode_source(table.rows[r][column], max_source_length));
   }
 
   torch::InferenceMode inference;
   AutocastGuard autocast(runtime.device.type(), runtime.precision);
   AtomicFileWriter writer(options.output);
+  // A signal stops between batches; unwinding then removes the unfinished temporary output.
+  InterruptGuard interrupt_guard("stopping after this batch; the output is not written");
+  interrupt_guard.remove_on_immediate_exit(writer.temporary().string());
   ProgressBar progress("translate", static_cast<int64_t>(sources.size()));
   for (size_t start = 0; start < sources.size(); start += options.batch_size) {
+    if (const int signal_number = InterruptGuard::pending_signal()) {
+      progress.finish();
+      throw Interrupted(signal_number,
+                        fmt::format("translation interrupted by signal {} after {} of {} sources; "
+                                    "'{}' was not written",
+                                    signal_number, start, sources.size(), options.output.string()));
+    }
     const size_t end = std::min(sources.size(), start + options.batch_size);
     std::vector<size_t> indices(end - start);
     std::iota(indices.begin(), indices.end(), start);

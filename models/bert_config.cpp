@@ -1,5 +1,6 @@
 // Reading, validating and writing BERT's config.json. The defaults are transformers.BertConfig's;
 // the checks reject what the modules in bert.cpp cannot build, naming the key and the fix.
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
@@ -54,6 +55,30 @@ std::vector<std::string> read_id2label(const nlohmann::json& json, const std::st
   std::set<std::string> unique(labels.begin(), labels.end());
   if (unique.size() != labels.size()) {
     throw ConfigError(fmt::format("reading config '{}': id2label names a label twice", source));
+  }
+  // label2id is id2label's inverse in every config Hugging Face writes; one that disagrees (an
+  // edited file) leaves it unclear which the head was trained with, so neither is guessed.
+  auto label2id = json.find("label2id");
+  if (label2id != json.end() && label2id->is_object()) {
+    for (const auto& [name, id] : label2id->items()) {
+      const auto at = std::find(labels.begin(), labels.end(), name);
+      const bool agrees = at != labels.end() && id.is_number_integer() &&
+                          id.get<int64_t>() == at - labels.begin();
+      if (!agrees) {
+        throw ConfigError(fmt::format(
+            "reading config '{}': label2id['{}'] is {}, but id2label {}; hint: make label2id "
+            "the inverse of id2label (or delete label2id)",
+            source, name.substr(0, 80), id.dump().substr(0, 80),
+            at == labels.end() ? "has no such label"
+                               : fmt::format("gives it id {}", at - labels.begin())));
+      }
+    }
+    if (label2id->size() != labels.size()) {
+      throw ConfigError(fmt::format(
+          "reading config '{}': label2id has {} labels, id2label {}; hint: make label2id the "
+          "inverse of id2label (or delete label2id)",
+          source, label2id->size(), labels.size()));
+    }
   }
   return labels;
 }

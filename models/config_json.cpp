@@ -95,6 +95,16 @@ void require_positive(int64_t value, const char* key, const std::string& source)
     throw ConfigError(fmt::format("reading config '{}': key '{}': expected a positive value, got {}",
                                   source, key, value));
   }
+  // Every size in a config.json becomes a tensor dimension; the largest real ones are ~256k
+  // (vocabularies). Past 2^24 a matrix with it would not fit in memory, and LibTorch's allocator
+  // would fail later with a raw byte count instead of naming the key.
+  constexpr int64_t kMaxSize = int64_t{1} << 24;
+  if (value > kMaxSize) {
+    throw ConfigError(fmt::format(
+        "reading config '{}': key '{}': expected at most {}, got {}; hint: a tensor of that size "
+        "would not fit in memory, so config.json is damaged or not this model's",
+        source, key, kMaxSize, value));
+  }
 }
 
 void require_probability(double value, const char* key, const std::string& source) {

@@ -390,4 +390,16 @@ std::string MarianTokenizer::id_to_token(int64_t id) const {
   return it == id_to_token_.end() ? unk_token_ : it->second;
 }
 
+int64_t MarianTokenizer::min_id() const {
+  int64_t low = 0;
+  for (const auto& [id, token] : id_to_token_) low = std::min(low, id);
+  return low;
+}
+
+int64_t MarianTokenizer::max_id() const {
+  int64_t high = -1;
+  for (const auto& [id, token] : id_to_token_) high = std::max(high, id);
+  return high;
+}
+
 }  // namespace ftune

@@ -69,6 +69,9 @@ class MarianTokenizer {
   int64_t eos_id() const { return eos_id_; }
   int64_t unk_id() const { return unk_id_; }
   int64_t vocab_size() const { return static_cast<int64_t>(token_to_id_.size()); }
+  // The smallest and largest id in vocab.json (a model needs max_id() < its vocab_size).
+  int64_t min_id() const;
+  int64_t max_id() const;
   // ">>xx<<" entries of vocab.json, in file order (HF's supported_language_codes).
   const std::vector<std::string>& language_codes() const { return language_codes_; }
 

@@ -586,6 +586,15 @@ Encoding WordPieceTokenizer::encode(std::string_view text,
 
   // truncate_sequences (truncation_side="right"), transformers 4.19.
   const size_t num_special = text_pair ? 3 : 2;
+  // Hugging Face only logs an error when max_length leaves no room for text and then keeps the
+  // whole sequence, however long: a later batch fails far from the cause. Refuse it here.
+  if (max_length > 0 && max_length < num_special + (text_pair ? 2 : 1)) {
+    throw TokenizerError(fmt::format(
+        "encoding: --max-length {}: expected at least {} ({} special tokens and one token of "
+        "{}); hint: use --max-length 128 or more",
+        max_length, num_special + (text_pair ? 2 : 1), num_special,
+        text_pair ? "each text" : "text"));
+  }
   const size_t total = ids.size() + pair_ids.size() + num_special;
   if (max_length > 0 && total > max_length) {
     const size_t to_remove = total - max_length;

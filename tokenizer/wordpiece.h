@@ -65,6 +65,9 @@ class WordPieceTokenizer {
   int64_t mask_id() const { return mask_id_; }
   // Number of distinct tokens (HF's len(vocab)); equals the line count of a well-formed vocab.txt.
   size_t vocab_size() const { return token_to_id_.size(); }
+  // The largest id (vocab.txt's last line number - 1; a repeated line makes it exceed
+  // vocab_size() - 1). A model needs max_id() < its vocab_size.
+  int64_t max_id() const { return static_cast<int64_t>(id_to_token_.size()) - 1; }
   const WordPieceOptions& options() const { return options_; }
 
   // Writes vocab.txt, tokenizer_config.json and special_tokens_map.json byte-for-byte as

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,7 +91,10 @@ inline std::string read_capture_file(int fd) {
 // Runs FTUNE_BINARY with `args` (fork + execv, so no quoting is needed or done) in the current
 // directory, stdin from /dev/null, stdout and stderr captured through temporary files (no pipe
 // can fill up and block the child).
-inline CommandResult run_ftune(const std::vector<std::string>& args) {
+// `max_file_bytes` > 0 runs the child under RLIMIT_FSIZE (SIGXFSZ ignored): every write past that
+// size fails with EFBIG, as a full disk fails writes with ENOSPC: a real failure of write(2)
+// without mounting a small filesystem.
+inline CommandResult run_ftune(const std::vector<std::string>& args, rlim_t max_file_bytes = 0) {
   CommandResult result;
   const int out_fd = detail::make_capture_file();
   const int err_fd = detail::make_capture_file();
@@ -109,6 +114,11 @@ inline CommandResult run_ftune(const std::vector<std::string>& args) {
     if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
     ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(err_fd, STDERR_FILENO);
+    if (max_file_bytes > 0) {
+      ::signal(SIGXFSZ, SIG_IGN);  // kept across execv: the write fails instead of killing
+      const struct rlimit limit = {max_file_bytes, max_file_bytes};
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+    }
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

@@ -276,5 +276,18 @@ TEST_F(DistributedTrainTest, LauncherReportsTheFailedRank) {
   EXPECT_NE(result.err.find("error: launching ranks: rank "), std::string::npos) << result.err;
 }
 
+TEST_F(DistributedTrainTest, NcclOnTheCpuFailsBeforeTrainingAndPointsToGloo) {
+  // Debian's LibTorch has no NCCL; a CUDA LibTorch has it, but NCCL moves CUDA tensors only.
+  auto result = run_ftune(train_args(dir_ / "run", {"--nproc-per-node", "1", "--dist-backend",
+                                                    "nccl", "--device", "cpu", "--eval-strategy",
+                                                    "no"}));
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  const bool no_nccl = result.err.find("this LibTorch build has no NCCL") != std::string::npos;
+  const bool cpu = result.err.find("NCCL moves CUDA tensors only") != std::string::npos;
+  EXPECT_TRUE(no_nccl || cpu) << result.err;
+  EXPECT_NE(result.err.find("--dist-backend gloo"), std::string::npos) << result.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "run" / "trainer_log.jsonl"));
+}
+
 }  // namespace
 }  // namespace ftune::testing
