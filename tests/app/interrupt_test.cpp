@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <string>
+#include <utility>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/app/cli_testing.h"
 
@@ -32,8 +35,8 @@ size_t count_lines(const std::filesystem::path& file) {
                                         std::istreambuf_iterator<char>(), '\n'));
 }
 
-// Starts ftune in the background with its output discarded; returns its pid.
-pid_t start_ftune(std::vector<std::string> args) {
+// Starts ftune in the background, its stderr into `err` (or discarded); returns its pid.
+pid_t start_ftune(std::vector<std::string> args, const std::filesystem::path& err = {}) {
   std::string binary = FTUNE_BINARY;
   std::vector<char*> argv = {binary.data()};
   for (auto& arg : args) argv.push_back(arg.data());
@@ -41,7 +44,9 @@ pid_t start_ftune(std::vector<std::string> args) {
   const pid_t child = ::fork();
   if (child == 0) {
     const int null_fd = ::open("/dev/null", O_WRONLY);
-    ::dup2(null_fd, STDERR_FILENO);
+    const int err_fd =
+        err.empty() ? null_fd : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(err_fd, STDERR_FILENO);
     ::dup2(null_fd, STDOUT_FILENO);
     ::execv(binary.c_str(), argv.data());
     ::_exit(127);
@@ -51,8 +56,9 @@ pid_t start_ftune(std::vector<std::string> args) {
 
 // Starts ftune, waits until it has logged `steps` steps, sends `signal_number`, returns the exit
 // code (128 + signal when killed by it, as a shell reports).
-int interrupt_training(const std::filesystem::path& out, int signal_number, size_t steps) {
-  const pid_t child = start_ftune(train_args(out));
+int interrupt_training(const std::filesystem::path& out, int signal_number, size_t steps,
+                       const std::filesystem::path& err = {}) {
+  const pid_t child = start_ftune(train_args(out), err);
   const auto log = out / "trainer_log.jsonl";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline &&
@@ -67,29 +73,85 @@ int interrupt_training(const std::filesystem::path& out, int signal_number, size
 
 class InterruptTest : public CliTest {};
 
-TEST_F(InterruptTest, SigtermSavesACheckpointAndResumeMatchesTheUninterruptedRun) {
+// The step the run stopped at and the checkpoint it saved, from its last stderr line
+// ("training interrupted by signal N at step S; saved PATH; hint: ..."); step -1 when absent.
+std::pair<int64_t, std::filesystem::path> parse_interruption(const std::string& err,
+                                                             int signal_number) {
+  const std::string marker = "training interrupted by signal " + std::to_string(signal_number) +
+                             " at step ";
+  const auto at = err.find(marker);
+  if (at == std::string::npos) return {-1, {}};
+  const auto step_begin = at + marker.size();
+  const int64_t step = std::stoll(err.substr(step_begin));
+  const auto saved = err.find("; saved ", step_begin);
+  const auto end = err.find("; hint:", saved);
+  if (saved == std::string::npos || end == std::string::npos) return {step, {}};
+  return {step, err.substr(saved + 8, end - saved - 8)};
+}
+
+TEST_F(InterruptTest, SigtermSavesACheckpointAtTheStepReachedAndResumeMatchesTheFullRun) {
   auto full = run_ftune(train_args(dir_ / "full"));
   ASSERT_EQ(full.exit_code, 0) << full.err;
 
-  const int code = interrupt_training(dir_ / "part", SIGTERM, 50);
+  // 16 examples, batch 1: the epoch-end checkpoints are 16, 32, 48, ...; the signal's
+  // checkpoint is the one at the step the run had reached, whatever that is.
+  const auto err_file = dir_ / "part.err";
+  const int code = interrupt_training(dir_ / "part", SIGTERM, 50, err_file);
   ASSERT_EQ(code, 143);
-  std::optional<std::filesystem::path> checkpoint;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "part")) {
-    if (entry.path().filename().string().rfind("checkpoint-", 0) == 0) checkpoint = entry.path();
-  }
-  ASSERT_TRUE(checkpoint.has_value()) << "no checkpoint written on SIGTERM";
-  EXPECT_TRUE(std::filesystem::exists(*checkpoint / "trainer_state.json"));
+  const std::string err = read_text_file(err_file);
+  EXPECT_NE(err.find("stopping after this step and saving a checkpoint"), std::string::npos)
+      << err;
+  const auto [step, saved] = parse_interruption(err, SIGTERM);
+  ASSERT_GE(step, 50) << "no interruption line: the signal handler did not run\n" << err;
+  EXPECT_EQ(saved.filename().string(), "checkpoint-" + std::to_string(step)) << err;
+  ASSERT_TRUE(std::filesystem::exists(saved / "trainer_state.json")) << saved;
+  const auto state = nlohmann::json::parse(read_text_file(saved / "trainer_state.json"));
+  EXPECT_EQ(state["global_step"].get<int64_t>(), step);
 
   auto resume_args = train_args(dir_ / "part");
-  resume_args.insert(resume_args.end(), {"--resume-from-checkpoint", "latest"});
+  resume_args.insert(resume_args.end(), {"--resume-from-checkpoint", saved.string()});
   auto resumed = run_ftune(resume_args);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("at step " + std::to_string(step)), std::string::npos)
+      << resumed.err;
   EXPECT_EQ(read_text_file(dir_ / "part" / "last" / "model.safetensors"),
             read_text_file(dir_ / "full" / "last" / "model.safetensors"));
 }
 
-TEST_F(InterruptTest, SigintExitsWith130) {
-  EXPECT_EQ(interrupt_training(dir_ / "run", SIGINT, 5), 130);
+TEST_F(InterruptTest, SigintSavesACheckpointAndExitsWith130) {
+  // Death by an unhandled SIGINT also reads as 130: the saved checkpoint tells them apart.
+  const auto err_file = dir_ / "run.err";
+  EXPECT_EQ(interrupt_training(dir_ / "run", SIGINT, 5, err_file), 130);
+  const std::string err = read_text_file(err_file);
+  const auto [step, saved] = parse_interruption(err, SIGINT);
+  ASSERT_GE(step, 5) << "no interruption line: the signal handler did not run\n" << err;
+  EXPECT_TRUE(std::filesystem::exists(saved / "trainer_state.json")) << err;
+}
+
+TEST_F(InterruptTest, SecondSignalExitsAtOnceWithoutSaving) {
+  const auto err_file = dir_ / "run.err";
+  const pid_t child = start_ftune(train_args(dir_ / "run"), err_file);
+  const auto log = dir_ / "run" / "trainer_log.jsonl";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline &&
+         (!std::filesystem::exists(log) || count_lines(log) < 5)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Two signals sent back to back may merge into one; the second goes once the first was seen
+  // (its note is on stderr), while the run is still finishing its step and writing a checkpoint.
+  ::kill(child, SIGINT);
+  const auto seen = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < seen &&
+         read_text_file(err_file).find("stopping after this step") == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  ::kill(child, SIGINT);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 130) << "status " << status;
+  const std::string err = read_text_file(err_file);
+  EXPECT_NE(err.find("second signal, exiting without saving"), std::string::npos) << err;
+  EXPECT_EQ(parse_interruption(err, SIGINT).first, -1) << err;
 }
 
 TEST_F(InterruptTest, KillNineAtAnyMomentLeavesLatestLoadable) {

@@ -1,8 +1,13 @@
 // --precision, --device and --save-dtype end to end on the CPU: bf16 autocast training and
 // inference stay close to the float32 reference, bf16 model folders load back, and impossible
 // combinations fail before any work with a hint.
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include "lib/weights.h"
 #include "tests/app/cli_testing.h"
@@ -13,6 +18,27 @@ namespace {
 
 const std::string kModel = "tests/fixtures/bert-cls";
 const std::string kTexts = "tests/fixtures/bert-cls/texts.jsonl";
+
+// bf16 against float32 logits. Measured on this fixture (1.13 and 2.11, CPU): predictions differ by
+// at most 1.5e-3 (bf16 autocast) and 1.2e-3 (bf16-stored weights), while the logits move with the
+// input by 0.018-0.031 from row to row. 5e-3 is 3.5x the measured difference and well under half
+// that spread, so a model whose logits ignore the text (or collapse to a constant) fails; the
+// tests also check that the spread is there.
+constexpr double kBf16LogitTolerance = 5e-3;
+
+// The largest max - min of one logit column across the rows.
+double logit_spread(const std::vector<std::vector<double>>& rows) {
+  double spread = 0.0;
+  for (size_t k = 0; !rows.empty() && k < rows[0].size(); ++k) {
+    double low = rows[0][k], high = rows[0][k];
+    for (const auto& row : rows) {
+      low = std::min(low, row[k]);
+      high = std::max(high, row[k]);
+    }
+    spread = std::max(spread, high - low);
+  }
+  return spread;
+}
 
 class PrecisionTest : public CliTest {
  protected:
@@ -27,9 +53,10 @@ class PrecisionTest : public CliTest {
   }
 };
 
-TEST_F(PrecisionTest, Bf16TrainingFollowsTheFloat32TrajectoryWithinTwoPercent) {
-  // The recorded Hugging Face float32 trajectory is the reference; bf16 matmuls round to 8 bits
-  // of mantissa, so each step's loss may move by about a percent, not more.
+TEST_F(PrecisionTest, Bf16TrainingFollowsTheFloat32Trajectory) {
+  // The recorded Hugging Face float32 trajectory is the reference. Measured: bf16 autocast moves
+  // a step's loss by at most 2.6e-4 (LibTorch 1.13, CPU), while the trajectory itself spans
+  // 0.046; 1.5e-3 allows other oneDNN versions (~6x the measurement) and is 30x under the span.
   auto result = train(dir_ / "bf16", {"--precision", "bf16", "--device", "cpu"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("cpu, bf16"), std::string::npos) << result.err;
@@ -39,13 +66,13 @@ TEST_F(PrecisionTest, Bf16TrainingFollowsTheFloat32TrajectoryWithinTwoPercent) {
   bool any_different = false;
   for (size_t i = 0; i < losses.size(); ++i) {
     const double want = expected["steps"][i]["loss"].get<double>();
-    EXPECT_NEAR(losses[i], want, 2e-2 * std::abs(want)) << "step " << i + 1;
+    EXPECT_NEAR(losses[i], want, 1.5e-3) << "step " << i + 1;
     any_different |= std::abs(losses[i] - want) > 1e-5 * std::abs(want);
   }
   EXPECT_TRUE(any_different) << "bf16 gave float32's exact losses: autocast did not engage";
 }
 
-TEST_F(PrecisionTest, SaveDtypeBfloat16WritesHalfSizeFoldersThatEvalLoads) {
+TEST_F(PrecisionTest, SaveDtypeBfloat16WritesBfloat16FoldersThatPredictLoadsCloseToFloat32) {
   auto result = train(dir_ / "run", {"--save-dtype", "bfloat16"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   for (const char* folder : {"last", "checkpoint-6"}) {
@@ -67,15 +94,25 @@ TEST_F(PrecisionTest, SaveDtypeBfloat16WritesHalfSizeFoldersThatEvalLoads) {
                               kTexts, "--output", (dir_ / (std::string(run) + ".jsonl")).string()});
     ASSERT_EQ(predict.exit_code, 0) << predict.err;
   }
-  auto half = read_json_lines(dir_ / "run.jsonl");
-  auto single = read_json_lines(dir_ / "full.jsonl");
-  ASSERT_EQ(half.size(), single.size());
-  for (size_t i = 0; i < half.size(); ++i) {
-    auto a = half[i]["logits"].get<std::vector<double>>();
-    auto b = single[i]["logits"].get<std::vector<double>>();
-    ASSERT_EQ(a.size(), b.size());
-    for (size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k], b[k], 5e-2) << "row " << i;
+  std::vector<std::vector<double>> half, single;
+  for (auto& line : read_json_lines(dir_ / "run.jsonl")) {
+    half.push_back(line["logits"].get<std::vector<double>>());
   }
+  for (auto& line : read_json_lines(dir_ / "full.jsonl")) {
+    single.push_back(line["logits"].get<std::vector<double>>());
+  }
+  ASSERT_EQ(half.size(), single.size());
+  EXPECT_GT(logit_spread(single), 2 * kBf16LogitTolerance) << "the logits barely move with the text";
+  for (size_t i = 0; i < half.size(); ++i) {
+    ASSERT_EQ(half[i].size(), single[i].size());
+    for (size_t k = 0; k < half[i].size(); ++k) {
+      EXPECT_NEAR(half[i][k], single[i][k], kBf16LogitTolerance) << "row " << i;
+    }
+  }
+  // The half-size folder is half the size: 2 bytes a weight instead of 4.
+  const auto half_bytes = std::filesystem::file_size(dir_ / "run" / "last" / "model.safetensors");
+  const auto full_bytes = std::filesystem::file_size(dir_ / "full" / "last" / "model.safetensors");
+  EXPECT_LT(static_cast<double>(half_bytes), 0.55 * static_cast<double>(full_bytes));
 }
 
 TEST_F(PrecisionTest, Bf16PredictionsAgreeWithFloat32) {
@@ -92,11 +129,13 @@ TEST_F(PrecisionTest, Bf16PredictionsAgreeWithFloat32) {
   }
   ASSERT_EQ(logits[0].size(), logits[1].size());
   ASSERT_FALSE(logits[0].empty());
+  EXPECT_GT(logit_spread(logits[0]), 2 * kBf16LogitTolerance)
+      << "the logits barely move with the text";
   double largest_difference = 0.0;
   for (size_t i = 0; i < logits[0].size(); ++i) {
     for (size_t k = 0; k < logits[0][i].size(); ++k) {
       const double difference = std::abs(logits[0][i][k] - logits[1][i][k]);
-      EXPECT_LT(difference, 5e-2) << "row " << i;
+      EXPECT_LT(difference, kBf16LogitTolerance) << "row " << i;
       largest_difference = std::max(largest_difference, difference);
     }
   }
@@ -126,12 +165,16 @@ TEST_F(PrecisionTest, ImpossibleCombinationsFailBeforeTrainingWithAHint) {
             std::string::npos) << precision.err;
 }
 
-TEST_F(PrecisionTest, CudaWithoutAGpuNamesTheFixOrRunsWhenThereIsOne) {
+TEST_F(PrecisionTest, CudaWithoutAGpuNamesTheFix) {
+  // Decided by this process's LibTorch, not by the command: a silent fallback to the CPU would
+  // otherwise look like a GPU and skip.
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is present (tests/app/cuda_test)";
   auto result = run_ftune({"predict", "--model", kModel, "--data", kTexts, "--output",
                            (dir_ / "p.jsonl").string(), "--device", "cuda"});
-  if (result.exit_code == 0) GTEST_SKIP() << "a CUDA device is present: nothing to refuse";
+  EXPECT_EQ(result.exit_code, 1) << result.err;
   EXPECT_NE(result.err.find("sees no CUDA device; hint: use --device cpu"), std::string::npos)
       << result.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "p.jsonl"));
 }
 
 }  // namespace
