@@ -110,11 +110,18 @@ TEST_F(ScoreClassifyCommand, PrintsSklearnReportThenConfusionMatrixThenMetrics) 
   const std::string report = fixture["classification_report_digits2"].get<std::string>();
   ASSERT_TRUE(starts_with(r.out, report)) << r.out;
 
-  const auto expected = compute_classification_report(
-      fixture["y_true"].get<std::vector<std::string>>(),
-      fixture["y_pred"].get<std::vector<std::string>>());
+  // scikit-learn's confusion_matrix of the fixture (its confusion_matrix and
+  // confusion_matrix_labels), laid out as ftune prints it: rows are the truth.
+  const std::string matrix =
+      "true \\ pred  balance  bill_due  oos  transfer\n"
+      "balance           13         2    0         1\n"
+      "bill_due           0         0    0         0\n"
+      "oos                3         3    0         7\n"
+      "transfer           0         1    0        10\n";
+  ASSERT_EQ(fixture["confusion_matrix"],
+            nlohmann::json::parse("[[13, 2, 0, 1], [0, 0, 0, 0], [3, 3, 0, 7], [0, 1, 0, 10]]"));
   EXPECT_EQ(r.out.substr(report.size()),
-            "\n" + format_confusion_matrix(expected) + "\n" +
+            "\n" + matrix + "\n" +
                 fmt::format("accuracy {:.4f}\nmacro_f1 {:.4f}\nmcc {:.4f}\n",
                             fixture["accuracy"].get<double>(), fixture["f1_macro"].get<double>(),
                             fixture["matthews_corrcoef"].get<double>()));
@@ -200,22 +207,26 @@ TEST_F(ScoreTranslateCommand, PrintsSacrebleuBleuAndChrfWithSignatures) {
 
 TEST_F(EvalCommand, PrintsTheFixtureModelsLossAndReport) {
   const auto expected = read_json_file(fmt::format("{}/expected.json", kModel));
-  const auto inputs = read_json_file(fmt::format("{}/inputs.json", kModel));
   const fs::path report_json = dir_ / "report.json";
   const RunResult r = run({"eval", "--model", kModel, "--data",
                            fmt::format("{}/texts.jsonl", kModel), "--report-json",
                            report_json.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
-  const auto gold = inputs["labels"].get<std::vector<std::string>>();
-  const auto predicted = expected["predicted_labels"].get<std::vector<std::string>>();
-  const auto report = compute_classification_report(gold, predicted);
-  EXPECT_TRUE(starts_with(r.out, format_classification_report(report, 2) + "\n" +
-                                     format_confusion_matrix(report) + "\n"))
+  // scikit-learn's report of Hugging Face's predictions (tests/fixtures/generators/
+  // make_bert_cls_eval_report.py), then its confusion matrix as ftune lays it out.
+  const auto sklearn = read_json_file(fmt::format("{}/eval_report.json", kModel));
+  ASSERT_EQ(sklearn["confusion_matrix"],
+            nlohmann::json::parse("[[0, 0, 6], [0, 0, 5], [0, 0, 5]]"));
+  const std::string matrix =
+      "true \\ pred  balance  oos  transfer\n"
+      "balance            0    0         6\n"
+      "oos                0    0         5\n"
+      "transfer           0    0         5\n";
+  EXPECT_TRUE(starts_with(
+      r.out, sklearn["classification_report_digits2"].get<std::string>() + "\n" + matrix + "\n"))
       << r.out;
-  size_t correct = 0;
-  for (size_t i = 0; i < gold.size(); ++i) correct += gold[i] == predicted[i] ? 1 : 0;
-  const double accuracy = static_cast<double>(correct) / static_cast<double>(gold.size());
+  const double accuracy = sklearn["accuracy"].get<double>();
   EXPECT_NE(r.out.find(fmt::format("\naccuracy {:.4f}\n", accuracy)), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(fmt::format("\nloss {:.4f}\n", expected["loss"].get<double>())),
             std::string::npos)

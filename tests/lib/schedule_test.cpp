@@ -37,8 +37,13 @@ TEST(LrSchedule, CosineFollowsHalfAWaveAfterWarmup) {
   for (int k = 3; k <= 10; ++k) {
     expected.push_back(0.5 * (1.0 + std::cos(M_PI * (k - 3) / 8.0)));
   }
-  expect_rates(rates(LrSchedulerKind::kCosine, 2, 10), expected);
-  EXPECT_NEAR(expected[6], 0.5, 1e-12);  // step 7: progress 0.5 -> half the peak
+  const auto actual = rates(LrSchedulerKind::kCosine, 2, 10);
+  expect_rates(actual, expected);
+  // Literal anchors, independent of the formula above: step 3 is the peak, step 7 (progress
+  // 0.5) half of it, step 10 0.5 * (1 + cos(7 pi / 8)).
+  EXPECT_NEAR(actual[2], 1.0, 1e-12);
+  EXPECT_NEAR(actual[6], 0.5, 1e-12);
+  EXPECT_NEAR(actual[9], 0.038060233744356624, 1e-12);
 }
 
 TEST(LrSchedule, ConstantIgnoresWarmup) {

@@ -379,15 +379,25 @@ TEST(ReadWeights, SurvivesRandomCorruptionOfALegacyBin) {
   Bytes valid = read_bytes(kBertCls / "pytorch_model_legacy.bin");
   valid.resize(9000);  // the pickles and the first storages; later storages are cut off
   std::mt19937 rng(11);
+  int parsed = 0, rejected = 0;
   for (int round = 0; round < 3000; ++round) {
     Bytes bytes = valid;
     int flips = 1 + static_cast<int>(rng() % 3);
     for (int k = 0; k < flips; ++k) bytes[rng() % 8200] = static_cast<std::uint8_t>(rng());
     try {
       parse_legacy_checkpoint(bytes.data(), bytes.size(), "fuzz.bin");
-    } catch (const CheckpointError&) {
+      ++parsed;
+    } catch (const CheckpointError& e) {
+      ++rejected;
+      EXPECT_NE(std::string(e.what()).find("fuzz.bin"), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "round " << round << ": not a CheckpointError: " << e.what();
     }
   }
+  // The file is cut inside its storages, so every round must end in a CheckpointError naming it
+  // (an unnamed exception, or a "successful" parse of a truncated file, fails the test).
+  EXPECT_EQ(parsed, 0);
+  EXPECT_EQ(rejected, 3000);
 }
 
 TEST(ReadWeights, RejectsAFileThatIsNeitherZipNorPickleNorSafetensors) {

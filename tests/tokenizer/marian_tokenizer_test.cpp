@@ -167,9 +167,10 @@ TEST(MarianTokenizer, MatchesLanguageCodeGreedilyUpToTheLastCloserOnTheLine) {
   EXPECT_EQ(tok.tokenize_source(">>de<< A man <<"), (Tokens{">>de<< A man <<"}));
   // "." in the pattern stops at a newline; and it needs at least one character between >> and <<
   // (spm_encode --model=source.spm gives "▁ >><< ▁A" for ">><< A").
-  Tokens expected = {">>de<<"};
-  for (auto& piece : tok.tokenize_source("A\nman <<")) expected.push_back(piece);
-  EXPECT_EQ(tok.tokenize_source(">>de<< A\nman <<"), expected);
+  // The rest, " A\nman <<", as SentencePiece 0.2.3's Python encode(out_type=str) gives it with
+  // source.spm (its nmt_nfkc normalization turns the newline into a space).
+  EXPECT_EQ(tok.tokenize_source(">>de<< A\nman <<"),
+            (Tokens{">>de<<", "▁A", "▁man", "▁", "<<"}));
   EXPECT_EQ(tok.tokenize_source(">><< A"), (Tokens{"▁", ">><<", "▁A"}));
 }
 
