@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/distributed.h"
 #include "lib/error.h"
 #include "lib/interrupt.h"
 
@@ -73,22 +74,6 @@ std::vector<std::string> strip_launcher_flags(const std::vector<std::string>& ar
   return kept;
 }
 
-// A TCP port nobody listens on right now (the kernel's pick for port 0).
-int find_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw Error(fmt::format("launching ranks: socket: {}", std::strerror(errno)));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof address;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0;
-  ::close(fd);
-  if (!ok)
-    throw Error(fmt::format("launching ranks: finding a free port: {}", std::strerror(errno)));
-  return ntohs(address.sin_port);
-}
-
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return fmt::format("was killed by signal {}", WTERMSIG(status));
@@ -136,9 +121,11 @@ void launch_local_ranks(const LaunchOptions& o) {
                             o.nnodes - 1,
                             o.nnodes));
   }
-  const int port = o.master_port > 0 ? o.master_port
-                   : o.nnodes == 1   ? find_free_port()
-                                     : kDefaultMasterPort;
+  // One machine and no --master-port: the launcher serves the rendezvous itself on a port the
+  // kernel picks (no window for another process to take it); the ranks connect as clients.
+  std::unique_ptr<LocalStoreServer> store;
+  if (o.master_port <= 0 && o.nnodes == 1) store = std::make_unique<LocalStoreServer>(o.master_addr);
+  const int port = store ? store->port() : o.master_port > 0 ? o.master_port : kDefaultMasterPort;
   const int world_size = o.nnodes * o.nproc_per_node;
   const auto args = strip_launcher_flags(read_own_command_line());
   const std::set<std::string> overridden = {"RANK=",
@@ -147,7 +134,8 @@ void launch_local_ranks(const LaunchOptions& o) {
                                             "LOCAL_WORLD_SIZE=",
                                             "GROUP_RANK=",
                                             "MASTER_ADDR=",
-                                            "MASTER_PORT="};
+                                            "MASTER_PORT=",
+                                            "TORCHELASTIC_USE_AGENT_STORE="};
   std::vector<std::string> base_env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry = *e;
@@ -172,6 +160,7 @@ void launch_local_ranks(const LaunchOptions& o) {
     env.push_back(fmt::format("GROUP_RANK={}", o.node_rank));
     env.push_back(fmt::format("MASTER_ADDR={}", o.master_addr));
     env.push_back(fmt::format("MASTER_PORT={}", port));
+    if (store) env.push_back("TORCHELASTIC_USE_AGENT_STORE=True");
     std::vector<char*> argv, envp;
     auto arg_strings = args;
     for (auto& a : arg_strings) argv.push_back(a.data());

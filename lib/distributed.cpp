@@ -533,4 +533,24 @@ void Distributed::barrier() {
   group_->wait(group_->process_group->barrier(), "waiting at a barrier");
 }
 
+struct LocalStoreServer::Impl {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+};
+
+LocalStoreServer::LocalStoreServer(const std::string& host) : impl_(std::make_unique<Impl>()) {
+  try {
+    c10d::TCPStoreOptions options;
+    options.port = 0;  // the kernel's pick, bound at once
+    options.isServer = true;
+    options.waitWorkers = false;  // the ranks count themselves in (from_environment)
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(host, options);
+    port_ = static_cast<int>(impl_->store->getPort());
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("launching ranks: serving the rendezvous on {}: {}", host,
+                            describe_exception(e)));
+  }
+}
+
+LocalStoreServer::~LocalStoreServer() = default;
+
 }  // namespace ftune

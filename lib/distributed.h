@@ -67,6 +67,24 @@ std::vector<std::vector<size_t>> make_rank_epoch_batches(const std::vector<size_
 // How many batches make_rank_epoch_batches returns for `examples` examples.
 int64_t count_rank_batches(size_t examples, size_t batch_size, int world_size);
 
+// A TCPStore server on a port the kernel picks while binding it, for `--nproc-per-node` on one
+// machine: the launcher serves the rendezvous and its ranks connect to it as clients
+// (TORCHELASTIC_USE_AGENT_STORE=True, as under torchrun's agent). Choosing a free port first and
+// letting rank 0 bind it later left a window in which another process could take it.
+class LocalStoreServer {
+ public:
+  explicit LocalStoreServer(const std::string& host);
+  ~LocalStoreServer();
+  LocalStoreServer(const LocalStoreServer&) = delete;
+  LocalStoreServer& operator=(const LocalStoreServer&) = delete;
+  int port() const { return port_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+};
+
 class Distributed {
  public:
   // A process group when the environment describes a launch with WORLD_SIZE > 1 (or 1 with a

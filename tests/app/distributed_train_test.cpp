@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/distributed.h"
 #include "lib/weights.h"
 #include "tests/app/cli_testing.h"
 #include "tests/common/tensor_testing.h"
@@ -31,18 +32,6 @@ struct RankProcess {
   std::filesystem::path err;
 };
 
-int find_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof address;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 RankProcess start_rank(const std::vector<std::string>& args, int rank, int world_size, int port,
                        const std::filesystem::path& err) {
   std::vector<std::string> env = {"RANK=" + std::to_string(rank),
@@ -50,7 +39,10 @@ RankProcess start_rank(const std::vector<std::string>& args, int rank, int world
                                   "WORLD_SIZE=" + std::to_string(world_size),
                                   "LOCAL_WORLD_SIZE=" + std::to_string(world_size),
                                   "MASTER_ADDR=127.0.0.1",
-                                  "MASTER_PORT=" + std::to_string(port)};
+                                  "MASTER_PORT=" + std::to_string(port),
+                                  // The test serves the rendezvous (LocalStoreServer, on a port
+                                  // bound at once), as torchrun's agent does: ranks are clients.
+                                  "TORCHELASTIC_USE_AGENT_STORE=True"};
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
   std::vector<std::string> argv_strings = {FTUNE_BINARY};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
@@ -217,7 +209,8 @@ TEST_F(DistributedTrainTest, EveryRankResumesFromTheSameCheckpoint) {
 void expect_survivor_fails(const std::filesystem::path& dir, int timeout_seconds,
                            int signal_to_rank_1, std::chrono::seconds limit,
                            std::chrono::seconds at_least) {
-  const int port = find_free_port();
+  LocalStoreServer store("127.0.0.1");  // outlives the ranks below
+  const int port = store.port();
   const std::vector<std::string> args = {"--threads",
                                          "1",
                                          "train",

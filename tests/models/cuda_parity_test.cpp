@@ -1,5 +1,5 @@
 // The golden BERT fixture and the fp16 loss scaler on a CUDA device: fp32 logits within 1e-4 of
-// Hugging Face's, bf16 autocast loss within 2e-2 of fp32. Every test skips without CUDA, so the
+// Hugging Face's, bf16 autocast logits following fp32's across the inputs. Every test skips without CUDA, so the
 // CPU suite runs them as skipped; scripts/gpu-check.sh runs them on a GPU host.
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
@@ -21,7 +21,6 @@ using testing::read_json_file;
 using testing::tensors_close;
 
 constexpr double kFp32Tolerance = 1e-4;
-constexpr double kBf16LossTolerance = 2e-2;
 const char* const kFixture = "tests/fixtures/bert-cls";
 
 #define SKIP_WITHOUT_CUDA()                                                  \
@@ -86,24 +85,33 @@ TEST_F(CudaParity, BertClassifierLogitsAndLossMatchTheFixtureInFloat32) {
       loss.cpu(), torch::tensor(expected["loss"].get<double>()), kFp32Tolerance, kFp32Tolerance));
 }
 
-TEST_F(CudaParity, Bf16AutocastLossStaysWithin2e2OfFloat32) {
+// bf16 against float32 logits on the GPU. A loss band cannot tell a working model from one
+// whose logits ignore the text (the fixture's logits move by only ~0.02 with the input, and a
+// constant-logit model's loss is ln 3, 0.013 from the real one), so each logit column must follow
+// float32's across the rows: correlation above 0.98 (measured on the CPU: 0.995-0.998), and every
+// logit within 1e-2 (CPU: 1.5e-3).
+TEST_F(CudaParity, Bf16AutocastLogitsFollowFloat32AcrossTheInputs) {
   const torch::Device cuda(torch::kCUDA);
   auto model = load_classifier_on(cuda);
   auto batch = read_batch_on(cuda);
   torch::NoGradGuard no_grad;
 
-  auto fp32_loss = torch::cross_entropy_loss(
-      model(batch.input_ids, batch.attention_mask, batch.token_type_ids), batch.label_ids);
+  auto fp32_logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids).cpu();
   torch::Tensor bf16_logits;
   {
     AutocastGuard autocast(c10::DeviceType::CUDA, Precision::kBf16);
     bf16_logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids);  // (N, 3)
   }
   EXPECT_EQ(bf16_logits.scalar_type(), torch::kBFloat16) << "autocast did not reach the classifier";
-  auto bf16_loss = torch::cross_entropy_loss(bf16_logits.to(torch::kFloat), batch.label_ids);
-  const double difference = std::abs(bf16_loss.item<double>() - fp32_loss.item<double>());
-  EXPECT_LE(difference, kBf16LossTolerance)
-      << "bf16 loss " << bf16_loss.item<double>() << " vs fp32 " << fp32_loss.item<double>();
+  bf16_logits = bf16_logits.to(torch::kFloat).cpu();
+  EXPECT_LE((bf16_logits - fp32_logits).abs().max().item<double>(), 1e-2);
+  for (int64_t k = 0; k < fp32_logits.size(1); ++k) {
+    auto a = fp32_logits.select(1, k) - fp32_logits.select(1, k).mean();
+    auto b = bf16_logits.select(1, k) - bf16_logits.select(1, k).mean();
+    const double correlation = (a * b).sum().item<double>() /
+                               (a.norm().item<double>() * b.norm().item<double>() + 1e-30);
+    EXPECT_GT(correlation, 0.98) << "logit column " << k;
+  }
 }
 
 // compute_attention on CUDA (LibTorch 2.x: the fused kernels) against the CPU path, with a padding
