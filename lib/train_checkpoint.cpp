@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <vector>
 
@@ -143,9 +145,16 @@ std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& out
   return path;
 }
 
-nlohmann::json restore_training_state(const std::filesystem::path& checkpoint,
-                                      torch::optim::Optimizer& optimizer,
-                                      const c10::Device& device) {
+TrainerState restore_training_state(const std::filesystem::path& checkpoint,
+                                    torch::optim::Optimizer& optimizer,
+                                    const c10::Device& device) {
+  const auto state_file = checkpoint / kTrainerStateFile;
+  std::ifstream in(state_file, std::ios::binary);
+  if (!in) {
+    throw CheckpointError(fmt::format("resuming: file '{}': cannot open it", state_file.string()));
+  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TrainerState state = parse_trainer_state(text, state_file.string());  // before the slow loads
   try {
     torch::load(optimizer, (checkpoint / kOptimizerFile).string(), device);
     torch::Tensor rng_state;
@@ -157,13 +166,7 @@ nlohmann::json restore_training_state(const std::filesystem::path& checkpoint,
     throw CheckpointError(fmt::format("resuming from '{}': cannot restore optimizer/RNG state: {}",
                                       checkpoint.string(), e.what_without_backtrace()));
   }
-  std::ifstream in(checkpoint / kTrainerStateFile);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(fmt::format("resuming from '{}': {} is not valid JSON: {}",
-                                      checkpoint.string(), kTrainerStateFile, e.what()));
-  }
+  return state;
 }
 
 void rotate_checkpoints(const std::filesystem::path& output_dir, int64_t limit, int64_t keep_step) {

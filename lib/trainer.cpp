@@ -175,9 +175,9 @@ TrainResult run_train(const TrainOptions& o) {
     const auto checkpoint = resolve_resume_checkpoint(o.output_dir, *o.resume_from_checkpoint);
     task->load_model_folder_weights(checkpoint);
     const auto state = restore_training_state(checkpoint, *optimizer, runtime.device);
-    global_step = state.at("global_step").get<int64_t>();
-    stopping.restore(state.at("early_stopping"));
-    if (scaler.enabled() && state.contains("loss_scaler")) scaler.restore(state["loss_scaler"]);
+    global_step = state.global_step;
+    stopping.restore(state.early_stopping);
+    if (scaler.enabled() && state.loss_scaler) scaler.restore(*state.loss_scaler);
     fmt::print(stderr, "resuming from {} at step {}\n", checkpoint.string(), global_step);
   }
   dist.broadcast_module(model);       // every rank starts from rank 0's weights
