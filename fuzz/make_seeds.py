@@ -234,11 +234,43 @@ def seed_table():
     write("table", "bad-utf8.csv", bytes([csv_]) + b"text,label\nok,1\nbad\xff,2\n")
 
 
+# ----- tokenizer JSON files and trainer_state.json: control byte (see each fuzzer), then the file -----
+
+def seed_json_files():
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        flag = 1 if name.startswith("special") else 0
+        write("wordpiece_json", name, bytes([flag]) + (FIXTURES / "bert-cls" / name).read_bytes())
+    write("wordpiece_json", "added-token.json", bytes([1]) +
+          b'{"unk_token": {"content": "[UNK]", "lstrip": false}, "additional_special_tokens": ["<s>"]}')
+    write("wordpiece_json", "types.json", bytes([0]) +
+          b'{"do_lower_case": false, "strip_accents": true, "never_split": ["a"], '
+          b'"max_input_chars_per_word": 4}')
+    marian = FIXTURES / "marian-mt"
+    write("marian_json", "vocab.json", bytes([1]) + marian.joinpath("vocab.json").read_bytes()[:2000]
+          .rsplit(b",", 1)[0] + b"}")
+    write("marian_json", "language-codes.json", bytes([1]) + b'{">>de<<": 0, ">>fr<<": 1, "a": 1}')
+    write("marian_json", "tokenizer_config.json", bytes([0]) +
+          marian.joinpath("tokenizer_config.json").read_bytes())
+    write("marian_json", "special_tokens_map.json", bytes([0]) +
+          marian.joinpath("special_tokens_map.json").read_bytes())
+    state = {"global_step": 8, "epoch": 2.0, "total_steps": 12,
+             "early_stopping": {"metric": "eval_loss", "best_value": 0.5, "best_step": 4,
+                                "stalls": 1},
+             "loss_scaler": {"scale": 65536.0, "growth_tracker": 3, "growth_factor": 2.0,
+                             "backoff_factor": 0.5, "growth_interval": 2000},
+             "best_model_checkpoint": "checkpoint-4"}
+    write("trainer_state", "full.json", json.dumps(state, indent=2))
+    write("trainer_state", "fresh.json", json.dumps(
+        {"global_step": 1, "epoch": 0.5, "total_steps": 2, "best_model_checkpoint": None,
+         "early_stopping": {"metric": "loss", "best_value": None, "best_step": 0, "stalls": 0}}))
+
+
 if __name__ == "__main__":
     seed_safetensors()
     seed_pickle()
     seed_legacy()
     seed_wordpiece()
     seed_table()
+    seed_json_files()
     for folder in sorted(CORPUS.iterdir()):
         print(f"{folder.relative_to(ROOT)}: {len(list(folder.iterdir()))} seeds")

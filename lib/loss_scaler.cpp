@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "lib/error.h"
+#include "util/json.h"
 
 namespace ftune {
 namespace {
@@ -40,7 +41,7 @@ double read_number(const nlohmann::json& state, const char* key) {
         "restoring loss scaler: key '{}': expected a number, got {}; hint: the checkpoint's "
         "loss scaler state must come from LossScaler::to_json()",
         key,
-        state.is_object() && state.contains(key) ? state[key].dump() : "nothing"));
+        state.is_object() && state.contains(key) ? quote_json_value(state[key]) : "nothing"));
   }
   return state[key].get<double>();
 }

@@ -2,6 +2,8 @@
 #include "lib/marian_folder.h"
 
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -10,6 +12,7 @@
 #include "lib/error.h"
 #include "lib/model_folder.h"
 #include "lib/weights.h"
+#include "util/json.h"
 
 namespace ftune {
 namespace {
@@ -20,13 +23,14 @@ const char* const kTokenizerFiles[] = {"source.spm", "target.spm", "vocab.json",
 }  // namespace
 
 bool is_marian_folder(const std::filesystem::path& dir) {
-  std::ifstream in(dir / "config.json");
+  std::ifstream in(dir / "config.json", std::ios::binary);
   if (!in) return false;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   try {
-    auto json = nlohmann::json::parse(in);
-    return json.value("model_type", "") == "marian";
-  } catch (const nlohmann::json::exception&) {
-    return false;
+    const auto json = parse_json_capped(text, (dir / "config.json").string());
+    return json.is_object() && json.value("model_type", "") == "marian";
+  } catch (const std::exception&) {  // JsonError, or a model_type that is not a string
+    return false;  // not Marian: the BERT reader then reports what is wrong with the file
   }
 }
 

@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "lib/error.h"
+#include "util/json.h"
 
 namespace ftune {
 namespace {
@@ -81,14 +82,15 @@ nlohmann::json parse_json_line(const std::filesystem::path& file, int64_t line_n
                                const std::string& line) {
   nlohmann::json object;
   try {
-    object = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& error) {
-    throw DataError(
-        fmt::format("reading '{}': line {}: expected one JSON object per line, got "
-                    "invalid JSON ({})",
-                    file.string(),
-                    line_number,
-                    error.what()));
+    object = parse_json_capped(line, file.string());
+  } catch (const JsonError& error) {
+    throw DataError(fmt::format("reading '{}': line {}: expected one JSON object per line ({}), "
+                                "got {}",
+                                file.string(),
+                                line_number,
+                                error.kind == JsonError::Kind::kTooDeep ? error.expected
+                                                                        : "valid JSON",
+                                error.got));
   }
   if (!object.is_object()) {
     throw DataError(
@@ -121,7 +123,7 @@ std::vector<int32_t> read_int_list(const nlohmann::json& object, const char* key
                                   file.string(),
                                   line_number,
                                   key,
-                                  value.dump()));
+                                  quote_json_value(value)));
     }
     values.push_back(static_cast<int32_t>(value.get<int64_t>()));
   }

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/error.h"
+#include "util/json.h"
 
 namespace ftune {
 namespace {
@@ -25,10 +26,6 @@ enum class Format { kCsv, kTsv, kJsonLines, kText };
 
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 constexpr std::string_view kSkipHint = "or pass --skip-bad-rows to skip such rows";
-// nlohmann's dump() (render_json_value) recurses once per nesting level, so a JSONL line of 100k
-// '[' would overflow the stack: deeper values are rejected while parsing (real data nests a few).
-constexpr int kMaxJsonDepth = 64;
-struct JsonTooDeep {};
 
 // A row that cannot be read: the message to throw (or count), and where reading resumes.
 struct BadRow {
@@ -357,16 +354,6 @@ std::string render_json_value(const nlohmann::ordered_json& value) {
   return value.dump();
 }
 
-// nlohmann's what() is "[json.exception.parse_error.101] parse error at line 1, column 5: why";
-// keep only "why".
-std::string explain_parse_error(const nlohmann::json::exception& error) {
-  std::string_view what = error.what();
-  size_t column = what.find("column ");
-  size_t colon = what.find(": ", column == std::string_view::npos ? 0 : column);
-  if (colon != std::string_view::npos) what.remove_prefix(colon + 2);
-  return std::string(what);
-}
-
 void read_lines(const Source& source, Format format, Table* table,
                 const std::function<void(BadRow)>& reject) {
   const std::string& bytes = source.bytes;
@@ -399,43 +386,26 @@ void read_lines(const Source& source, Format format, Table* table,
     }
     nlohmann::ordered_json object;
     try {
-      // Nesting needs an opening bracket per level: count them before paying for the callback.
-      const auto openers = std::count_if(
-          utf8.begin(), utf8.end(), [](char c) { return c == '[' || c == '{'; });
-      if (openers <= kMaxJsonDepth) {
-        object = nlohmann::ordered_json::parse(utf8);
+      // Depth-capped (util/json.h): render_json_value's dump() recurses once per level.
+      object = parse_ordered_json_capped(utf8, source.where);
+    } catch (const JsonError& error) {
+      if (error.kind == JsonError::Kind::kTooDeep) {
+        reject(BadRow{format_error(format_place(source, line),
+                                   error.expected,
+                                   error.got,
+                                   fmt::format("flatten the value, {}", kSkipHint)),
+                      next});
       } else {
-        object = nlohmann::ordered_json::parse(
-            utf8, [](int depth, nlohmann::ordered_json::parse_event_t, nlohmann::ordered_json&) {
-              if (depth > kMaxJsonDepth) throw JsonTooDeep{};
-              return true;
-            });
+        // error.byte is 0 (no column) for a number beyond double.
+        reject(BadRow{format_error(format_place(source, line, static_cast<int64_t>(error.byte)),
+                                   "one JSON object per line",
+                                   error.got,
+                                   text.front() == '[' && line == 1
+                                       ? "ftune reads JSON Lines; convert a JSON array with "
+                                         "`jq -c '.[]' in.json > out.jsonl`"
+                                       : fmt::format("check the line, {}", kSkipHint)),
+                      next});
       }
-    } catch (const JsonTooDeep&) {
-      reject(BadRow{format_error(format_place(source, line),
-                                 fmt::format("JSON nested at most {} levels", kMaxJsonDepth),
-                                 "deeper nesting",
-                                 fmt::format("flatten the value, {}", kSkipHint)),
-                    next});
-      continue;
-    } catch (const nlohmann::json::parse_error& error) {
-      reject(BadRow{format_error(format_place(source, line, static_cast<int64_t>(error.byte)),
-                                 "one JSON object per line",
-                                 fmt::format("invalid JSON ({})", explain_parse_error(error)),
-                                 text.front() == '[' && line == 1
-                                     ? "ftune reads JSON Lines; convert a JSON array with "
-                                       "`jq -c '.[]' in.json > out.jsonl`"
-                                     : "check the line, or pass --skip-bad-rows to skip such rows"),
-                    next});
-      continue;
-    } catch (const nlohmann::json::out_of_range& error) {  // a number beyond double: 1e999
-      std::string why = error.what();                      // "[json.exception...] why"
-      why.erase(0, why.find("] ") == std::string::npos ? 0 : why.find("] ") + 2);
-      reject(BadRow{format_error(format_place(source, line),
-                                 "one JSON object per line",
-                                 fmt::format("invalid JSON ({})", why),
-                                 "check the line, or pass --skip-bad-rows to skip such rows"),
-                    next});
       continue;
     }
     if (!object.is_object()) {

@@ -4,12 +4,14 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <vector>
@@ -195,9 +197,16 @@ std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& out
   return path;
 }
 
-nlohmann::json restore_training_state(const std::filesystem::path& checkpoint,
-                                      torch::optim::Optimizer& optimizer,
-                                      const c10::Device& device) {
+TrainerState restore_training_state(const std::filesystem::path& checkpoint,
+                                    torch::optim::Optimizer& optimizer,
+                                    const c10::Device& device) {
+  const auto state_file = checkpoint / kTrainerStateFile;
+  std::ifstream in(state_file, std::ios::binary);
+  if (!in) {
+    throw CheckpointError(fmt::format("resuming: file '{}': cannot open it", state_file.string()));
+  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TrainerState state = parse_trainer_state(text, state_file.string());  // before the slow loads
   try {
     torch::load(optimizer, (checkpoint / kOptimizerFile).string(), device);
     torch::Tensor rng_state;
@@ -209,13 +218,7 @@ nlohmann::json restore_training_state(const std::filesystem::path& checkpoint,
     throw CheckpointError(fmt::format("resuming from '{}': cannot restore optimizer/RNG state: {}",
                                       checkpoint.string(), e.what_without_backtrace()));
   }
-  std::ifstream in(checkpoint / kTrainerStateFile);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(fmt::format("resuming from '{}': {} is not valid JSON: {}",
-                                      checkpoint.string(), kTrainerStateFile, e.what()));
-  }
+  return state;
 }
 
 void rotate_checkpoints(const std::filesystem::path& output_dir, int64_t limit, int64_t keep_step) {
@@ -233,12 +236,31 @@ void rotate_checkpoints(const std::filesystem::path& output_dir, int64_t limit, 
 }
 
 OutputDirLock::OutputDirLock(const std::filesystem::path& dir) : file_(dir / ".ftune.lock") {
-  fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) {
-    throw IoError(fmt::format("locking output folder '{}': cannot open '{}': {}", dir.string(),
-                              file_.string(), std::strerror(errno)));
+  // The holder deletes the lock file when it ends; a run that opened the old file just before
+  // then locks a deleted inode, so the lock counts only while the path still names it.
+  bool locked = false;
+  for (int attempt = 0;; ++attempt) {
+    fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      throw IoError(fmt::format("locking output folder '{}': cannot open '{}': {}", dir.string(),
+                                file_.string(), std::strerror(errno)));
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) break;  // held by another run: reported below
+    struct stat by_fd {}, by_path {};
+    if (::fstat(fd_, &by_fd) == 0 && ::stat(file_.c_str(), &by_path) == 0 &&
+        by_fd.st_ino == by_path.st_ino && by_fd.st_dev == by_path.st_dev) {
+      locked = true;
+      break;
+    }
+    ::close(fd_);
+    fd_ = -1;
+    if (attempt == 10) {
+      throw IoError(fmt::format("locking output folder '{}': '{}' keeps changing; hint: is "
+                                "another ftune starting there?",
+                                dir.string(), file_.string()));
+    }
   }
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+  if (!locked) {
     const int saved = errno;
     char pid[32] = {};
     (void)!::pread(fd_, pid, sizeof pid - 1, 0);
@@ -259,9 +281,7 @@ OutputDirLock::OutputDirLock(const std::filesystem::path& dir) : file_(dir / ".f
   }
 }
 
-OutputDirLock::~OutputDirLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
-}
+OutputDirLock::~OutputDirLock() { release(); }
 
 void OutputDirLock::release() {
   if (fd_ < 0) return;

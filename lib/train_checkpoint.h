@@ -14,6 +14,7 @@
 #include <torch/optim/optimizer.h>
 
 #include "lib/train_task.h"
+#include "lib/trainer_state.h"
 
 namespace ftune {
 
@@ -45,9 +46,9 @@ std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesyste
 std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& output_dir,
                                                 const std::string& spec);
 
-// Restores optimizer state (onto `device`, where the parameters are) and the CPU RNG; returns
-// trainer_state.json's content.
-nlohmann::json restore_training_state(const std::filesystem::path& checkpoint,
+// Checks trainer_state.json (lib/trainer_state.h), then restores optimizer state (onto `device`,
+// where the parameters are) and the CPU RNG; returns trainer_state.json's content.
+TrainerState restore_training_state(const std::filesystem::path& checkpoint,
                                       torch::optim::Optimizer& optimizer,
                                       const c10::Device& device = c10::Device(c10::DeviceType::CPU));
 
@@ -61,7 +62,8 @@ class OutputDirLock {
   ~OutputDirLock();
   OutputDirLock(const OutputDirLock&) = delete;
   OutputDirLock& operator=(const OutputDirLock&) = delete;
-  // Unlocks and deletes the lock file (a run that wrote nothing removes its empty folder).
+  // Deletes the lock file and unlocks (also on destruction): no lock file outlives its run, and
+  // a run that wrote nothing can remove its empty folder.
   void release();
 
  private:

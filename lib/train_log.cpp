@@ -6,6 +6,7 @@
 
 #include "lib/atomic_file.h"
 #include "lib/error.h"
+#include "util/json.h"
 
 namespace ftune {
 
@@ -16,11 +17,11 @@ TrainLog::TrainLog(std::filesystem::path path, int64_t resume_step) : path_(std:
     std::string kept, line;
     while (std::getline(in, line)) {
       try {
-        auto record = nlohmann::json::parse(line);
+        auto record = parse_json_capped(line, path_.string());
         if (record.value("step", int64_t{0}) <= resume_step && !record.contains("train_runtime")) {
           kept += line + "\n";
         }
-      } catch (const nlohmann::json::exception&) {
+      } catch (const std::exception&) {  // JsonError, or nlohmann's type error in value()
         // a torn last line from a crash: drop it
       }
     }

@@ -111,7 +111,22 @@ void claim_output_dir(const TrainOptions& o) {
 // training examples or of steps per epoch (batch size, accumulation, ranks) would make the saved
 // step land in another epoch on other examples, so it is refused; another learning rate or
 // scheduler is a legitimate choice, noted on stderr and recorded. Returns the record to save.
-nlohmann::json check_resumed_run(const nlohmann::json& saved, nlohmann::json now) {
+nlohmann::json check_resumed_run(const nlohmann::json& saved, nlohmann::json now,
+                                 const std::filesystem::path& checkpoint) {
+  // The keys are ours, written by this function's caller; a hand-edited value of another type
+  // is a damaged file.
+  for (const char* key : {"train_file", "lr_scheduler"}) {
+    if (saved.contains(key) && !saved.at(key).is_string()) {
+      throw CheckpointError(fmt::format("resuming from '{}': {}: key 'run.{}': expected a string",
+                                        checkpoint.string(), kTrainerStateFile, key));
+    }
+  }
+  for (const char* key : {"train_batch_size", "gradient_accumulation_steps", "world_size"}) {
+    if (saved.contains(key) && !saved.at(key).is_number()) {
+      throw CheckpointError(fmt::format("resuming from '{}': {}: key 'run.{}': expected a number",
+                                        checkpoint.string(), kTrainerStateFile, key));
+    }
+  }
   for (const char* key : {"train_examples", "steps_per_epoch"}) {
     if (saved.contains(key) && saved.at(key) != now.at(key)) {
       throw CheckpointError(fmt::format(
@@ -128,6 +143,7 @@ nlohmann::json check_resumed_run(const nlohmann::json& saved, nlohmann::json now
     }
   }
   nlohmann::json changes = saved.value("changed_on_resume", nlohmann::json::array());
+  if (!changes.is_array()) changes = nlohmann::json::array();
   for (const char* key : {"learning_rate", "lr_scheduler", "train_file"}) {
     if (saved.contains(key) && saved.at(key) != now.at(key)) {
       fmt::print(stderr, "note: resuming with {} {} (the checkpoint's run had {})\n", key,
@@ -246,21 +262,10 @@ TrainResult run_train(const TrainOptions& o) {
     const auto checkpoint = resolve_resume_checkpoint(o.output_dir, *o.resume_from_checkpoint);
     task->load_model_folder_weights(checkpoint);
     const auto state = restore_training_state(checkpoint, *optimizer, runtime.device);
-    try {
-      global_step = state.at("global_step").get<int64_t>();
-      if (global_step < 0) throw std::out_of_range("global_step is negative");
-      stopping.restore(state.at("early_stopping"));
-      if (scaler.enabled() && state.contains("loss_scaler")) scaler.restore(state["loss_scaler"]);
-      if (state.contains("run")) run_record = check_resumed_run(state.at("run"), run_record);
-    } catch (const std::exception& e) {  // nlohmann's type/out-of-range errors, our own
-      if (dynamic_cast<const Error*>(&e) != nullptr) throw;
-      std::string why = e.what();
-      if (why.rfind("[json.exception.", 0) == 0) why.erase(0, why.find("] ") + 2);
-      throw CheckpointError(fmt::format(
-          "resuming from '{}': {}: {}; hint: the file is damaged: resume from another "
-          "checkpoint-<step> folder",
-          checkpoint.string(), kTrainerStateFile, why));
-    }
+    global_step = state.global_step;
+    stopping.restore(state.early_stopping);
+    if (scaler.enabled() && state.loss_scaler) scaler.restore(*state.loss_scaler);
+    if (state.run) run_record = check_resumed_run(*state.run, run_record, checkpoint);
     fmt::print(stderr, "resuming from {} at step {}\n", checkpoint.string(), global_step);
   }
   dist.broadcast_module(model);       // every rank starts from rank 0's weights

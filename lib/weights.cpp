@@ -24,6 +24,7 @@
 #include "lib/error.h"
 #include "lib/pickle.h"
 #include "lib/safetensors.h"
+#include "util/json.h"
 
 namespace ftune {
 namespace fs = std::filesystem;
@@ -307,14 +308,21 @@ TensorMap read_sharded_tensors(const fs::path& index) {
     MappedFile mapping(index);
     text.assign(reinterpret_cast<const char*>(mapping.data()), mapping.size());
   }
-  auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object() || !json.contains("weight_map") ||
-      !json["weight_map"].is_object()) {
+  nlohmann::json json;
+  try {
+    json = parse_json_capped(text, index.string());
+  } catch (const JsonError& e) {
     fail_file(index,
-              fmt::format("expected a shard index: a JSON object with a \"weight_map\" object "
-                          "(tensor name -> shard file), got {}; hint: pass a *.index.json or a "
+              fmt::format("expected a shard index in {}, got {}; hint: pass a *.index.json or a "
                           "weights file",
-                          json.is_discarded() ? "malformed JSON" : "JSON without a weight_map"));
+                          e.expected,
+                          e.got));
+  }
+  if (!json.is_object() || !json.contains("weight_map") || !json["weight_map"].is_object()) {
+    fail_file(index,
+              "expected a shard index: a JSON object with a \"weight_map\" object (tensor name -> "
+              "shard file), got JSON without a weight_map; hint: pass a *.index.json or a weights "
+              "file");
   }
   std::map<std::string, std::string> shard_of;  // tensor -> shard
   for (const auto& [name, shard] : json["weight_map"].items()) {
@@ -323,7 +331,7 @@ TensorMap read_sharded_tensors(const fs::path& index) {
                 fmt::format("weight_map '{}': expected a shard file name, got {}; hint: "
                             "the index is corrupt",
                             name,
-                            shard.dump()));
+                            quote_json_value(shard)));
     }
     shard_of[name] = shard.get<std::string>();
   }

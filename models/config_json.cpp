@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "models/config_error.h"
+#include "util/json.h"
 
 namespace ftune::config_json {
 namespace {
@@ -14,7 +15,7 @@ namespace {
 ConfigError make_type_error(const std::string& source, const char* key, const char* expected,
                             const nlohmann::json& value) {
   return ConfigError(fmt::format("reading config '{}': key '{}': expected {}, got {} {}", source,
-                                 key, expected, value.type_name(), value.dump()));
+                                 key, expected, value.type_name(), quote_json_value(value)));
 }
 
 // The value of `key`, or nullptr when it is absent or null.
@@ -33,21 +34,11 @@ nlohmann::json read_file(const std::string& path) {
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  // A config.json is a few levels deep; a hostile one nested thousands of levels would later
-  // overflow the stack of recursive consumers (dump), so the parse stops at kMaxDepth.
-  constexpr int kMaxDepth = 64;
-  auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-    if (depth > kMaxDepth) {
-      throw ConfigError(fmt::format("reading config '{}': nested deeper than {} levels; hint: this "
-                                    "is not a model config.json",
-                                    path, kMaxDepth));
-    }
-    return true;
-  };
   try {
-    return nlohmann::json::parse(buffer.str(), limit_depth);
-  } catch (const nlohmann::json::exception& e) {  // syntax errors and out-of-range numbers
-    throw ConfigError(fmt::format("reading config '{}': not valid JSON: {}", path, e.what()));
+    return parse_json_capped(buffer.str(), path);
+  } catch (const JsonError& e) {
+    throw ConfigError(fmt::format("reading config: {}; hint: is this a model's config.json?",
+                                  e.what()));
   }
 }
 

@@ -8,6 +8,7 @@
 #include "models/config_error.h"
 #include "models/config_json.h"
 #include "models/marian.h"
+#include "util/json.h"
 
 namespace ftune {
 namespace {
@@ -21,7 +22,7 @@ ConfigError make_type_error(const std::string& source, const char* key, const ch
                                  key,
                                  expected,
                                  value.type_name(),
-                                 value.dump()));
+                                 quote_json_value(value)));
 }
 
 

@@ -14,7 +14,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
-targets=(${FUZZ_TARGETS:-safetensors pickle legacy_checkpoint wordpiece table})
+targets=(${FUZZ_TARGETS:-safetensors pickle legacy_checkpoint wordpiece table wordpiece_json marian_json
+                         trainer_state})
 build=build-fuzz
 
 # clang and its libFuzzer runtime are not part of the default install (scripts/install-deps.sh).
@@ -54,6 +55,7 @@ for t in "${targets[@]}"; do
     safetensors) dict=(-dict=fuzz/safetensors.dict) ;;
     pickle | legacy_checkpoint) dict=(-dict=fuzz/pickle.dict) ;;
     table) dict=(-dict=fuzz/table.dict) ;;
+    wordpiece_json | marian_json | trainer_state) dict=(-dict=fuzz/json.dict) ;;
   esac
   if [ "$seconds" -gt 0 ]; then
     run=(-max_total_time="$seconds")

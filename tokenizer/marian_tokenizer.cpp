@@ -6,88 +6,26 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <utility>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
+#include "tokenizer/marian_json.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ftune {
 namespace {
 
 namespace fs = std::filesystem;
-using OrderedJson = nlohmann::ordered_json;
+using SpecialToken = MarianTokenizer::SpecialToken;
 
-OrderedJson read_json_file(const fs::path& path) {
-  std::ifstream in(path);
+std::string read_file_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw TokenizerError(fmt::format("loading Marian tokenizer: cannot open '{}'", path.string()));
   }
-  try {
-    return OrderedJson::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw TokenizerError(fmt::format(
-        "loading Marian tokenizer: '{}' is not valid JSON: {}", path.string(), e.what()));
-  }
-}
-
-// A special token in tokenizer_config.json is a string, which HF strips whitespace around when
-// it splits text on it, or an AddedToken object {"content", "lstrip", "rstrip", ...}, which
-// strips only on the sides its flags name (both false by default).
-using SpecialToken = MarianTokenizer::SpecialToken;
-
-SpecialToken read_special_token(const OrderedJson& value, const std::string& key,
-                                const fs::path& file) {
-  if (value.is_string()) return {value.get<std::string>(), true, true};
-  if (value.is_object() && value.contains("content") && value["content"].is_string()) {
-    const auto flag = [&](const char* name) {
-      return value.contains(name) && value[name].is_boolean() && value[name].get<bool>();
-    };
-    return {value["content"].get<std::string>(), flag("lstrip"), flag("rstrip")};
-  }
-  throw TokenizerError(fmt::format(
-      "loading Marian tokenizer: '{}' key '{}': expected a string or {{\"content\": ...}}, got {}",
-      file.string(),
-      key,
-      value.dump()));
-}
-
-struct SpecialTokens {
-  SpecialToken eos{"</s>", true, true};
-  SpecialToken unk{"<unk>", true, true};
-  SpecialToken pad{"<pad>", true, true};
-  std::vector<SpecialToken> additional;
-};
-
-// HF reads tokenizer_config.json into the constructor arguments, then lets
-// special_tokens_map.json override the special tokens.
-void read_special_tokens(const fs::path& file, SpecialTokens& tokens) {
-  const OrderedJson config = read_json_file(file);
-  if (!config.is_object()) {
-    throw TokenizerError(
-        fmt::format("loading Marian tokenizer: '{}': expected a JSON object", file.string()));
-  }
-  if (config.contains("separate_vocabs") && config["separate_vocabs"].is_boolean() &&
-      config["separate_vocabs"].get<bool>()) {
-    throw TokenizerError(fmt::format(
-        "loading Marian tokenizer: '{}': separate_vocabs=true is not supported (only the shared "
-        "vocab.json of OPUS-MT models)",
-        file.string()));
-  }
-  const std::array<std::pair<const char*, SpecialToken*>, 3> singles{
-      {{"eos_token", &tokens.eos}, {"unk_token", &tokens.unk}, {"pad_token", &tokens.pad}}};
-  for (const auto& [key, target] : singles) {
-    if (config.contains(key) && !config[key].is_null())
-      *target = read_special_token(config[key], key, file);
-  }
-  if (config.contains("additional_special_tokens") &&
-      config["additional_special_tokens"].is_array()) {
-    tokens.additional.clear();
-    for (const auto& value : config["additional_special_tokens"]) {
-      tokens.additional.push_back(read_special_token(value, "additional_special_tokens", file));
-    }
-  }
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // Python's str.isspace(): category Zs or bidi class WS, B or S.
@@ -210,9 +148,12 @@ MarianTokenizer MarianTokenizer::load_from_folder(const std::string& dir) {
         "source.spm, target.spm and vocab.json",
         dir));
   }
-  SpecialTokens special;
+  MarianSpecialTokens special;
   for (const char* name : {"tokenizer_config.json", "special_tokens_map.json"}) {
-    if (fs::exists(folder / name, error)) read_special_tokens(folder / name, special);
+    const fs::path file = folder / name;
+    if (fs::exists(file, error)) {
+      apply_marian_special_tokens(read_file_text(file), file.string(), special);
+    }
   }
 
   // Two statements: argument evaluation order is unspecified, and source.spm should fail first.
@@ -221,28 +162,10 @@ MarianTokenizer MarianTokenizer::load_from_folder(const std::string& dir) {
   MarianTokenizer tok(std::move(source_spm), std::move(target_spm));
 
   const fs::path vocab_path = folder / "vocab.json";
-  const OrderedJson vocab = read_json_file(vocab_path);
-  if (!vocab.is_object() || vocab.empty()) {
-    throw TokenizerError(
-        fmt::format("loading Marian tokenizer: '{}': expected a non-empty object of token -> id",
-                    vocab_path.string()));
-  }
-  for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer()) {
-      throw TokenizerError(
-          fmt::format("loading Marian tokenizer: '{}' token '{}': expected an integer id, got {}",
-                      vocab_path.string(),
-                      token,
-                      id.dump()));
-    }
-    const auto value = id.get<int64_t>();
-    tok.token_to_id_[token] = value;
-    tok.id_to_token_[value] = token;  // like HF's {v: k}: a later duplicate id wins
-    if (token.size() > 4 && token.compare(0, 2, ">>") == 0 &&
-        token.compare(token.size() - 2, 2, "<<") == 0) {
-      tok.language_codes_.push_back(token);
-    }
-  }
+  MarianVocab vocab = parse_marian_vocab(read_file_text(vocab_path), vocab_path.string());
+  tok.token_to_id_ = std::move(vocab.token_to_id);
+  tok.id_to_token_ = std::move(vocab.id_to_token);
+  tok.language_codes_ = std::move(vocab.language_codes);
 
   std::vector<SpecialToken> all_special{special.eos, special.unk, special.pad};
   all_special.insert(all_special.end(), special.additional.begin(), special.additional.end());

@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "tokenizer/marian_json.h"
 #include "tokenizer/sentencepiece.h"
 
 namespace ftune {
@@ -28,13 +29,7 @@ namespace ftune {
 // Throws TokenizerError (tokenizer/tokenizer.h) naming the file or the token at fault.
 class MarianTokenizer {
  public:
-  // A special token and whether splitting text on it strips the whitespace to its left / right
-  // (HF AddedToken's lstrip / rstrip; a plain-string token in the config strips both).
-  struct SpecialToken {
-    std::string text;
-    bool strip_left = true;
-    bool strip_right = true;
-  };
+  using SpecialToken = MarianSpecialToken;  // tokenizer/marian_json.h
 
   // Reads source.spm, target.spm, vocab.json and, when present, tokenizer_config.json and
   // special_tokens_map.json (eos/unk/pad and additional_special_tokens; defaults </s>, <unk>,

@@ -10,11 +10,17 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
+#include <optional>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/format.h>
 #include <utf8proc.h>
 #include <nlohmann/json.hpp>
+
+#include "util/json.h"
 
 namespace ftune {
 namespace {
@@ -251,22 +257,31 @@ std::vector<std::string> read_vocab_lines(const std::string& path) {
   return lines;
 }
 
-nlohmann::json read_json_if_present(const std::string& path) {
-  if (!std::filesystem::exists(path)) return nlohmann::json::object();
-  std::ifstream in(path, std::ios::binary);
+// tokenizer_config.json or special_tokens_map.json: a JSON object, `path` naming it in errors.
+nlohmann::json parse_tokenizer_json(std::string_view text, const std::string& path) {
+  nlohmann::json j;
   try {
-    nlohmann::json j = nlohmann::json::parse(in);
-    if (!j.is_object()) {
-      throw TokenizerError(fmt::format(
-          "loading tokenizer: file '{}': expected a JSON object, got {}", path, j.type_name()));
-    }
-    return j;
-  } catch (const nlohmann::json::exception& e) {
-    throw TokenizerError(fmt::format(
-        "loading tokenizer: file '{}': invalid JSON ({}); hint: re-save it with save_pretrained",
-        path,
-        e.what()));
+    j = parse_json_capped(text, path);
+  } catch (const JsonError& e) {
+    throw TokenizerError(
+        fmt::format("loading tokenizer: {}; hint: re-save it with save_pretrained", e.what()));
   }
+  if (!j.is_object()) {
+    throw TokenizerError(fmt::format(
+        "loading tokenizer: file '{}': expected a JSON object, got {}", path, j.type_name()));
+  }
+  return j;
+}
+
+// The file's text, or nullopt when there is no such file (both JSON files are optional).
+std::optional<std::string> read_file_if_present(const std::string& path) {
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    throw TokenizerError(fmt::format("loading tokenizer: file '{}': cannot read it", path));
+  }
+  return text;
 }
 
 // A special token is saved as a string or, for AddedToken, as {"content": ..., ...}.
@@ -280,18 +295,38 @@ std::string read_token(const nlohmann::json& value, const std::string& key,
       "loading tokenizer: key '{}' in '{}': expected a string or an AddedToken object, got {}",
       key,
       path,
-      value.dump()));
+      quote_json_value(value)));
 }
 
 template <typename T>
 void read_optional_key(const nlohmann::json& j, const char* key, const std::string& path,
                        T& target) {
   if (!j.contains(key) || j[key].is_null()) return;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // get<int>() would cast a float such as 1e300 to int, which is undefined.
+    const auto& value = j[key];
+    const bool fits =
+        value.is_number_unsigned()
+            ? value.template get<uint64_t>() <= uint64_t{std::numeric_limits<T>::max()}
+            : value.is_number_integer() &&
+                  value.template get<int64_t>() >= std::numeric_limits<T>::min() &&
+                  value.template get<int64_t>() <= std::numeric_limits<T>::max();
+    if (!fits) {
+      throw TokenizerError(
+          fmt::format("loading tokenizer: key '{}' in '{}': expected an integer, got {}",
+                      key,
+                      path,
+                      quote_json_value(value)));
+    }
+  }
   try {
     target = j[key].get<T>();
   } catch (const nlohmann::json::exception&) {
     throw TokenizerError(fmt::format(
-        "loading tokenizer: key '{}' in '{}': unexpected value {}", key, path, j[key].dump()));
+        "loading tokenizer: key '{}' in '{}': unexpected value {}",
+        key,
+        path,
+        quote_json_value(j[key])));
   }
 }
 
@@ -404,29 +439,41 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPiece
   }
 }
 
+void apply_tokenizer_config(std::string_view json_text, const std::string& path,
+                            WordPieceOptions& options) {
+  const nlohmann::json config = parse_tokenizer_json(json_text, path);
+  read_optional_key(config, "do_lower_case", path, options.do_lower_case);
+  read_optional_key(config, "do_basic_tokenize", path, options.do_basic_tokenize);
+  read_optional_key(config, "tokenize_chinese_chars", path, options.tokenize_chinese_chars);
+  read_optional_key(config, "never_split", path, options.never_split);
+  read_optional_key(config, "max_input_chars_per_word", path, options.max_input_chars_per_word);
+  if (config.contains("strip_accents") && !config["strip_accents"].is_null()) {
+    bool strip = false;
+    read_optional_key(config, "strip_accents", path, strip);
+    options.strip_accents = strip;
+  }
+  read_special_tokens(config, path, options);
+}
+
+void apply_special_tokens_map(std::string_view json_text, const std::string& path,
+                              WordPieceOptions& options) {
+  read_special_tokens(parse_tokenizer_json(json_text, path), path, options);
+}
+
 WordPieceTokenizer WordPieceTokenizer::load_from_folder(const std::string& dir) {
   const std::filesystem::path folder(dir);
   std::vector<std::string> vocab = read_vocab_lines((folder / "vocab.txt").string());
 
   WordPieceOptions options;
   const std::string config_path = (folder / "tokenizer_config.json").string();
-  nlohmann::json config = read_json_if_present(config_path);
-  read_optional_key(config, "do_lower_case", config_path, options.do_lower_case);
-  read_optional_key(config, "do_basic_tokenize", config_path, options.do_basic_tokenize);
-  read_optional_key(config, "tokenize_chinese_chars", config_path, options.tokenize_chinese_chars);
-  read_optional_key(config, "never_split", config_path, options.never_split);
-  read_optional_key(
-      config, "max_input_chars_per_word", config_path, options.max_input_chars_per_word);
-  if (config.contains("strip_accents") && !config["strip_accents"].is_null()) {
-    bool strip = false;
-    read_optional_key(config, "strip_accents", config_path, strip);
-    options.strip_accents = strip;
+  if (auto text = read_file_if_present(config_path)) {
+    apply_tokenizer_config(*text, config_path, options);
   }
-  read_special_tokens(config, config_path, options);
-
   // from_pretrained applies special_tokens_map.json after the config, so it wins.
   const std::string map_path = (folder / "special_tokens_map.json").string();
-  read_special_tokens(read_json_if_present(map_path), map_path, options);
+  if (auto text = read_file_if_present(map_path)) {
+    apply_special_tokens_map(*text, map_path, options);
+  }
 
   try {
     return {std::move(vocab), std::move(options)};

@@ -37,6 +37,14 @@ struct WordPieceOptions {
   std::vector<std::string> additional_special_tokens;
 };
 
+// tokenizer_config.json / special_tokens_map.json, given as text (`path` names it in errors),
+// applied to `options` as load_from_folder does; TokenizerError for anything else than a JSON
+// object whose known keys have the types BertTokenizer takes.
+void apply_tokenizer_config(std::string_view json_text, const std::string& path,
+                            WordPieceOptions& options);
+void apply_special_tokens_map(std::string_view json_text, const std::string& path,
+                              WordPieceOptions& options);
+
 class WordPieceTokenizer {
  public:
   // `vocab[i]` is the token with id i. Throws TokenizerError if a special token is not in it.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -464,6 +465,211 @@ TEST_F(HostileInput, SkipBadRowsSkipsThemAndReportsTheCount) {
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
   EXPECT_TRUE(contains(evaluated.out + evaluated.err, "(3 rows skipped)"))
       << evaluated.out << evaluated.err;
+}
+
+// ----- JSON nesting in tokenizer files, weight indexes, trainer state and JSONL data -----
+// nlohmann's dump() recursed once per level when an error message quoted the value: 100k levels
+// overflowed the stack (exit 139), 10k printed a 20 KB line. Every JSON file is parsed with a
+// depth cap now, and messages quote at most ~80 characters of a value.
+
+constexpr int kCrashDepth = 100'000;
+constexpr size_t kMaxErrorLine = 400;  // the path, the key, the quote and a hint fit in this
+
+std::string nested_arrays(int depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+// `json` dumped with the string value "@" replaced by `raw` (text that json cannot hold).
+std::string dump_with_raw(const json& value, const std::string& raw) {
+  std::string text = value.dump();
+  text.replace(text.find("\"@\""), 3, raw);
+  return text;
+}
+
+std::string error_line(const CommandResult& result) {
+  const size_t at = result.err.rfind("error: ");
+  return at == std::string::npos ? "" : result.err.substr(at, result.err.find('\n', at) - at);
+}
+
+struct TokenizerJsonCase {
+  std::string file;
+  std::string key;
+  int depth;
+};
+
+void PrintTo(const TokenizerJsonCase& c, std::ostream* os) {
+  *os << c.file << " " << c.key << " " << c.depth << " levels";
+}
+
+class HostileTokenizerJson : public HostileInput,
+                             public ::testing::WithParamInterface<TokenizerJsonCase> {};
+
+TEST_P(HostileTokenizerJson, BertTokenizerFileWithADeeplyNestedValueIsRejectedShortly) {
+  const auto& [file, key, depth] = GetParam();
+  const auto model = model_with_config([](json&) {});
+  json tokenizer = json::parse(read_text_file(model / file));
+  tokenizer[key] = "@";
+  write_text_file(model / file, dump_with_raw(tokenizer, nested_arrays(depth)));
+  const auto result = predict(model);
+  expect_clean_failure(result, {(model / file).string(), "nested"});
+  EXPECT_LE(error_line(result).size(), kMaxErrorLine) << error_line(result).substr(0, 1000);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Hostile, HostileTokenizerJson,
+    ::testing::Values(TokenizerJsonCase{"tokenizer_config.json", "do_lower_case", kCrashDepth},
+                      TokenizerJsonCase{"tokenizer_config.json", "do_lower_case", 10'000},
+                      TokenizerJsonCase{"special_tokens_map.json", "unk_token", kCrashDepth},
+                      TokenizerJsonCase{"tokenizer_config.json", "unk_token", 10'000}),
+    [](const auto& info) {
+      return info.param.file.substr(0, info.param.file.find('.')) + "_" + info.param.key + "_" +
+             std::to_string(info.param.depth);
+    });
+
+TEST_F(HostileInput, LongTokenizerValueIsQuotedInAtMostEightyCharacters) {
+  const auto model = model_with_config([](json&) {});
+  json config = json::parse(read_text_file(model / "tokenizer_config.json"));
+  config["do_lower_case"] = std::string(100'000, 'x');  // a string where a boolean belongs
+  write_text_file(model / "tokenizer_config.json", config.dump());
+  const auto result = predict(model);
+  expect_clean_failure(result,
+                       {(model / "tokenizer_config.json").string(), "'do_lower_case'", "xxx..."});
+  EXPECT_LE(error_line(result).size(), kMaxErrorLine) << error_line(result).substr(0, 1000);
+}
+
+// A copy of the Marian fixture folder, for `translate`.
+class HostileMarianJson : public HostileInput,
+                          public ::testing::WithParamInterface<TokenizerJsonCase> {
+ protected:
+  fs::path make_marian_folder() {
+    const fs::path model = dir_ / "marian";
+    fs::copy(fs::path("tests/fixtures/marian-mt"), model);
+    return model;
+  }
+
+  CommandResult translate(const fs::path& model) {
+    const auto input = write_data("sources.txt", "Hello world.\n");
+    return run_ftune({"translate",
+                      "--model",
+                      model.string(),
+                      "--input",
+                      input.string(),
+                      "--output",
+                      (out_dir_ / "translations.txt").string(),
+                      "--threads",
+                      "1"});
+  }
+};
+
+TEST_P(HostileMarianJson, MarianTokenizerFileWithADeeplyNestedValueIsRejectedShortly) {
+  const auto& [file, key, depth] = GetParam();
+  const auto model = make_marian_folder();
+  json content = json::parse(read_text_file(model / file));
+  content[key] = "@";
+  write_text_file(model / file, dump_with_raw(content, nested_arrays(depth)));
+  const auto result = translate(model);
+  expect_clean_failure(result, {(model / file).string(), "nested"});
+  EXPECT_LE(error_line(result).size(), kMaxErrorLine) << error_line(result).substr(0, 1000);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Hostile, HostileMarianJson,
+    ::testing::Values(TokenizerJsonCase{"vocab.json", "a", kCrashDepth},
+                      TokenizerJsonCase{"vocab.json", "a", 10'000},
+                      TokenizerJsonCase{"tokenizer_config.json", "unk_token", kCrashDepth},
+                      TokenizerJsonCase{"special_tokens_map.json", "unk_token", kCrashDepth}),
+    [](const auto& info) {
+      return info.param.file.substr(0, info.param.file.find('.')) + "_" + info.param.key + "_" +
+             std::to_string(info.param.depth);
+    });
+
+TEST_F(HostileInput, WeightIndexWithADeeplyNestedShardIsRejectedNotAStackOverflow) {
+  const auto model = make_model_folder();
+  const json index = {{"weight_map", {{"bert.pooler.dense.bias", "@"}}}};
+  write_text_file(model / "model.safetensors.index.json",
+                  dump_with_raw(index, nested_arrays(kCrashDepth)));
+  const auto result = predict(model);
+  expect_clean_failure(result, {(model / "model.safetensors.index.json").string(), "nested"});
+  EXPECT_LE(error_line(result).size(), kMaxErrorLine) << error_line(result).substr(0, 1000);
+}
+
+TEST_F(HostileInput, PreMaskedLineWithADeeplyNestedIdIsRejectedNotAStackOverflow) {
+  const auto data = write_data("masked.jsonl",
+                               "{\"input_ids\": [101, " + nested_arrays(kCrashDepth) +
+                                   "], \"labels\": [-100, -100]}\n");
+  const auto result = run_ftune({"pretrain",
+                                 "--model",
+                                 "tests/fixtures/bert-mlm",
+                                 "--train",
+                                 data.string(),
+                                 "--pre-masked",
+                                 "--output-dir",
+                                 (out_dir_ / "run").string(),
+                                 "--max-steps",
+                                 "1",
+                                 "--threads",
+                                 "1"});
+  expect_clean_failure(result, {data.string(), "line 1", "nested"});
+  EXPECT_LE(error_line(result).size(), kMaxErrorLine) << error_line(result).substr(0, 1000);
+}
+
+// A finished one-step run in dir_/run (outside dir_/out) whose checkpoint-1 a test then breaks.
+class HostileTrainerState : public HostileInput {
+ protected:
+  fs::path make_checkpoint() {
+    const auto run = dir_ / "run";
+    auto result = run_ftune({"train",
+                             "--model",
+                             kModel,
+                             "--train",
+                             kTexts,
+                             "--output-dir",
+                             run.string(),
+                             "--eval-strategy",
+                             "no",
+                             "--max-steps",
+                             "1",
+                             "--threads",
+                             "1"});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_TRUE(fs::exists(run / "checkpoint-1" / "trainer_state.json")) << result.err;
+    return run / "checkpoint-1";
+  }
+
+  CommandResult resume(const fs::path& checkpoint) {
+    return train(kModel, kTexts, {"--resume-from-checkpoint", checkpoint.string()});
+  }
+};
+
+TEST_F(HostileTrainerState, DeeplyNestedValueIsRejectedNamingTheFile) {
+  const auto checkpoint = make_checkpoint();
+  json state = json::parse(read_text_file(checkpoint / "trainer_state.json"));
+  state["early_stopping"] = "@";
+  write_text_file(checkpoint / "trainer_state.json",
+                  dump_with_raw(state, nested_arrays(kCrashDepth)));
+  const auto result = resume(checkpoint);
+  expect_clean_failure(result, {(checkpoint / "trainer_state.json").string(), "nested"});
+  EXPECT_LE(error_line(result).size(), kMaxErrorLine) << error_line(result).substr(0, 1000);
+}
+
+TEST_F(HostileTrainerState, WrongTypesAreRejectedNamingTheFileAndTheKey) {
+  const auto checkpoint = make_checkpoint();
+  const json original = json::parse(read_text_file(checkpoint / "trainer_state.json"));
+  const std::vector<std::pair<std::string, json>> edits = {
+      {"global_step", "3"},
+      {"global_step", -1},
+      {"early_stopping", json::array()},
+      {"best_value", "high"},
+      {"best_step", 1.5}};
+  for (const auto& [key, value] : edits) {
+    json state = original;
+    if (key == "best_value" || key == "best_step") {
+      state["early_stopping"][key] = value;
+    } else {
+      state[key] = value;
+    }
+    write_text_file(checkpoint / "trainer_state.json", state.dump());
+    expect_clean_failure(resume(checkpoint),
+                         {(checkpoint / "trainer_state.json").string(), "'" + key + "'"});
+  }
 }
 
 }  // namespace
