@@ -435,18 +435,25 @@ TEST_F(HostileInput, BomCrlfAndQuotedFieldsAreAcceptedAndReadAsTheirText) {
   EXPECT_EQ(read_json_lines(out_dir_ / "predictions.jsonl").size(), 2U);
 }
 
-TEST_F(HostileInput, TenMegabyteLineIsReadInSeconds) {
-  std::string text;
-  text.reserve(10'000'000);
-  while (text.size() < 10'000'000) text += "lorem ipsum ";
-  const auto data = write_data("data.csv", "text,label\n" + text + ",balance\nbye,oos\n");
-  const auto start = std::chrono::steady_clock::now();
-  auto result = predict(kModel, data);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(read_json_lines(out_dir_ / "predictions.jsonl").size(), 2U);
-  EXPECT_LT(seconds, 10.0) << "a 10 MB line must not be read quadratically";
+TEST_F(HostileInput, TenMegabyteLineIsReadInLinearTime) {
+  // Relative, not wall-clock (the suite runs under ctest -j beside other tests): a line ten times
+  // longer must cost well under the hundred times that quadratic reading or tokenizing would.
+  auto seconds_for = [&](size_t bytes, const std::string& name) {
+    std::string text;
+    text.reserve(bytes);
+    while (text.size() < bytes) text += "lorem ipsum ";
+    const auto data = write_data(name, "text,label\n" + text + ",balance\nbye,oos\n");
+    const auto start = std::chrono::steady_clock::now();
+    auto result = predict(kModel, data);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(read_json_lines(out_dir_ / "predictions.jsonl").size(), 2U);
+    return seconds;
+  };
+  const double small = seconds_for(1'000'000, "small.csv");
+  const double large = seconds_for(10'000'000, "large.csv");
+  EXPECT_LT(large / small, 30.0) << "1 MB: " << small << " s, 10 MB: " << large << " s";
 }
 
 TEST_F(HostileInput, SkipBadRowsSkipsThemAndReportsTheCount) {

@@ -205,7 +205,9 @@ TEST_F(ReadmePromises, SaveDtypeFloat16WritesHalfPrecisionFolders) {
   const auto config = json::parse(read_text_file(dir_ / "run" / "last" / "config.json"));
   EXPECT_EQ(config["torch_dtype"], "float16");
   for (const auto& [name, tensor] : read_weights(dir_ / "run" / "last" / "model.safetensors")) {
-    if (tensor.is_floating_point()) EXPECT_EQ(tensor.scalar_type(), at::kHalf) << name;
+    if (tensor.is_floating_point()) {
+      EXPECT_EQ(tensor.scalar_type(), at::kHalf) << name;
+    }
   }
   auto predict = run_ftune({"predict",
                             "--model",
@@ -259,6 +261,87 @@ TEST_F(ReadmePromises, WeightsOptionOverridesTheFolderOnPredictAndEval) {
                          "--weights",
                          (dir_ / "run" / "last" / "model.safetensors").string()});
   EXPECT_EQ(eval.exit_code, 0) << eval.err;
+}
+
+// Sentence pairs (text + text_pair, token_type_ids 1 on the second segment) against Hugging
+// Face's logits for the same model and pairs (tests/fixtures/generators/make_bert_cls_pairs.py),
+// through predict, eval and a short training run that predicts again.
+TEST_F(ReadmePromises, SentencePairsMatchHuggingFaceThroughPredictEvalAndTrain) {
+  const std::string pairs = kModel + "/pairs.jsonl";
+  const auto expected = json::parse(read_text_file(kModel + "/pairs_expected.json"));
+  bool second_segment = false;
+  for (const auto& row : expected["token_type_ids"]) {
+    for (const auto& type : row) second_segment |= type.get<int>() == 1;
+  }
+  ASSERT_TRUE(second_segment) << "the fixture must exercise token_type_ids 1";
+
+  auto predict = run_ftune({"predict",
+                            "--model",
+                            kModel,
+                            "--data",
+                            pairs,
+                            "--max-length",
+                            "32",
+                            "--output",
+                            (dir_ / "p.jsonl").string()});
+  ASSERT_EQ(predict.exit_code, 0) << predict.err;
+  const auto lines = read_json_lines(dir_ / "p.jsonl");
+  ASSERT_EQ(lines.size(), expected["logits"].size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto got = lines[i]["logits"].get<std::vector<double>>();
+    const auto want = expected["logits"][i].get<std::vector<double>>();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t k = 0; k < got.size(); ++k) {
+      EXPECT_NEAR(got[k], want[k], 1e-5 * std::abs(want[k]) + 1e-6) << "pair " << i;
+    }
+  }
+  auto tokenized = run_ftune({"tokenize",
+                              "--model",
+                              kModel,
+                              "--input",
+                              pairs,
+                              "--max-length",
+                              "32",
+                              "--output",
+                              (dir_ / "ids.jsonl").string()});
+  ASSERT_EQ(tokenized.exit_code, 0) << tokenized.err;
+  const auto ids = read_json_lines(dir_ / "ids.jsonl");
+  ASSERT_EQ(ids.size(), expected["input_ids"].size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    using Ids = std::vector<int64_t>;
+    EXPECT_EQ(ids[i]["input_ids"].get<Ids>(), expected["input_ids"][i].get<Ids>()) << "pair " << i;
+    EXPECT_EQ(ids[i]["token_type_ids"].get<Ids>(), expected["token_type_ids"][i].get<Ids>())
+        << "pair " << i;
+  }
+
+  const auto report = dir_ / "eval.json";
+  auto eval = run_ftune({"eval",
+                         "--model",
+                         kModel,
+                         "--data",
+                         pairs,
+                         "--max-length",
+                         "32",
+                         "--report-json",
+                         report.string()});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  const auto written = json::parse(read_text_file(report));
+  EXPECT_NEAR(written["metrics"]["loss"].get<double>(),
+              expected["loss"].get<double>(),
+              1e-5 * expected["loss"].get<double>());
+
+  auto trained = train(
+      dir_ / "run", pairs, {"--max-steps", "2", "--max-length", "32", "--eval-strategy", "no"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  auto again = run_ftune({"predict",
+                          "--model",
+                          (dir_ / "run" / "last").string(),
+                          "--data",
+                          pairs,
+                          "--output",
+                          (dir_ / "p2.jsonl").string()});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(read_json_lines(dir_ / "p2.jsonl").size(), lines.size());
 }
 
 }  // namespace
