@@ -26,7 +26,7 @@ test-debian: build
 	ctest --preset release -j $(JOBS)
 
 build-torch2: deps
-	cmake --preset torch2 -DFTUNE_PYTHON="$$(bash scripts/install-torch2.sh)"
+	python=$$(bash scripts/install-torch2.sh) && cmake --preset torch2 -DFTUNE_PYTHON="$$python"
 	cmake --build --preset torch2 -j $(JOBS)
 
 test-torch2: build-torch2
