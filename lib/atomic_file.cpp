@@ -14,9 +14,14 @@
 
 namespace ftune {
 
+std::filesystem::path AtomicFileWriter::temporary_for(const std::filesystem::path& target) {
+  auto temporary = target;
+  temporary += fmt::format(".tmp.{}", ::getpid());
+  return temporary;
+}
+
 AtomicFileWriter::AtomicFileWriter(std::filesystem::path target) : target_(std::move(target)) {
-  temporary_ = target_;
-  temporary_ += fmt::format(".tmp.{}", ::getpid());
+  temporary_ = temporary_for(target_);
   out_.open(temporary_, std::ios::binary | std::ios::trunc);
   if (!out_) {
     throw IoError(fmt::format("writing '{}': cannot create '{}': {}; hint: check that the folder "

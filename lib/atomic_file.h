@@ -22,6 +22,8 @@ class AtomicFileWriter {
 
   std::ostream& stream() { return out_; }
   const std::filesystem::path& temporary() const { return temporary_; }
+  // The temporary a writer for `target` uses in this process, known before it exists.
+  static std::filesystem::path temporary_for(const std::filesystem::path& target);
   void commit();
 
  private:

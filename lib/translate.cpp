@@ -106,10 +106,13 @@ size_t run_translate(const TranslateOptions& options) {
 
   torch::InferenceMode inference;
   AutocastGuard autocast(runtime.device.type(), runtime.precision);
-  AtomicFileWriter writer(options.output);
-  // A signal stops between batches; unwinding then removes the unfinished temporary output.
+  // A signal stops between batches; unwinding then removes the unfinished temporary output. The
+  // guard and the path a second signal unlinks come first: no moment in which the temporary
+  // exists but a signal would end the process without removing it.
   InterruptGuard interrupt_guard("stopping after this batch; the output is not written");
-  interrupt_guard.remove_on_immediate_exit(writer.temporary().string());
+  interrupt_guard.remove_on_immediate_exit(
+      AtomicFileWriter::temporary_for(options.output).string());
+  AtomicFileWriter writer(options.output);
   ProgressBar progress("translate", static_cast<int64_t>(sources.size()));
   for (size_t start = 0; start < sources.size(); start += options.batch_size) {
     if (const int signal_number = InterruptGuard::pending_signal()) {
