@@ -77,6 +77,12 @@ TEST_F(Translate, GreedyMatchesHuggingFace) {
   EXPECT_EQ(translate(dir_ / "greedy.txt", {"--beam", "1"}), expected_decoded("greedy"));
 }
 
+// Without --beam, config.json's num_beams (4 in the fixture) applies, as in generate().
+TEST_F(Translate, BeamCountDefaultsToConfigJsonsNumBeams) {
+  EXPECT_EQ(translate(dir_ / "default.txt", {}), expected_decoded("beam"));
+  EXPECT_NE(expected_decoded("beam"), expected_decoded("greedy"));  // so the default shows
+}
+
 TEST_F(Translate, BeamSearchMatchesHuggingFaceInEveryBatchSize) {
   for (const std::string batch_size : {"8", "3", "1"}) {
     EXPECT_EQ(translate(dir_ / "beam.txt", {"--beam", "4", "--batch-size", batch_size}),

@@ -86,6 +86,50 @@ TEST_F(TranslateTrain, TrainedFolderHasTheReferenceLossesAndTranslates) {
   EXPECT_FALSE(read_text_file(dir_ / "out.txt").empty());
 }
 
+// --predict-with-generate reports eval_bleu and eval_chrf, makes bleu the best-model metric, and
+// its BLEU is the one `ftune score` (sacreBLEU's, tests/app/eval_score_test) gives the same
+// checkpoint's greedy translations of the validation sources.
+TEST_F(TranslateTrain, PredictWithGenerateReportsBleuAndChrfAndSelectsOnBleu) {
+  auto result = run_ftune({"--threads", "1", "train", "--task", "translate", "--model", kModel,
+                           "--train", kPairs, "--valid", kPairs, "--output-dir",
+                           (dir_ / "run").string(), "--max-steps", "2", "--batch-size", "4",
+                           "--learning-rate", "1e-3", "--eval-strategy", "steps", "--eval-steps",
+                           "2", "--predict-with-generate", "--max-length", "24",
+                           "--generation-max-length", "24"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("| eval bleu "), std::string::npos) << result.err;
+  nlohmann::ordered_json eval;
+  for (auto& record : read_json_lines(dir_ / "run" / "trainer_log.jsonl")) {
+    if (record.contains("eval_loss")) eval = record;
+  }
+  ASSERT_TRUE(eval.contains("eval_bleu")) << eval.dump();
+  ASSERT_TRUE(eval.contains("eval_chrf")) << eval.dump();
+  const auto state = nlohmann::json::parse(
+      read_text_file(dir_ / "run" / "checkpoint-2" / "trainer_state.json"));
+  EXPECT_EQ(state["early_stopping"]["metric"], "bleu");
+
+  std::string sources, targets;
+  for (auto& row : read_json_lines(kPairs)) {
+    sources += row["source"].get<std::string>() + "\n";
+    targets += row["target"].get<std::string>() + "\n";
+  }
+  write_text_file(dir_ / "sources.txt", sources);
+  write_text_file(dir_ / "targets.txt", targets);
+  auto translated = run_ftune({"translate", "--model", (dir_ / "run" / "checkpoint-2").string(),
+                               "--input", (dir_ / "sources.txt").string(), "--output",
+                               (dir_ / "hyp.txt").string(), "--beam", "1", "--max-length", "24",
+                               "--max-source-length", "24"});
+  ASSERT_EQ(translated.exit_code, 0) << translated.err;
+  auto scored = run_ftune({"score", "--task", "translate", "--references",
+                           (dir_ / "targets.txt").string(), "--predictions",
+                           (dir_ / "hyp.txt").string(), "--report-json",
+                           (dir_ / "score.json").string()});
+  ASSERT_EQ(scored.exit_code, 0) << scored.err;
+  const auto score = nlohmann::json::parse(read_text_file(dir_ / "score.json"));
+  EXPECT_NEAR(eval["eval_bleu"].get<double>(), score["bleu"]["score"].get<double>(), 1e-9);
+  EXPECT_NEAR(eval["eval_chrf"].get<double>(), score["chrf"]["score"].get<double>(), 1e-9);
+}
+
 TEST_F(TranslateTrain, EmptyTargetNamesFileAndLine) {
   write_text_file(dir_ / "pairs.jsonl",
                   "{\"source\": \"A dog runs.\", \"target\": \"Ein Hund rennt.\"}\n"
