@@ -111,22 +111,9 @@ void claim_output_dir(const TrainOptions& o) {
 // training examples or of steps per epoch (batch size, accumulation, ranks) would make the saved
 // step land in another epoch on other examples, so it is refused; another learning rate or
 // scheduler is a legitimate choice, noted on stderr and recorded. Returns the record to save.
-nlohmann::json check_resumed_run(const nlohmann::json& saved, nlohmann::json now,
-                                 const std::filesystem::path& checkpoint) {
-  // The keys are ours, written by this function's caller; a hand-edited value of another type
-  // is a damaged file.
-  for (const char* key : {"train_file", "lr_scheduler"}) {
-    if (saved.contains(key) && !saved.at(key).is_string()) {
-      throw CheckpointError(fmt::format("resuming from '{}': {}: key 'run.{}': expected a string",
-                                        checkpoint.string(), kTrainerStateFile, key));
-    }
-  }
-  for (const char* key : {"train_batch_size", "gradient_accumulation_steps", "world_size"}) {
-    if (saved.contains(key) && !saved.at(key).is_number()) {
-      throw CheckpointError(fmt::format("resuming from '{}': {}: key 'run.{}': expected a number",
-                                        checkpoint.string(), kTrainerStateFile, key));
-    }
-  }
+// The types of `saved`'s keys were checked with the rest of trainer_state.json
+// (parse_trainer_state).
+nlohmann::json check_resumed_run(const nlohmann::json& saved, nlohmann::json now) {
   for (const char* key : {"train_examples", "steps_per_epoch"}) {
     if (saved.contains(key) && saved.at(key) != now.at(key)) {
       throw CheckpointError(fmt::format(
@@ -143,7 +130,6 @@ nlohmann::json check_resumed_run(const nlohmann::json& saved, nlohmann::json now
     }
   }
   nlohmann::json changes = saved.value("changed_on_resume", nlohmann::json::array());
-  if (!changes.is_array()) changes = nlohmann::json::array();
   for (const char* key : {"learning_rate", "lr_scheduler", "train_file"}) {
     if (saved.contains(key) && saved.at(key) != now.at(key)) {
       fmt::print(stderr, "note: resuming with {} {} (the checkpoint's run had {})\n", key,
@@ -265,7 +251,7 @@ TrainResult run_train(const TrainOptions& o) {
     global_step = state.global_step;
     stopping.restore(state.early_stopping);
     if (scaler.enabled() && state.loss_scaler) scaler.restore(*state.loss_scaler);
-    if (state.run) run_record = check_resumed_run(*state.run, run_record, checkpoint);
+    if (state.run) run_record = check_resumed_run(*state.run, run_record);
     fmt::print(stderr, "resuming from {} at step {}\n", checkpoint.string(), global_step);
   }
   dist.broadcast_module(model);       // every rank starts from rank 0's weights

@@ -67,8 +67,26 @@ TrainerState parse_trainer_state(std::string_view text, const std::string& path)
     if (!scaler->is_object()) fail_key(path, "loss_scaler", "an object", scaler);
     state.loss_scaler = *scaler;
   }
+  // The run's shape, compared with the resuming run's by lib/trainer.cpp (check_resumed_run).
   if (const auto* run = find_key(json, "run"); run && !run->is_null()) {
     if (!run->is_object()) fail_key(path, "run", "an object", run);
+    for (const char* key : {"train_file", "lr_scheduler"}) {
+      const auto* value = find_key(*run, key);
+      if (value && !value->is_string()) fail_key(path, std::string("run.") + key, "a string", value);
+    }
+    for (const char* key : {"train_examples", "steps_per_epoch", "train_batch_size",
+                            "gradient_accumulation_steps", "world_size"}) {
+      const auto* value = find_key(*run, key);
+      if (value && !is_count(value)) {
+        fail_key(path, std::string("run.") + key, "a non-negative integer", value);
+      }
+    }
+    if (const auto* rate = find_key(*run, "learning_rate"); rate && !rate->is_number()) {
+      fail_key(path, "run.learning_rate", "a number", rate);
+    }
+    if (const auto* changes = find_key(*run, "changed_on_resume"); changes && !changes->is_array()) {
+      fail_key(path, "run.changed_on_resume", "an array", changes);
+    }
     state.run = *run;
   }
   return state;

@@ -665,11 +665,15 @@ TEST_F(HostileTrainerState, WrongTypesAreRejectedNamingTheFileAndTheKey) {
       {"global_step", -1},
       {"early_stopping", json::array()},
       {"best_value", "high"},
-      {"best_step", 1.5}};
+      {"best_step", 1.5},
+      {"run.steps_per_epoch", "2"},
+      {"run.train_file", 7}};
   for (const auto& [key, value] : edits) {
     json state = original;
     if (key == "best_value" || key == "best_step") {
       state["early_stopping"][key] = value;
+    } else if (key.rfind("run.", 0) == 0) {
+      state["run"][key.substr(4)] = value;
     } else {
       state[key] = value;
     }
