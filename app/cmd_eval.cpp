@@ -22,8 +22,10 @@ Command add_eval_command(CLI::App& app) {
       "Prints sklearn's classification_report, a blank line, the confusion matrix (rows = true,\n"
       "columns = predicted), a blank line, then `accuracy`, `macro_f1`, `mcc` and `loss` (mean\n"
       "cross-entropy) lines with max(4, --digits) decimals.\n"
-      "--report-json writes {\"classification_report\": sklearn's output_dict, \"confusion_matrix\":\n"
-      "{\"labels\", \"matrix\"}, \"metrics\": {\"accuracy\", \"f1_macro\", \"f1_micro\", \"f1_weighted\",\n"
+      "--report-json writes {\"classification_report\": sklearn's output_dict, "
+      "\"confusion_matrix\":\n"
+      "{\"labels\", \"matrix\"}, \"metrics\": {\"accuracy\", \"f1_macro\", \"f1_micro\", "
+      "\"f1_weighted\",\n"
       "\"matthews_corrcoef\", \"support\", \"loss\"}}.\n"
       "Example: ftune eval --model runs/intent/best --data test.jsonl --report-json report.json\n"
       "With --task translate (a Marian model; data with source/target columns): the loss, then\n"
@@ -33,12 +35,14 @@ Command add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember({"classify", "translate"}));
   sub->add_option("--source-column", translate->columns.source, "translate: source column");
   sub->add_option("--target-column", translate->columns.target, "translate: target column");
-  sub->add_option("--max-target-length", translate->max_target_length,
+  sub->add_option("--max-target-length",
+                  translate->max_target_length,
                   "translate: truncate targets to this many tokens including </s> (default 128)")
       ->check(at_least(2));
   sub->add_option("--beam", translate->generation.num_beams, "translate: beams (default 1)")
       ->check(at_least(1));
-  sub->add_option("--generation-max-length", translate->generation.max_length,
+  sub->add_option("--generation-max-length",
+                  translate->generation.max_length,
                   "translate: max output length counting the start token (default 128)")
       ->check(at_least(2));
   sub->add_option("--model", options->model_dir, "fine-tuned model folder")->required();
@@ -47,7 +51,8 @@ Command add_eval_command(CLI::App& app) {
   sub->add_option("--report-json", options->report_json, "also write the report as JSON here");
   sub->add_option("--digits", options->digits, "decimals in the report (default 2, as sklearn)")
       ->check(between(0, 15));
-  sub->add_option("--max-length", options->max_length,
+  sub->add_option("--max-length",
+                  options->max_length,
                   "truncate inputs to this many tokens (default 128, at most the model's limit)")
       ->check(at_least(1));
   sub->add_option("--batch-size", options->batch_size, "rows per forward pass (default 32)")
@@ -71,8 +76,8 @@ Command add_eval_command(CLI::App& app) {
             }
             const EvalResult result = run_eval(*options);
             std::fputs(format_eval_result(result, options->digits).c_str(), stdout);
-            std::string note = fmt::format("evaluated {} rows of {}",
-                                           result.predictions.size(), options->data.string());
+            std::string note = fmt::format(
+                "evaluated {} rows of {}", result.predictions.size(), options->data.string());
             if (result.skipped_rows > 0) {
               note += fmt::format(" ({} rows skipped)", result.skipped_rows);
             }

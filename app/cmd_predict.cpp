@@ -21,7 +21,8 @@ Command add_predict_command(CLI::App& app) {
   sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
   sub->add_option("--data", options->data, "input .jsonl, .csv or .tsv")->required();
   sub->add_option("--output", options->output, "output .jsonl")->required();
-  sub->add_option("--max-length", options->max_length,
+  sub->add_option("--max-length",
+                  options->max_length,
                   "truncate inputs to this many tokens (default 128, at most the model's limit)")
       ->check(at_least(1));
   sub->add_option("--batch-size", options->batch_size, "rows per forward pass (default 32)")
@@ -31,9 +32,9 @@ Command add_predict_command(CLI::App& app) {
   add_runtime_options(*sub, options->runtime);
   return {sub, [options] {
             const size_t rows = run_predict(*options);
-            std::fputs(fmt::format("predicted {} rows -> {}\n", rows, options->output.string())
-                           .c_str(),
-                       stderr);
+            std::fputs(
+                fmt::format("predicted {} rows -> {}\n", rows, options->output.string()).c_str(),
+                stderr);
           }};
 }
 

@@ -52,7 +52,8 @@ Command add_pretrain_command(CLI::App& app) {
   io->add_option("--resume-from-checkpoint",
                  o->resume_from_checkpoint,
                  "continue from a checkpoint-<step> folder, or 'latest' in --output-dir");
-  io->add_flag("--overwrite-output-dir", o->overwrite_output_dir,
+  io->add_flag("--overwrite-output-dir",
+               o->overwrite_output_dir,
                "start a new run in an --output-dir that holds another run's checkpoint-*/, best/, "
                "last/ and trainer_log.jsonl, deleting them (without it, such a folder is refused)");
 

@@ -32,11 +32,13 @@ Command add_score_command(CLI::App& app) {
   sub->add_option("--task", *task, "classify or translate")
       ->required()
       ->check(CLI::IsMember({"classify", "translate"}));
-  sub->add_option("--references", options->references,
+  sub->add_option("--references",
+                  options->references,
                   "reference file (translate: one or more, one per reference set)")
       ->required();
   sub->add_option("--predictions", options->predictions, "predictions file")->required();
-  sub->add_option("--digits", options->digits,
+  sub->add_option("--digits",
+                  options->digits,
                   "decimals in the classification report (default 2, as sklearn)")
       ->check(between(0, 15));
   sub->add_option("--report-json", options->report_json, "also write the scores as JSON here");

@@ -22,15 +22,16 @@ Command add_tokenize_command(CLI::App& app) {
   sub->add_option("--model", options->model_dir, "folder with vocab.txt")->required();
   sub->add_option("--input", options->input, "input .txt or .jsonl")->required();
   sub->add_option("--output", options->output, "output .jsonl")->required();
-  sub->add_option("--max-length", options->max_length,
+  sub->add_option("--max-length",
+                  options->max_length,
                   "truncate to this many tokens including [CLS]/[SEP] (default: no truncation)")
       ->check(at_least(0));
   sub->add_option("--text-column", options->text_column, "JSONL key of the text (default: text)");
   return {sub, [options] {
             const size_t lines = run_tokenize(*options);
-            std::fputs(fmt::format("tokenized {} lines -> {}\n", lines, options->output.string())
-                           .c_str(),
-                       stderr);
+            std::fputs(
+                fmt::format("tokenized {} lines -> {}\n", lines, options->output.string()).c_str(),
+                stderr);
           }};
 }
 

@@ -25,7 +25,8 @@ Command add_train_command(CLI::App& app) {
       "); flags on the command line win.");
 
   auto* io = sub->add_option_group("Inputs and outputs");
-  io->add_option("--task", o->task,
+  io->add_option("--task",
+                 o->task,
                  "classify (BERT sequence classification, default) or translate (Marian seq2seq)");
   io->add_option("--model", o->model_dir, "Hugging Face model folder to start from")->required();
   io->add_option("--weights", o->weights, "weights file overriding the folder's own");
@@ -34,36 +35,49 @@ Command add_train_command(CLI::App& app) {
   io->add_option("--valid", o->valid_file, "validation data (same format)");
   io->add_option("--output-dir", o->output_dir, "where checkpoints, best/, last/ and logs go")
       ->required();
-  io->add_option("--resume-from-checkpoint", o->resume_from_checkpoint,
+  io->add_option("--resume-from-checkpoint",
+                 o->resume_from_checkpoint,
                  "continue from a checkpoint-<step> folder, or 'latest' in --output-dir");
-  io->add_flag("--overwrite-output-dir", o->overwrite_output_dir,
+  io->add_flag("--overwrite-output-dir",
+               o->overwrite_output_dir,
                "start a new run in an --output-dir that holds another run's checkpoint-*/, best/, "
                "last/ and trainer_log.jsonl, deleting them (without it, such a folder is refused)");
   add_text_column_options(*sub, o->columns, /*with_label=*/true);
   auto* seq2seq = sub->add_option_group("Translation (--task translate)");
   seq2seq->add_option("--source-column", o->source_column, "source text column (default source)");
   seq2seq->add_option("--target-column", o->target_column, "target text column (default target)");
-  seq2seq->add_option("--max-target-length", o->max_target_length,
-                      "truncate targets to this many tokens including </s> (default 128)")
+  seq2seq
+      ->add_option("--max-target-length",
+                   o->max_target_length,
+                   "truncate targets to this many tokens including </s> (default 128)")
       ->check(at_least(2));
-  seq2seq->add_option("--label-smoothing", o->label_smoothing,
-                      "label smoothing of the cross-entropy, PyTorch semantics (default 0)")
+  seq2seq
+      ->add_option("--label-smoothing",
+                   o->label_smoothing,
+                   "label smoothing of the cross-entropy, PyTorch semantics (default 0)")
       ->check(between(0, 1));
-  seq2seq->add_flag("--predict-with-generate", o->predict_with_generate,
+  seq2seq->add_flag("--predict-with-generate",
+                    o->predict_with_generate,
                     "decode the validation set at each evaluation and report BLEU and chrF "
                     "(so --metric-for-best-model bleu works)");
-  seq2seq->add_option("--generation-num-beams", o->generation_num_beams,
-                      "beams for --predict-with-generate (default 1: greedy)")
+  seq2seq
+      ->add_option("--generation-num-beams",
+                   o->generation_num_beams,
+                   "beams for --predict-with-generate (default 1: greedy)")
       ->check(at_least(1));
-  seq2seq->add_option("--generation-max-length", o->generation_max_length,
-                      "max length for --predict-with-generate, counting the start token (default 128)")
+  seq2seq
+      ->add_option("--generation-max-length",
+                   o->generation_max_length,
+                   "max length for --predict-with-generate, counting the start token (default 128)")
       ->check(at_least(2));
   add_table_options(*sub, o->table);
-  sub->add_option("--max-length", o->max_length,
+  sub->add_option("--max-length",
+                  o->max_length,
                   "truncate inputs to this many tokens (default 128, at most the model's limit)")
       ->check(at_least(1));
 
-  add_trainer_options(*sub, *o,
+  add_trainer_options(*sub,
+                      *o,
                       "classify: macro_f1 (default), accuracy, micro_f1, weighted_f1, mcc, "
                       "macro_precision, macro_recall; translate: bleu (default with "
                       "--predict-with-generate), chrf; both: loss (lower is better)");

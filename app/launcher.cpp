@@ -3,7 +3,6 @@
 // them directly (each saves through its InterruptGuard); SIGTERM sent to the launcher alone is
 // forwarded.
 #include "app/launcher.h"
-#include "app/options.h"
 
 #include <atomic>
 #include <cerrno>
@@ -22,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "app/options.h"
 #include "lib/distributed.h"
 #include "lib/error.h"
 #include "lib/interrupt.h"
@@ -98,9 +98,10 @@ void add_distributed_options(CLI::App& sub, LaunchOptions& launch, std::string& 
   group->add_option("--master-addr",
                     launch.master_addr,
                     "address of node 0, where rank 0 serves the rendezvous (default 127.0.0.1)");
-  group->add_option("--master-port",
-                    launch.master_port,
-                    "its port (default: a free port with one node, else 29500)")
+  group
+      ->add_option("--master-port",
+                   launch.master_port,
+                   "its port (default: a free port with one node, else 29500)")
       ->check(between(0, 65535));
   group->add_option("--dist-backend", backend, "gloo | nccl (default: nccl on CUDA, gloo on CPU)");
   group
@@ -124,7 +125,8 @@ void launch_local_ranks(const LaunchOptions& o) {
   // One machine and no --master-port: the launcher serves the rendezvous itself on a port the
   // kernel picks (no window for another process to take it); the ranks connect as clients.
   std::unique_ptr<LocalStoreServer> store;
-  if (o.master_port <= 0 && o.nnodes == 1) store = std::make_unique<LocalStoreServer>(o.master_addr);
+  if (o.master_port <= 0 && o.nnodes == 1)
+    store = std::make_unique<LocalStoreServer>(o.master_addr);
   const int port = store ? store->port() : o.master_port > 0 ? o.master_port : kDefaultMasterPort;
   const int world_size = o.nnodes * o.nproc_per_node;
   const auto args = strip_launcher_flags(read_own_command_line());

@@ -8,10 +8,9 @@
 #include <thread>
 #include <vector>
 
-#include <malloc.h>
-
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include "app/commands.h"
@@ -71,9 +70,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "ftune 0.1.0");
   app.require_subcommand(1);
   // One config file for every command: TOML/INI with a section per command ([train] ...).
-  app.set_config("--config", "", "read options from a TOML/INI file, a [command] section each; flags win");
+  app.set_config(
+      "--config", "", "read options from a TOML/INI file, a [command] section each; flags win");
   int threads = 0;
-  app.add_option("--threads", threads,
+  app.add_option("--threads",
+                 threads,
                  "CPU threads for LibTorch (default: all cores, split between the ranks of a "
                  "distributed run; LibTorch's own default is 1)")
       ->check(ftune::at_least(0));
@@ -111,8 +112,10 @@ int main(int argc, char** argv) {
         known = known || command.app->get_name() == arg;
       }
       if (!known) {
-        std::fprintf(stderr, "error: unknown command '%s'; commands: %s (see ftune --help)\n",
-                     arg.c_str(), names.c_str());
+        std::fprintf(stderr,
+                     "error: unknown command '%s'; commands: %s (see ftune --help)\n",
+                     arg.c_str(),
+                     names.c_str());
         return kExitUsage;
       }
       break;

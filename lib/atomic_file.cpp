@@ -1,14 +1,13 @@
 // Temporary file + fsync + rename: the only way ftune writes an output file.
 #include "lib/atomic_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/error.h"
 
@@ -24,9 +23,12 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path target) : target_(std::
   temporary_ = temporary_for(target_);
   out_.open(temporary_, std::ios::binary | std::ios::trunc);
   if (!out_) {
-    throw IoError(fmt::format("writing '{}': cannot create '{}': {}; hint: check that the folder "
-                              "exists and is writable",
-                              target_.string(), temporary_.string(), std::strerror(errno)));
+    throw IoError(
+        fmt::format("writing '{}': cannot create '{}': {}; hint: check that the folder "
+                    "exists and is writable",
+                    target_.string(),
+                    temporary_.string(),
+                    std::strerror(errno)));
   }
 }
 
@@ -47,17 +49,19 @@ void AtomicFileWriter::commit() {
     const int saved = errno;
     std::error_code ignored;
     std::filesystem::remove(temporary_, ignored);  // frees what the partial write took
-    throw IoError(fmt::format("writing '{}': write failed ({}); {}; hint: free some space or "
-                              "write elsewhere",
-                              target_.string(), saved ? std::strerror(saved) : "disk full?",
-                              describe_free_space(target_)));
+    throw IoError(
+        fmt::format("writing '{}': write failed ({}); {}; hint: free some space or "
+                    "write elsewhere",
+                    target_.string(),
+                    saved ? std::strerror(saved) : "disk full?",
+                    describe_free_space(target_)));
   }
   sync_path(temporary_);
   std::error_code error;
   std::filesystem::rename(temporary_, target_, error);
   if (error) {
-    throw IoError(fmt::format("writing '{}': cannot rename the temporary file: {}",
-                              target_.string(), error.message()));
+    throw IoError(fmt::format(
+        "writing '{}': cannot rename the temporary file: {}", target_.string(), error.message()));
   }
   committed_ = true;
   auto parent = target_.parent_path();
@@ -69,8 +73,8 @@ std::string describe_free_space(const std::filesystem::path& path) {
   std::error_code error;
   const auto space = std::filesystem::space(folder, error);
   if (error) return fmt::format("free space on '{}' unknown", folder.string());
-  return fmt::format("{:.1f} MB free on '{}'", static_cast<double>(space.available) / 1e6,
-                     folder.string());
+  return fmt::format(
+      "{:.1f} MB free on '{}'", static_cast<double>(space.available) / 1e6, folder.string());
 }
 
 void write_file_atomically(const std::filesystem::path& target, std::string_view content) {
@@ -83,9 +87,11 @@ void require_writable_parent(const std::filesystem::path& target) {
   auto parent = target.parent_path();
   if (parent.empty()) parent = ".";
   if (!std::filesystem::is_directory(parent) || ::access(parent.c_str(), W_OK) != 0) {
-    throw IoError(fmt::format("writing '{}': folder '{}' does not exist or is not writable; "
-                              "hint: create it first or choose another output path",
-                              target.string(), parent.string()));
+    throw IoError(
+        fmt::format("writing '{}': folder '{}' does not exist or is not writable; "
+                    "hint: create it first or choose another output path",
+                    target.string(),
+                    parent.string()));
   }
 }
 
@@ -111,7 +117,11 @@ void refuse_output_over_input(
       throw IoError(fmt::format(
           "checking options: {} '{}' is the same file as {} '{}': writing it would destroy the "
           "input; hint: choose another {} path",
-          output_option, output.string(), option, input.string(), output_option));
+          output_option,
+          output.string(),
+          option,
+          input.string(),
+          output_option));
     }
   }
 }

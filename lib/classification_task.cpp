@@ -30,8 +30,12 @@ class ClassificationTask : public TrainTask {
     const auto config = BertConfig::read((o.model_dir / "config.json").string());
     require_vocabulary_fits(tokenizer_, config, o.model_dir);
     const size_t max_length = clamp_max_length(config, o.max_length);
-    train_ = read_text_examples(o.train_file, o.columns, tokenizer_, max_length,
-                                /*read_labels=*/true, o.table);
+    train_ = read_text_examples(o.train_file,
+                                o.columns,
+                                tokenizer_,
+                                max_length,
+                                /*read_labels=*/true,
+                                o.table);
     ClassifierLoadOptions load_options;
     load_options.weights = o.weights;
     load_options.labels = sorted_unique(train_.labels);
@@ -54,8 +58,11 @@ class ClassificationTask : public TrainTask {
 
   at::Tensor compute_loss(const std::vector<size_t>& indices) override {
     Batch batch = collate_batch(train_.encodings, train_labels_, indices, tokenizer_.pad_id());
-    move_to(device_of(*classifier_.model), batch.input_ids, batch.attention_mask,
-            batch.token_type_ids, batch.labels);
+    move_to(device_of(*classifier_.model),
+            batch.input_ids,
+            batch.attention_mask,
+            batch.token_type_ids,
+            batch.labels);
     auto logits = classifier_.model(batch.input_ids, batch.attention_mask, batch.token_type_ids);
     return torch::cross_entropy_loss(logits, batch.labels);  // mean over the batch, as HF
   }
@@ -65,13 +72,21 @@ class ClassificationTask : public TrainTask {
   EvalMetrics evaluate(const EvalShard& shard) override {
     at::Tensor logits;  // (N, L) in file order
     if (shard.world_size == 1) {
-      logits = compute_logits(classifier_.model, valid_->encodings, tokenizer_.pad_id(),
-                              eval_batch_size_, "eval", shard.show_progress);
+      logits = compute_logits(classifier_.model,
+                              valid_->encodings,
+                              tokenizer_.pad_id(),
+                              eval_batch_size_,
+                              "eval",
+                              shard.show_progress);
     } else {
       std::vector<Encoding> mine;
       for (size_t i : shard.indices(valid_->encodings.size())) mine.push_back(valid_->encodings[i]);
-      auto local = compute_logits(classifier_.model, mine, tokenizer_.pad_id(), eval_batch_size_,
-                                  "eval", shard.show_progress);  // (N_rank, L)
+      auto local = compute_logits(classifier_.model,
+                                  mine,
+                                  tokenizer_.pad_id(),
+                                  eval_batch_size_,
+                                  "eval",
+                                  shard.show_progress);  // (N_rank, L)
       logits = shard.to_example_order(shard.gather_rows(local));
     }
     classifier_.model->train();
@@ -90,7 +105,12 @@ class ClassificationTask : public TrainTask {
   }
 
   std::vector<std::string> metric_names() const override {
-    return {"macro_f1", "accuracy", "micro_f1", "weighted_f1", "mcc", "macro_precision",
+    return {"macro_f1",
+            "accuracy",
+            "micro_f1",
+            "weighted_f1",
+            "mcc",
+            "macro_precision",
             "macro_recall"};  // the first is the default --metric-for-best-model
   }
 
@@ -99,8 +119,8 @@ class ClassificationTask : public TrainTask {
   }
 
   void load_model_folder_weights(const std::filesystem::path& dir) override {
-    load_state_dict(*classifier_.model, read_weights(find_weights_file(dir)), LoadPolicy{},
-                    dir.string());
+    load_state_dict(
+        *classifier_.model, read_weights(find_weights_file(dir)), LoadPolicy{}, dir.string());
   }
 
   std::string describe() const override {
@@ -108,7 +128,9 @@ class ClassificationTask : public TrainTask {
     if (train_.skipped_rows > 0) {
       skipped = fmt::format(" ({} bad rows skipped)", train_.skipped_rows);
     }
-    return fmt::format("{} examples{}, {} labels", train_.encodings.size(), skipped,
+    return fmt::format("{} examples{}, {} labels",
+                       train_.encodings.size(),
+                       skipped,
                        classifier_.config.id2label.size());
   }
 

@@ -382,7 +382,9 @@ Distributed Distributed::from_environment(const DistributedOptions& options,
           "checking train options: --dist-backend nccl: {} ranks on this node but {} GPU(s); "
           "NCCL needs a GPU of its own for each rank; hint: at most {} ranks per node, or "
           "--dist-backend gloo (ranks may then share a GPU)",
-          env->local_world_size, gpus, gpus));
+          env->local_world_size,
+          gpus,
+          gpus));
     }
 #endif
   }
@@ -546,8 +548,8 @@ LocalStoreServer::LocalStoreServer(const std::string& host) : impl_(std::make_un
     impl_->store = c10::make_intrusive<c10d::TCPStore>(host, options);
     port_ = static_cast<int>(impl_->store->getPort());
   } catch (const std::exception& e) {
-    throw Error(fmt::format("launching ranks: serving the rendezvous on {}: {}", host,
-                            describe_exception(e)));
+    throw Error(fmt::format(
+        "launching ranks: serving the rendezvous on {}: {}", host, describe_exception(e)));
   }
 }
 

@@ -43,30 +43,34 @@ std::string trim(const std::string& text) {
   return text.substr(begin, end - begin + 1);
 }
 
-void require_same_line_count(const std::filesystem::path& predictions,
-                             size_t prediction_count,
-                             const std::filesystem::path& references,
-                             size_t reference_count) {
+void require_same_line_count(const std::filesystem::path& predictions, size_t prediction_count,
+                             const std::filesystem::path& references, size_t reference_count) {
   if (prediction_count == reference_count) return;
   throw DataError(fmt::format(
       "scoring: predictions '{}': expected {} lines (as many as references '{}'), got {}; hint: "
       "line i of the predictions must answer line i of the references",
-      predictions.string(), reference_count, references.string(), prediction_count));
+      predictions.string(),
+      reference_count,
+      references.string(),
+      prediction_count));
 }
 
 std::vector<std::string> read_labels(const std::filesystem::path& file) {
   std::vector<std::string> labels = read_lines(file);
   if (labels.empty()) {
-    throw DataError(fmt::format("scoring: file '{}': expected one label per line, got an empty "
-                                "file",
-                                file.string()));
+    throw DataError(
+        fmt::format("scoring: file '{}': expected one label per line, got an empty "
+                    "file",
+                    file.string()));
   }
   for (size_t i = 0; i < labels.size(); ++i) {
     labels[i] = trim(labels[i]);
     if (labels[i].empty()) {
-      throw DataError(fmt::format("scoring: file '{}' line {}: expected a label, got an empty "
-                                  "line; hint: every line holds one label",
-                                  file.string(), i + 1));
+      throw DataError(
+          fmt::format("scoring: file '{}' line {}: expected a label, got an empty "
+                      "line; hint: every line holds one label",
+                      file.string(),
+                      i + 1));
     }
   }
   return labels;
@@ -74,14 +78,15 @@ std::vector<std::string> read_labels(const std::filesystem::path& file) {
 
 std::string score_classification(const ScoreOptions& options) {
   if (options.references.size() != 1) {
-    throw DataError(fmt::format("scoring: --references: expected one file for --task classify, "
-                                "got {}",
-                                options.references.size()));
+    throw DataError(
+        fmt::format("scoring: --references: expected one file for --task classify, "
+                    "got {}",
+                    options.references.size()));
   }
   const auto references = read_labels(options.references[0]);
   const auto predictions = read_labels(options.predictions);
-  require_same_line_count(options.predictions, predictions.size(), options.references[0],
-                          references.size());
+  require_same_line_count(
+      options.predictions, predictions.size(), options.references[0], references.size());
   EvalResult result;
   result.report = compute_classification_report(references, predictions);
   result.predictions = predictions;
@@ -97,15 +102,15 @@ std::string score_translation(const ScoreOptions& options) {
   }
   const auto hypotheses = read_lines(options.predictions);
   if (hypotheses.empty()) {
-    throw DataError(fmt::format("scoring: predictions '{}': expected one sentence per line, got an "
-                                "empty file",
-                                options.predictions.string()));
+    throw DataError(
+        fmt::format("scoring: predictions '{}': expected one sentence per line, got an "
+                    "empty file",
+                    options.predictions.string()));
   }
   std::vector<std::vector<std::string>> references;
   for (const auto& file : options.references) {
     references.push_back(read_lines(file));
-    require_same_line_count(options.predictions, hypotheses.size(), file,
-                            references.back().size());
+    require_same_line_count(options.predictions, hypotheses.size(), file, references.back().size());
   }
   const BleuScore bleu = compute_corpus_bleu(hypotheses, references);
   const ChrfScore chrf = compute_corpus_chrf(hypotheses, references);
@@ -122,29 +127,30 @@ std::string score_translation(const ScoreOptions& options) {
     report["chrf"] = {{"score", chrf.score}, {"signature", chrf.signature}};
     write_file_atomically(*options.report_json, report.dump(2) + "\n");
   }
-  return fmt::format("{}\nBLEU|{}\n{}\nchrF2|{}\n", bleu.format(), bleu.signature, chrf.format(),
-                     chrf.signature);
+  return fmt::format(
+      "{}\nBLEU|{}\n{}\nchrF2|{}\n", bleu.format(), bleu.signature, chrf.format(), chrf.signature);
 }
 
 }  // namespace
 
-EvalResult compute_eval_result(const at::Tensor& logits,
-                               const std::vector<int64_t>& label_ids,
+EvalResult compute_eval_result(const at::Tensor& logits, const std::vector<int64_t>& label_ids,
                                const std::vector<std::string>& id2label) {
   const auto N = static_cast<int64_t>(label_ids.size());
   const auto L = static_cast<int64_t>(id2label.size());
   if (logits.dim() != 2 || logits.size(0) != N || logits.size(1) != L) {
-    throw Error(fmt::format("evaluating: logits: expected shape [{}, {}], got {}", N, L,
+    throw Error(fmt::format("evaluating: logits: expected shape [{}, {}], got {}",
+                            N,
+                            L,
                             fmt::join(logits.sizes(), "x")));
   }
   for (int64_t i = 0; i < N; ++i) {
     if (label_ids[i] < 0 || label_ids[i] >= L) {
-      throw Error(fmt::format("evaluating: label id of example {}: expected 0..{}, got {}", i,
-                              L - 1, label_ids[i]));
+      throw Error(fmt::format(
+          "evaluating: label id of example {}: expected 0..{}, got {}", i, L - 1, label_ids[i]));
     }
   }
   at::Tensor scores = logits.detach().to(torch::kCPU, torch::kFloat);  // (N, L)
-  at::Tensor targets = torch::tensor(label_ids, torch::kLong);          // (N)
+  at::Tensor targets = torch::tensor(label_ids, torch::kLong);         // (N)
   EvalResult result;
   // Mean cross-entropy in float32, as BertForSequenceClassification's loss computes it.
   result.loss = torch::nn::functional::cross_entropy(scores, targets).item<double>();
@@ -192,14 +198,18 @@ std::vector<int64_t> map_label_ids(const TextExamples& examples,
   }
   std::string others;
   if (bad_rows > 1) {
-    others = fmt::format(" ({} rows in all have labels the model does not know: {})", bad_rows,
+    others = fmt::format(" ({} rows in all have labels the model does not know: {})",
+                         bad_rows,
                          list_labels(unknown));
   }
   throw DataError(fmt::format(
       "evaluating: label at '{}' line {}: expected one of the model's labels ({}), got '{}'{}; "
       "hint: evaluate with the model fine-tuned on these labels, or check --label-column",
-      examples.file.string(), examples.line_numbers[*first_bad], list_labels(id2label),
-      examples.labels[*first_bad], others));
+      examples.file.string(),
+      examples.line_numbers[*first_bad],
+      list_labels(id2label),
+      examples.labels[*first_bad],
+      others));
 }
 
 EvalResult run_eval(const EvalOptions& options) {
@@ -207,7 +217,8 @@ EvalResult run_eval(const EvalOptions& options) {
   if (options.report_json) {
     require_writable_parent(*options.report_json);
     refuse_output_over_input(
-        *options.report_json, "--report-json",
+        *options.report_json,
+        "--report-json",
         {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
   }
   const Runtime runtime = resolve_runtime(options.runtime);
@@ -216,8 +227,12 @@ EvalResult run_eval(const EvalOptions& options) {
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
   require_vocabulary_fits(tokenizer, config, options.model_dir);
   const size_t max_length = clamp_max_length(config, options.max_length);
-  TextExamples examples = read_text_examples(options.data, options.columns, tokenizer, max_length,
-                                             /*read_labels=*/true, options.table);
+  TextExamples examples = read_text_examples(options.data,
+                                             options.columns,
+                                             tokenizer,
+                                             max_length,
+                                             /*read_labels=*/true,
+                                             options.table);
   const std::vector<int64_t> label_ids = map_label_ids(examples, config.id2label);
 
   ClassifierLoadOptions load_options;
@@ -227,8 +242,11 @@ EvalResult run_eval(const EvalOptions& options) {
   at::Tensor logits;
   {
     AutocastGuard autocast(runtime.device.type(), runtime.precision);
-    logits = compute_logits(classifier.model, examples.encodings, tokenizer.pad_id(),
-                            options.batch_size, "eval");  // (N, L)
+    logits = compute_logits(classifier.model,
+                            examples.encodings,
+                            tokenizer.pad_id(),
+                            options.batch_size,
+                            "eval");  // (N, L)
   }
   EvalResult result = compute_eval_result(logits, label_ids, classifier.config.id2label);
   result.skipped_rows = examples.skipped_rows;
@@ -272,7 +290,8 @@ std::vector<std::string> read_lines(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     throw IoError(fmt::format("reading '{}': cannot open it: {}; hint: check the path",
-                              file.string(), std::strerror(errno)));
+                              file.string(),
+                              std::strerror(errno)));
   }
   std::stringstream buffer;
   buffer << in.rdbuf();

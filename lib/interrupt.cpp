@@ -2,12 +2,12 @@
 // a second signal calls _exit, which is async-signal-safe too.
 #include "lib/interrupt.h"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+
+#include <signal.h>
+#include <unistd.h>
 
 namespace ftune {
 namespace {

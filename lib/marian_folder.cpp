@@ -17,8 +17,8 @@
 namespace ftune {
 namespace {
 
-const char* const kTokenizerFiles[] = {"source.spm", "target.spm", "vocab.json",
-                                       "tokenizer_config.json", "special_tokens_map.json"};
+const char* const kTokenizerFiles[] = {
+    "source.spm", "target.spm", "vocab.json", "tokenizer_config.json", "special_tokens_map.json"};
 
 }  // namespace
 
@@ -50,7 +50,8 @@ MarianBundle load_marian_folder(const std::filesystem::path& dir,
         "hint: vocab.json and config.json come from different models",
         (dir / "vocab.json").string(),
         tokenizer.min_id() < 0 ? tokenizer.min_id() : tokenizer.max_id(),
-        bundle.config.vocab_size - 1, bundle.config.vocab_size));
+        bundle.config.vocab_size - 1,
+        bundle.config.vocab_size));
   }
   bundle.model = MarianMTModel(bundle.config);
   bundle.report =
@@ -58,11 +59,10 @@ MarianBundle load_marian_folder(const std::filesystem::path& dir,
   return bundle;
 }
 
-LoadReport load_marian_weights(MarianMTModel& model,
-                               const MarianConfig& config,
+LoadReport load_marian_weights(MarianMTModel& model, const MarianConfig& config,
                                const std::filesystem::path& file) {
-  return load_state_dict(*model, drop_marian_redundant_keys(read_weights(file), config),
-                         LoadPolicy{}, file.string());
+  return load_state_dict(
+      *model, drop_marian_redundant_keys(read_weights(file), config), LoadPolicy{}, file.string());
 }
 
 void save_marian_folder(const std::filesystem::path& out_dir, const MarianBundle& bundle) {
@@ -73,7 +73,8 @@ void save_marian_folder(const std::filesystem::path& out_dir, const MarianBundle
     // keeps from_pretrained free of "newly initialized" warnings.
     const auto shared = state.at("model.shared.weight");
     for (const char* alias : {"model.encoder.embed_tokens.weight",
-                              "model.decoder.embed_tokens.weight", "lm_head.weight"}) {
+                              "model.decoder.embed_tokens.weight",
+                              "lm_head.weight"}) {
       state[alias] = shared;
     }
   }

@@ -84,13 +84,13 @@ nlohmann::json parse_json_line(const std::filesystem::path& file, int64_t line_n
   try {
     object = parse_json_capped(line, file.string());
   } catch (const JsonError& error) {
-    throw DataError(fmt::format("reading '{}': line {}: expected one JSON object per line ({}), "
-                                "got {}",
-                                file.string(),
-                                line_number,
-                                error.kind == JsonError::Kind::kTooDeep ? error.expected
-                                                                        : "valid JSON",
-                                error.got));
+    throw DataError(
+        fmt::format("reading '{}': line {}: expected one JSON object per line ({}), "
+                    "got {}",
+                    file.string(),
+                    line_number,
+                    error.kind == JsonError::Kind::kTooDeep ? error.expected : "valid JSON",
+                    error.got));
   }
   if (!object.is_object()) {
     throw DataError(

@@ -52,7 +52,10 @@ void require_vocabulary_fits(const WordPieceTokenizer& tokenizer, const BertConf
         "loading '{}': {} lines (token ids 0 to {}), but config.json's vocab_size is {}: ids {} "
         "and up would index past the embedding table; hint: vocab.txt and config.json come from "
         "different models",
-        (model_dir / "vocab.txt").string(), lines, lines - 1, config.vocab_size,
+        (model_dir / "vocab.txt").string(),
+        lines,
+        lines - 1,
+        config.vocab_size,
         config.vocab_size));
   }
 }
@@ -66,23 +69,27 @@ Classifier load_classifier(const std::filesystem::path& model_dir,
   auto tensors = read_weights(result.weights_file);
 
   LoadPolicy policy;
-  const std::vector<std::string> checkpoint_labels = result.config.id2label;  // a copy: replaced below
+  const std::vector<std::string> checkpoint_labels =
+      result.config.id2label;  // a copy: replaced below
   const bool file_has_head = tensors.count("classifier.weight") > 0;
   if (options.labels.empty()) {
     if (checkpoint_labels.empty() || !file_has_head) {
       throw CheckpointError(fmt::format(
           "loading model '{}': it has no classification head (no id2label in config.json or no "
           "'classifier.weight' in {}); hint: fine-tune it first with `ftune train`",
-          model_dir.string(), result.weights_file.filename().string()));
+          model_dir.string(),
+          result.weights_file.filename().string()));
     }
     result.head_note = fmt::format("classification head kept: {} labels ({})",
-                                   checkpoint_labels.size(), fmt::join(checkpoint_labels, ", "));
+                                   checkpoint_labels.size(),
+                                   fmt::join(checkpoint_labels, ", "));
   } else {
     std::set<std::string> wanted(options.labels.begin(), options.labels.end());
     std::set<std::string> have(checkpoint_labels.begin(), checkpoint_labels.end());
     if (file_has_head && wanted == have) {
       result.head_note = fmt::format(
-          "classification head kept: the checkpoint's label2id names exactly the {} training labels",
+          "classification head kept: the checkpoint's label2id names exactly the {} training "
+          "labels",
           wanted.size());
     } else {
       result.config.id2label = options.labels;
@@ -90,25 +97,26 @@ Classifier load_classifier(const std::filesystem::path& model_dir,
       policy.allow_missing_prefixes = {"bert.pooler."};  // an MLM checkpoint has none (as HF)
       result.head_note =
           file_has_head
-              ? fmt::format("new classification head for {} labels ({}): the checkpoint's labels "
-                            "({}) differ",
-                            options.labels.size(), fmt::join(options.labels, ", "),
-                            fmt::join(checkpoint_labels, ", "))
+              ? fmt::format(
+                    "new classification head for {} labels ({}): the checkpoint's labels "
+                    "({}) differ",
+                    options.labels.size(),
+                    fmt::join(options.labels, ", "),
+                    fmt::join(checkpoint_labels, ", "))
               : fmt::format("new classification head for {} labels ({}): the checkpoint has none",
-                            options.labels.size(), fmt::join(options.labels, ", "));
+                            options.labels.size(),
+                            fmt::join(options.labels, ", "));
     }
   }
 
   torch::manual_seed(options.seed);
   result.model = BertForSequenceClassification(result.config);
   init_bert_weights(*result.model, result.config);
-  result.report =
-      load_state_dict(*result.model, tensors, policy, result.weights_file.string());
+  result.report = load_state_dict(*result.model, tensors, policy, result.weights_file.string());
   return result;
 }
 
-void save_classifier(const std::filesystem::path& out_dir,
-                     const Classifier& classifier,
+void save_classifier(const std::filesystem::path& out_dir, const Classifier& classifier,
                      const WordPieceTokenizer& tokenizer) {
   std::filesystem::create_directories(out_dir);
   write_weights_safetensors(out_dir / "model.safetensors", collect_state_dict(*classifier.model));

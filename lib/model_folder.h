@@ -17,7 +17,8 @@ namespace ftune {
 struct ClassifierLoadOptions {
   std::optional<std::filesystem::path> weights;  // --weights: overrides the folder's choice
   // Training labels (sorted, unique). The checkpoint's head is kept when its label2id names
-  // exactly these; otherwise a fresh head is built for them. Empty: the checkpoint must have a head.
+  // exactly these; otherwise a fresh head is built for them. Empty: the checkpoint must have a
+  // head.
   std::vector<std::string> labels;
   uint64_t seed = 42;  // initializes a fresh head
 };
@@ -34,8 +35,7 @@ Classifier load_classifier(const std::filesystem::path& model_dir,
                            const ClassifierLoadOptions& options);
 
 // Writes config.json, model.safetensors and the tokenizer files, each atomically.
-void save_classifier(const std::filesystem::path& out_dir,
-                     const Classifier& classifier,
+void save_classifier(const std::filesystem::path& out_dir, const Classifier& classifier,
                      const WordPieceTokenizer& tokenizer);
 
 // The weights file used for `model_dir`: `weights` when given, else the first one found.

@@ -17,11 +17,8 @@
 namespace ftune {
 
 at::Tensor compute_logits(BertForSequenceClassification& model,
-                          const std::vector<Encoding>& encodings,
-                          int64_t pad_id,
-                          size_t batch_size,
-                          const std::string& progress_label,
-                          bool show_progress) {
+                          const std::vector<Encoding>& encodings, int64_t pad_id, size_t batch_size,
+                          const std::string& progress_label, bool show_progress) {
   torch::InferenceMode inference;
   model->eval();
   const auto device = device_of(*model);
@@ -40,9 +37,10 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
     std::vector<size_t> indices(order.begin() + static_cast<std::ptrdiff_t>(start),
                                 order.begin() + end);
     Batch batch = collate_batch(encodings, {}, indices, pad_id);
-    auto logits = model(to_device(batch.input_ids, device), to_device(batch.attention_mask, device),
+    auto logits = model(to_device(batch.input_ids, device),
+                        to_device(batch.attention_mask, device),
                         to_device(batch.token_type_ids, device));  // (B, L)
-    parts.push_back(logits.to(torch::kCPU, torch::kFloat));  // predictions stay on the host
+    parts.push_back(logits.to(torch::kCPU, torch::kFloat));        // predictions stay on the host
     progress.update(static_cast<int64_t>(start + indices.size()));
   }
   progress.finish();
@@ -52,7 +50,8 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
 
 size_t run_predict(const PredictOptions& options) {
   require_writable_parent(options.output);
-  refuse_output_over_input(options.output, "--output",
+  refuse_output_over_input(options.output,
+                           "--output",
                            {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
   require_model_folder(options.model_dir);
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
@@ -63,15 +62,21 @@ size_t run_predict(const PredictOptions& options) {
   classifier.model->to(runtime.device);
   require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
-  TextExamples examples = read_text_examples(options.data, options.columns, tokenizer, max_length,
-                                             /*read_labels=*/false, options.table);
+  TextExamples examples = read_text_examples(options.data,
+                                             options.columns,
+                                             tokenizer,
+                                             max_length,
+                                             /*read_labels=*/false,
+                                             options.table);
   if (examples.skipped_rows > 0) {
-    fmt::print(stderr, "skipped {} bad rows of {} (--skip-bad-rows)\n", examples.skipped_rows,
+    fmt::print(stderr,
+               "skipped {} bad rows of {} (--skip-bad-rows)\n",
+               examples.skipped_rows,
                options.data.string());
   }
   AutocastGuard autocast(runtime.device.type(), runtime.precision);
-  at::Tensor logits = compute_logits(classifier.model, examples.encodings, tokenizer.pad_id(),
-                                     options.batch_size, "predict");
+  at::Tensor logits = compute_logits(
+      classifier.model, examples.encodings, tokenizer.pad_id(), options.batch_size, "predict");
   at::Tensor probs = torch::softmax(logits, -1);  // (N, L)
   at::Tensor best = logits.argmax(-1);            // (N)
 

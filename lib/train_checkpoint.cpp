@@ -2,11 +2,6 @@
 // written into `<name>.tmp-<pid>` first, synced, then renamed.
 #include "lib/train_checkpoint.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -16,13 +11,17 @@
 #include <sstream>
 #include <vector>
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include "lib/atomic_file.h"
-#include "lib/error.h"
 #include "lib/device.h"
+#include "lib/error.h"
 #include "lib/weights.h"
 #include "models/config_json.h"
 
@@ -53,11 +52,11 @@ void write_or_clean_up(const std::filesystem::path& tmp, const std::filesystem::
     std::error_code ignored;
     std::filesystem::remove_all(tmp, ignored);
     const std::string what = e.what();
-    throw IoError(fmt::format("saving '{}': {}{}", target.string(),
-                              what.substr(0, what.find('\n')),
-                              what.find(" free on ") == std::string::npos
-                                  ? "; " + describe_free_space(target)
-                                  : ""));
+    throw IoError(fmt::format(
+        "saving '{}': {}{}",
+        target.string(),
+        what.substr(0, what.find('\n')),
+        what.find(" free on ") == std::string::npos ? "; " + describe_free_space(target) : ""));
   }
 }
 
@@ -83,8 +82,8 @@ void install_folder(const std::filesystem::path& tmp, const std::filesystem::pat
       const std::string why = error.message();
       std::filesystem::rename(old, target);
       std::filesystem::remove_all(tmp, error);
-      throw IoError(fmt::format("saving '{}': cannot move the new copy into place: {}",
-                                target.string(), why));
+      throw IoError(fmt::format(
+          "saving '{}': cannot move the new copy into place: {}", target.string(), why));
     }
     std::filesystem::remove_all(old);
   } else {
@@ -119,8 +118,7 @@ std::vector<std::pair<int64_t, std::filesystem::path>> list_checkpoints(
 }  // namespace
 
 std::filesystem::path save_training_checkpoint(const std::filesystem::path& output_dir,
-                                               int64_t step,
-                                               const TrainTask& task,
+                                               int64_t step, const TrainTask& task,
                                                torch::optim::Optimizer& optimizer,
                                                const nlohmann::json& trainer_state) {
   const auto target = output_dir / fmt::format("checkpoint-{}", step);
@@ -130,23 +128,19 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& outp
     // torch::save to a file path writes through PyTorchStreamWriter, whose destructor throws on
     // a failed write (disk full) and so terminates the process; into memory it cannot fail, and
     // our writer reports the file and the free space.
-    write_file_atomically(tmp / kOptimizerFile, save_to_bytes([&](std::ostream& out) {
-                            torch::save(optimizer, out);
-                          }));
+    write_file_atomically(tmp / kOptimizerFile,
+                          save_to_bytes([&](std::ostream& out) { torch::save(optimizer, out); }));
     torch::Tensor rng_state = at::detail::getDefaultCPUGenerator().get_state();
-    write_file_atomically(tmp / kRngFile, save_to_bytes([&](std::ostream& out) {
-                            torch::save(rng_state, out);
-                          }));
+    write_file_atomically(tmp / kRngFile,
+                          save_to_bytes([&](std::ostream& out) { torch::save(rng_state, out); }));
     write_file_atomically(tmp / kTrainerStateFile, trainer_state.dump(2) + "\n");
   });
   install_folder(tmp, target);
   return target;
 }
 
-void save_model_folder(const std::filesystem::path& output_dir,
-                       const std::string& name,
-                       const TrainTask& task,
-                       c10::ScalarType save_dtype) {
+void save_model_folder(const std::filesystem::path& output_dir, const std::string& name,
+                       const TrainTask& task, c10::ScalarType save_dtype) {
   const auto target = output_dir / name;
   const auto tmp = temporary_sibling(target);
   write_or_clean_up(tmp, target, [&] {
@@ -169,7 +163,8 @@ void convert_saved_weights(const std::filesystem::path& model_dir, c10::ScalarTy
   write_file_atomically(config_file, config.dump(2) + "\n");
 }
 
-std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesystem::path& output_dir) {
+std::optional<std::filesystem::path> find_latest_checkpoint(
+    const std::filesystem::path& output_dir) {
   auto found = list_checkpoints(output_dir);
   if (found.empty()) return std::nullopt;
   return found.back().second;
@@ -189,17 +184,17 @@ std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& out
   }
   std::filesystem::path path(spec);
   if (!std::filesystem::exists(path / kTrainerStateFile)) {
-    throw CheckpointError(fmt::format(
-        "resuming: '{}' is not a complete training checkpoint (no {}); hint: pass a "
-        "checkpoint-<step> folder or 'latest'",
-        spec, kTrainerStateFile));
+    throw CheckpointError(
+        fmt::format("resuming: '{}' is not a complete training checkpoint (no {}); hint: pass a "
+                    "checkpoint-<step> folder or 'latest'",
+                    spec,
+                    kTrainerStateFile));
   }
   return path;
 }
 
 TrainerState restore_training_state(const std::filesystem::path& checkpoint,
-                                    torch::optim::Optimizer& optimizer,
-                                    const c10::Device& device) {
+                                    torch::optim::Optimizer& optimizer, const c10::Device& device) {
   const auto state_file = checkpoint / kTrainerStateFile;
   std::ifstream in(state_file, std::ios::binary);
   if (!in) {
@@ -216,7 +211,8 @@ TrainerState restore_training_state(const std::filesystem::path& checkpoint,
     generator.set_state(rng_state);
   } catch (const c10::Error& e) {
     throw CheckpointError(fmt::format("resuming from '{}': cannot restore optimizer/RNG state: {}",
-                                      checkpoint.string(), e.what_without_backtrace()));
+                                      checkpoint.string(),
+                                      e.what_without_backtrace()));
   }
   return state;
 }
@@ -242,11 +238,14 @@ OutputDirLock::OutputDirLock(const std::filesystem::path& dir) : file_(dir / ".f
   for (int attempt = 0;; ++attempt) {
     fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
-      throw IoError(fmt::format("locking output folder '{}': cannot open '{}': {}", dir.string(),
-                                file_.string(), std::strerror(errno)));
+      throw IoError(fmt::format("locking output folder '{}': cannot open '{}': {}",
+                                dir.string(),
+                                file_.string(),
+                                std::strerror(errno)));
     }
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) break;  // held by another run: reported below
-    struct stat by_fd {}, by_path {};
+    struct stat by_fd {
+    }, by_path{};
     if (::fstat(fd_, &by_fd) == 0 && ::stat(file_.c_str(), &by_path) == 0 &&
         by_fd.st_ino == by_path.st_ino && by_fd.st_dev == by_path.st_dev) {
       locked = true;
@@ -255,9 +254,11 @@ OutputDirLock::OutputDirLock(const std::filesystem::path& dir) : file_(dir / ".f
     ::close(fd_);
     fd_ = -1;
     if (attempt == 10) {
-      throw IoError(fmt::format("locking output folder '{}': '{}' keeps changing; hint: is "
-                                "another ftune starting there?",
-                                dir.string(), file_.string()));
+      throw IoError(
+          fmt::format("locking output folder '{}': '{}' keeps changing; hint: is "
+                      "another ftune starting there?",
+                      dir.string(),
+                      file_.string()));
     }
   }
   if (!locked) {
@@ -270,10 +271,11 @@ OutputDirLock::OutputDirLock(const std::filesystem::path& dir) : file_(dir / ".f
       throw IoError(fmt::format(
           "locking output folder '{}': another ftune run (pid {}) is writing there; hint: wait "
           "for it to finish, stop it, or choose another --output-dir",
-          dir.string(), std::string(pid).empty() ? "unknown" : std::string(pid)));
+          dir.string(),
+          std::string(pid).empty() ? "unknown" : std::string(pid)));
     }
-    throw IoError(fmt::format("locking output folder '{}': {}", dir.string(),
-                              std::strerror(saved)));
+    throw IoError(
+        fmt::format("locking output folder '{}': {}", dir.string(), std::strerror(saved)));
   }
   const std::string pid = std::to_string(::getpid());
   if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {

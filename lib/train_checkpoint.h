@@ -23,24 +23,22 @@ constexpr const char* kTrainerStateFile = "trainer_state.json";
 // Writes `output_dir/checkpoint-<step>/` (model, tokenizer, optimizer.pt, rng_state.pt,
 // trainer_state.json). Returns its path.
 std::filesystem::path save_training_checkpoint(const std::filesystem::path& output_dir,
-                                               int64_t step,
-                                               const TrainTask& task,
+                                               int64_t step, const TrainTask& task,
                                                torch::optim::Optimizer& optimizer,
                                                const nlohmann::json& trainer_state);
 
 // Replaces `output_dir/<name>/` (best, last) with a fresh model folder whose floating-point
 // weights are stored as `save_dtype` (--save-dtype; config.json's torch_dtype says which).
-void save_model_folder(const std::filesystem::path& output_dir,
-                       const std::string& name,
-                       const TrainTask& task,
-                       c10::ScalarType save_dtype = c10::kFloat);
+void save_model_folder(const std::filesystem::path& output_dir, const std::string& name,
+                       const TrainTask& task, c10::ScalarType save_dtype = c10::kFloat);
 
 // Rewrites `model_dir`'s model.safetensors with its floating-point tensors as `dtype` and sets
 // config.json's torch_dtype. Integer tensors are kept as they are.
 void convert_saved_weights(const std::filesystem::path& model_dir, c10::ScalarType dtype);
 
 // The newest complete checkpoint-<step> folder, if any.
-std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesystem::path& output_dir);
+std::optional<std::filesystem::path> find_latest_checkpoint(
+    const std::filesystem::path& output_dir);
 
 // "latest" or a path -> a checkpoint folder that has trainer_state.json; CheckpointError otherwise.
 std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& output_dir,
@@ -49,8 +47,8 @@ std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& out
 // Checks trainer_state.json (lib/trainer_state.h), then restores optimizer state (onto `device`,
 // where the parameters are) and the CPU RNG; returns trainer_state.json's content.
 TrainerState restore_training_state(const std::filesystem::path& checkpoint,
-                                      torch::optim::Optimizer& optimizer,
-                                      const c10::Device& device = c10::Device(c10::DeviceType::CPU));
+                                    torch::optim::Optimizer& optimizer,
+                                    const c10::Device& device = c10::Device(c10::DeviceType::CPU));
 
 // One writer per output folder: an exclusive flock on `<dir>/.ftune.lock`, which holds the
 // holder's pid. The kernel releases it when the process ends, however it ends (kill -9 too), so a

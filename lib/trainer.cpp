@@ -3,8 +3,6 @@
 // periodic eval -> early-stopping decision -> checkpoint.
 #include "lib/trainer.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -14,6 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include "lib/batch.h"
 #include "lib/batch_order.h"
@@ -36,23 +35,29 @@ namespace {
 void check_options(const TrainOptions& o) {
   auto fail = [](const std::string& what) { throw Error("checking train options: " + what); };
   if (o.task != "classify" && o.task != "translate" && o.task != "pretrain") {
-    fail(fmt::format("--task '{}': expected classify or translate", o.task));  // pretrain: own command
+    fail(fmt::format("--task '{}': expected classify or translate",
+                     o.task));  // pretrain: own command
   }
   if (!parse_lr_scheduler(o.lr_scheduler)) {
-    fail(fmt::format("--lr-scheduler '{}': expected linear, cosine, constant or "
-                     "constant_with_warmup", o.lr_scheduler));
+    fail(
+        fmt::format("--lr-scheduler '{}': expected linear, cosine, constant or "
+                    "constant_with_warmup",
+                    o.lr_scheduler));
   }
   if (o.eval_strategy != "epoch" && o.eval_strategy != "steps" && o.eval_strategy != "no") {
     fail(fmt::format("--eval-strategy '{}': expected epoch, steps or no", o.eval_strategy));
   }
   if (o.eval_strategy != "no" && !o.valid_file) {
-    fail(fmt::format("--eval-strategy {} needs --valid FILE; hint: pass --valid or "
-                     "--eval-strategy no", o.eval_strategy));
+    fail(
+        fmt::format("--eval-strategy {} needs --valid FILE; hint: pass --valid or "
+                    "--eval-strategy no",
+                    o.eval_strategy));
   }
   if (o.batch_size == 0 || o.gradient_accumulation_steps <= 0 || o.eval_steps <= 0 ||
       o.logging_steps <= 0) {
-    fail("--batch-size, --gradient-accumulation-steps, --eval-steps and --logging-steps must be "
-         "positive");
+    fail(
+        "--batch-size, --gradient-accumulation-steps, --eval-steps and --logging-steps must be "
+        "positive");
   }
   if (o.max_steps <= 0 && o.epochs <= 0) fail("give --epochs > 0 or --max-steps > 0");
   if (o.early_stopping_patience > 0 && o.eval_strategy == "no") {
@@ -70,9 +75,10 @@ void prepare_output_dir(const std::filesystem::path& dir) {
   const auto probe = dir / fmt::format(".write-test-{}", ::getpid());
   std::ofstream out(probe);
   if (error || !out) {
-    throw IoError(fmt::format("preparing output folder '{}': not writable; hint: choose another "
-                              "--output-dir",
-                              dir.string()));
+    throw IoError(
+        fmt::format("preparing output folder '{}': not writable; hint: choose another "
+                    "--output-dir",
+                    dir.string()));
   }
   out.close();
   std::filesystem::remove(probe);
@@ -121,9 +127,14 @@ nlohmann::json check_resumed_run(const nlohmann::json& saved, nlohmann::json now
           "{} x {} accumulation x {} ranks, was {} x {} x {}); hint: resume with the same "
           "--train file, --batch-size, --gradient-accumulation-steps and ranks, or start a new "
           "run in another --output-dir",
-          key, saved.at(key).dump(), now.at(key).dump(), saved.value("train_file", "?"),
-          now.at("train_file").get<std::string>(), now.at("train_batch_size").dump(),
-          now.at("gradient_accumulation_steps").dump(), now.at("world_size").dump(),
+          key,
+          saved.at(key).dump(),
+          now.at(key).dump(),
+          saved.value("train_file", "?"),
+          now.at("train_file").get<std::string>(),
+          now.at("train_batch_size").dump(),
+          now.at("gradient_accumulation_steps").dump(),
+          now.at("world_size").dump(),
           saved.value("train_batch_size", nlohmann::json()).dump(),
           saved.value("gradient_accumulation_steps", nlohmann::json()).dump(),
           saved.value("world_size", nlohmann::json()).dump()));
@@ -132,8 +143,11 @@ nlohmann::json check_resumed_run(const nlohmann::json& saved, nlohmann::json now
   nlohmann::json changes = saved.value("changed_on_resume", nlohmann::json::array());
   for (const char* key : {"learning_rate", "lr_scheduler", "train_file"}) {
     if (saved.contains(key) && saved.at(key) != now.at(key)) {
-      fmt::print(stderr, "note: resuming with {} {} (the checkpoint's run had {})\n", key,
-                 now.at(key).dump(), saved.at(key).dump());
+      fmt::print(stderr,
+                 "note: resuming with {} {} (the checkpoint's run had {})\n",
+                 key,
+                 now.at(key).dump(),
+                 saved.at(key).dump());
       changes.push_back({{"key", key}, {"was", saved.at(key)}, {"now", now.at(key)}});
     }
   }
@@ -175,10 +189,10 @@ TrainResult run_train(const TrainOptions& o) {
   Runtime runtime = resolve_runtime(o.runtime);
   const c10::ScalarType save_dtype = *parse_save_dtype(o.save_dtype);
   // One process per rank under torchrun or --nproc-per-node; a world of one otherwise.
-  Distributed dist = Distributed::from_environment({o.dist_backend, o.dist_timeout},
-                                                   runtime.device);
+  Distributed dist =
+      Distributed::from_environment({o.dist_backend, o.dist_timeout}, runtime.device);
   runtime.device = dist.local_device(runtime.device);  // cuda:LOCAL_RANK
-  std::optional<OutputDirLock> output_lock;  // held until run_train returns or throws
+  std::optional<OutputDirLock> output_lock;            // held until run_train returns or throws
   if (dist.is_main()) {
     prepare_output_dir(o.output_dir);
     output_lock.emplace(o.output_dir);
@@ -201,12 +215,15 @@ TrainResult run_train(const TrainOptions& o) {
   model.to(runtime.device);  // before the optimizer sees the parameters
   const auto names = task->metric_names();
   // Empty = the task's first metric (macro_f1; bleu with --predict-with-generate), else loss.
-  const std::string metric =
-      !o.metric_for_best_model.empty() ? o.metric_for_best_model
-                                       : (names.empty() ? std::string("loss") : names.front());
+  const std::string metric = !o.metric_for_best_model.empty()
+                                 ? o.metric_for_best_model
+                                 : (names.empty() ? std::string("loss") : names.front());
   if (metric != "loss" && std::find(names.begin(), names.end(), metric) == names.end()) {
-    throw Error(fmt::format("checking train options: --metric-for-best-model '{}': expected loss{}{}",
-                            metric, names.empty() ? "" : ", ", fmt::join(names, ", ")));
+    throw Error(
+        fmt::format("checking train options: --metric-for-best-model '{}': expected loss{}{}",
+                    metric,
+                    names.empty() ? "" : ", ",
+                    fmt::join(names, ", ")));
   }
 
   // Steps, schedule, optimizer, early stopping.
@@ -218,14 +235,17 @@ TrainResult run_train(const TrainOptions& o) {
   const int64_t steps_per_epoch = (batches_per_epoch + accumulation - 1) / accumulation;
   const int64_t total_steps = o.max_steps > 0 ? o.max_steps : steps_per_epoch * o.epochs;
   const int64_t num_epochs = (total_steps + steps_per_epoch - 1) / steps_per_epoch;
-  LrSchedule schedule{*parse_lr_scheduler(o.lr_scheduler), o.learning_rate,
+  LrSchedule schedule{*parse_lr_scheduler(o.lr_scheduler),
+                      o.learning_rate,
                       compute_warmup_steps(o.warmup_steps, o.warmup_ratio, total_steps),
                       total_steps};
-  auto optimizer = make_adamw(model, {o.learning_rate, o.weight_decay, o.adam_beta1,
-                                       o.adam_beta2, o.adam_epsilon});
+  auto optimizer = make_adamw(
+      model, {o.learning_rate, o.weight_decay, o.adam_beta1, o.adam_beta2, o.adam_epsilon});
   const auto parameters = model.parameters();
-  EarlyStopping stopping(metric, metric_greater_is_better(metric),
-                         o.early_stopping_patience, o.early_stopping_threshold);
+  EarlyStopping stopping(metric,
+                         metric_greater_is_better(metric),
+                         o.early_stopping_patience,
+                         o.early_stopping_threshold);
   LossScalerOptions scaler_options;
   scaler_options.enabled = runtime.precision == Precision::kFp16;  // bf16 needs no scaling
   LossScaler scaler(scaler_options);
@@ -262,14 +282,23 @@ TrainResult run_train(const TrainOptions& o) {
     if (dist.world_size() > 1) {
       fmt::print(stderr,
                  "distributed: {} ranks, global batch {} ({} x {} ranks x {} accumulation)\n",
-                 dist.world_size(), o.batch_size * dist.world_size() * accumulation,
-                 o.batch_size, dist.world_size(), accumulation);
+                 dist.world_size(),
+                 o.batch_size * dist.world_size() * accumulation,
+                 o.batch_size,
+                 dist.world_size(),
+                 accumulation);
     }
     fmt::print(stderr,
                "training: {}, {} steps ({} per epoch), batch {} x {} accumulation, {}, {}, {} "
                "threads\n",
-               task->describe(), total_steps, steps_per_epoch, o.batch_size, accumulation,
-               runtime.device.str(), precision_name(runtime.precision), at::get_num_threads());
+               task->describe(),
+               total_steps,
+               steps_per_epoch,
+               o.batch_size,
+               accumulation,
+               runtime.device.str(),
+               precision_name(runtime.precision),
+               at::get_num_threads());
   }
 
   auto trainer_state = [&](double epoch) {
@@ -297,7 +326,9 @@ TrainResult run_train(const TrainOptions& o) {
   shard.world_size = dist.world_size();
   shard.show_progress = dist.is_main();
   if (dist.world_size() > 1) {
-    shard.sum = [&dist](const std::vector<double>& values) { return dist.sum_across_ranks(values); };
+    shard.sum = [&dist](const std::vector<double>& values) {
+      return dist.sum_across_ranks(values);
+    };
     shard.gather_rows = [&dist](const at::Tensor& rows) { return dist.gather_rows(rows); };
   }
 
@@ -358,8 +389,12 @@ TrainResult run_train(const TrainOptions& o) {
               "to --max-length tokens): {}; hint: lower --batch-size and raise "
               "--gradient-accumulation-steps to keep the effective batch ({} now), or lower "
               "--max-length; the last checkpoint is intact",
-              runtime.device.str(), step, o.batch_size, indices.size(),
-              what.substr(0, what.find('\n')), static_cast<int64_t>(o.batch_size) * accumulation));
+              runtime.device.str(),
+              step,
+              o.batch_size,
+              indices.size(),
+              what.substr(0, what.find('\n')),
+              static_cast<int64_t>(o.batch_size) * accumulation));
         }
         examples_seen += static_cast<int64_t>(indices.size());
       }
@@ -376,33 +411,42 @@ TrainResult run_train(const TrainOptions& o) {
 
       const double loss_value = dist.mean_across_ranks(step_loss.item<double>());
       if (!std::isfinite(loss_value)) {
-        throw Error(fmt::format("training: the loss is {} at step {}; hint: lower "
-                                "--learning-rate, or check the data for broken rows",
-                                loss_value, global_step));
+        throw Error(
+            fmt::format("training: the loss is {} at step {}; hint: lower "
+                        "--learning-rate, or check the data for broken rows",
+                        loss_value,
+                        global_step));
       }
       loss_total += loss_value;
       ++loss_steps;
       const double epoch_progress = epoch + static_cast<double>(group + 1) / steps_per_epoch;
       if (global_step % o.logging_steps == 0 || global_step == 1) {
-        log.write_step(global_step, epoch_progress, loss_value, lr, grad_norm,
-                       std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                           .count());
+        log.write_step(
+            global_step,
+            epoch_progress,
+            loss_value,
+            lr,
+            grad_norm,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       }
       progress.update(global_step, fmt::format("loss {:.4f} lr {:.2e}", loss_value, lr));
       if (o.eval_strategy == "steps" && global_step % o.eval_steps == 0) {
         evaluate_and_save(epoch_progress);
       }
       if (const int signal_number = dist.max_across_ranks(InterruptGuard::pending_signal())) {
-        const auto saved = dist.is_main()
-                               ? save_training_checkpoint(o.output_dir, global_step, *task,
-                                                          *optimizer, trainer_state(epoch_progress))
-                               : o.output_dir / fmt::format("checkpoint-{}", global_step);
+        const auto saved =
+            dist.is_main()
+                ? save_training_checkpoint(
+                      o.output_dir, global_step, *task, *optimizer, trainer_state(epoch_progress))
+                : o.output_dir / fmt::format("checkpoint-{}", global_step);
         dist.barrier();  // the other ranks exit once rank 0 has saved
         progress.finish();
         throw Interrupted(signal_number,
                           fmt::format("training interrupted by signal {} at step {}; saved {}; "
                                       "hint: continue with --resume-from-checkpoint latest",
-                                      signal_number, global_step, saved.string()));
+                                      signal_number,
+                                      global_step,
+                                      saved.string()));
       }
     }
     const bool epoch_complete = global_step == first_step_in_epoch + steps_per_epoch;
@@ -422,9 +466,12 @@ TrainResult run_train(const TrainOptions& o) {
   result.best_step = stopping.best_step();
   result.train_runtime =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  log.write_summary(global_step, static_cast<double>(global_step) / steps_per_epoch,
-                    loss_steps ? loss_total / loss_steps : 0.0, result.train_runtime,
-                    dist.sum_across_ranks(examples_seen), loss_steps);
+  log.write_summary(global_step,
+                    static_cast<double>(global_step) / steps_per_epoch,
+                    loss_steps ? loss_total / loss_steps : 0.0,
+                    result.train_runtime,
+                    dist.sum_across_ranks(examples_seen),
+                    loss_steps);
   return result;
 }
 

@@ -19,13 +19,13 @@ struct TrainOptions {
   std::filesystem::path train_file;
   std::optional<std::filesystem::path> valid_file;
   std::filesystem::path output_dir;
-  TextColumns columns;              // classify
+  TextColumns columns;                   // classify
   std::string source_column = "source";  // translate
   std::string target_column = "target";
   TableReadOptions table;
-  size_t max_length = 128;          // classify: the input; translate: the source
-  size_t max_target_length = 128;   // translate: labels
-  double label_smoothing = 0.0;     // translate: PyTorch cross_entropy label_smoothing
+  size_t max_length = 128;             // classify: the input; translate: the source
+  size_t max_target_length = 128;      // translate: labels
+  double label_smoothing = 0.0;        // translate: PyTorch cross_entropy label_smoothing
   bool predict_with_generate = false;  // translate: BLEU/chrF at each evaluation
   int64_t generation_num_beams = 1;
   int64_t generation_max_length = 128;
@@ -71,8 +71,8 @@ struct TrainOptions {
   // Masked-language-model pretraining (task "pretrain", `ftune pretrain`).
   double mlm_probability = 0.15;
   bool whole_word_masking = false;
-  bool pack = false;         // concatenate lines into blocks of max_length
-  bool pre_masked = false;   // train/valid are .jsonl with input_ids and labels: no masking
+  bool pack = false;        // concatenate lines into blocks of max_length
+  bool pre_masked = false;  // train/valid are .jsonl with input_ids and labels: no masking
   std::optional<std::filesystem::path> model_config;   // random init from this config.json
   std::optional<std::filesystem::path> tokenizer_dir;  // vocab.txt etc.; default: model_dir
 

@@ -72,10 +72,14 @@ TrainerState parse_trainer_state(std::string_view text, const std::string& path)
     if (!run->is_object()) fail_key(path, "run", "an object", run);
     for (const char* key : {"train_file", "lr_scheduler"}) {
       const auto* value = find_key(*run, key);
-      if (value && !value->is_string()) fail_key(path, std::string("run.") + key, "a string", value);
+      if (value && !value->is_string())
+        fail_key(path, std::string("run.") + key, "a string", value);
     }
-    for (const char* key : {"train_examples", "steps_per_epoch", "train_batch_size",
-                            "gradient_accumulation_steps", "world_size"}) {
+    for (const char* key : {"train_examples",
+                            "steps_per_epoch",
+                            "train_batch_size",
+                            "gradient_accumulation_steps",
+                            "world_size"}) {
       const auto* value = find_key(*run, key);
       if (value && !is_count(value)) {
         fail_key(path, std::string("run.") + key, "a non-negative integer", value);
@@ -84,7 +88,8 @@ TrainerState parse_trainer_state(std::string_view text, const std::string& path)
     if (const auto* rate = find_key(*run, "learning_rate"); rate && !rate->is_number()) {
       fail_key(path, "run.learning_rate", "a number", rate);
     }
-    if (const auto* changes = find_key(*run, "changed_on_resume"); changes && !changes->is_array()) {
+    if (const auto* changes = find_key(*run, "changed_on_resume");
+        changes && !changes->is_array()) {
       fail_key(path, "run.changed_on_resume", "an array", changes);
     }
     state.run = *run;

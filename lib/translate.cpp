@@ -73,8 +73,10 @@ size_t run_translate(const TranslateOptions& options) {
     throw Error("translating: batch_size: expected at least 1, got 0");
   }
   require_writable_parent(options.output);
-  refuse_output_over_input(options.output, "--output",
-                           {{"--input", options.input}, {"--weights", options.weights.value_or("")}});
+  refuse_output_over_input(
+      options.output,
+      "--output",
+      {{"--input", options.input}, {"--weights", options.weights.value_or("")}});
   const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
   bundle.model->to(runtime.device);
@@ -98,7 +100,9 @@ size_t run_translate(const TranslateOptions& options) {
       throw DataError(fmt::format(
           "translating: '{}' line {}: expected a source text in '{}', got {}; hint: remove the "
           "line or give it a source",
-          options.input.string(), table.line_numbers[r], table.columns[column],
+          options.input.string(),
+          table.line_numbers[r],
+          table.columns[column],
           table.rows[r][column].empty() ? "none (null or missing)" : "only whitespace"));
     }
     sources.push_back(tokenizer.encode_source(table.rows[r][column], max_source_length));
@@ -120,14 +124,20 @@ size_t run_translate(const TranslateOptions& options) {
       throw Interrupted(signal_number,
                         fmt::format("translation interrupted by signal {} after {} of {} sources; "
                                     "'{}' was not written",
-                                    signal_number, start, sources.size(), options.output.string()));
+                                    signal_number,
+                                    start,
+                                    sources.size(),
+                                    options.output.string()));
     }
     const size_t end = std::min(sources.size(), start + options.batch_size);
     std::vector<size_t> indices(end - start);
     std::iota(indices.begin(), indices.end(), start);
     auto [input_ids, attention_mask] = collate_sources(sources, indices, tokenizer.pad_id());
-    GenerationResult result = generate(model, config, to_device(input_ids, runtime.device),
-                                       to_device(attention_mask, runtime.device), generation);
+    GenerationResult result = generate(model,
+                                       config,
+                                       to_device(input_ids, runtime.device),
+                                       to_device(attention_mask, runtime.device),
+                                       generation);
     for (size_t k = 0; k < result.sequences.size(); ++k) {
       const std::string translation = tokenizer.decode(result.sequences[k]);
       if (!jsonl_output) {

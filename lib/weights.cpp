@@ -3,9 +3,6 @@
 // and opens zip archives (LibTorch's PyTorchStreamReader) and TorchScript modules.
 #include "lib/weights.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -19,7 +16,9 @@
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <sys/mman.h>
 #include <torch/script.h>
+#include <unistd.h>
 
 #include "lib/error.h"
 #include "lib/pickle.h"
@@ -142,10 +141,15 @@ at::Tensor map_tensor(const SharedMapping& mapping, std::size_t offset, std::siz
     if (nbytes > 0) std::memcpy(copy.data_ptr(), data, nbytes);
     return copy;
   }
-  c10::DataPtr pointer(const_cast<std::uint8_t*>(data), new SharedMapping(mapping),
-                       &release_mapping, c10::Device(c10::DeviceType::CPU));
-  c10::Storage storage(c10::Storage::use_byte_size_t(), nbytes, std::move(pointer),
-                       /*allocator=*/nullptr, /*resizable=*/false);
+  c10::DataPtr pointer(const_cast<std::uint8_t*>(data),
+                       new SharedMapping(mapping),
+                       &release_mapping,
+                       c10::Device(c10::DeviceType::CPU));
+  c10::Storage storage(c10::Storage::use_byte_size_t(),
+                       nbytes,
+                       std::move(pointer),
+                       /*allocator=*/nullptr,
+                       /*resizable=*/false);
   return at::empty({0}, options).set_(storage, 0, shape, c10::contiguous_strides(shape));
 }
 
@@ -170,8 +174,12 @@ TensorMap read_safetensors_tensors(const fs::path& file, const SharedMapping& ma
   SafetensorsHeader header = parse_safetensors(mapping->data(), mapping->size(), file.string());
   TensorMap out;
   for (const auto& e : header.entries) {
-    out.emplace(e.name, map_tensor(mapping, header.data_start + e.begin, e.end - e.begin, e.shape,
-                                   to_scalar_type(e.dtype)));
+    out.emplace(e.name,
+                map_tensor(mapping,
+                           header.data_start + e.begin,
+                           e.end - e.begin,
+                           e.shape,
+                           to_scalar_type(e.dtype)));
   }
   return out;
 }
@@ -195,8 +203,7 @@ TensorMap read_legacy_tensors(const fs::path& file, const MappedFile& mapping) {
   return out;
 }
 
-TensorMap read_zip_state_dict(const fs::path& file,
-                              caffe2::serialize::PyTorchStreamReader& reader,
+TensorMap read_zip_state_dict(const fs::path& file, caffe2::serialize::PyTorchStreamReader& reader,
                               const SharedMapping& mapping) {
   if (reader.hasRecord("byteorder")) {  // written by torch >= 2.1; absent means little-endian
     auto [order, order_size] = reader.getRecord("byteorder");
@@ -231,8 +238,8 @@ TensorMap read_zip_state_dict(const fs::path& file,
           static_cast<std::size_t>(t.storage_numel) * dtype_item_size(t.dtype);
       if (nbytes > 0 && offset + nbytes <= mapping->size() &&
           is_stored_zip_member(*mapping, offset)) {
-        at::Tensor bytes = map_tensor(mapping, offset, nbytes, {static_cast<int64_t>(nbytes)},
-                                      at::kByte);
+        at::Tensor bytes =
+            map_tensor(mapping, offset, nbytes, {static_cast<int64_t>(nbytes)}, at::kByte);
         it = storages.emplace(t.storage_key, bytes.storage()).first;
       } else {
         auto [data, size] = reader.getRecord(record);

@@ -12,7 +12,8 @@
 namespace ftune {
 namespace {
 
-using namespace config_json;  // NOLINT(google-build-using-namespace): the readers read as plain verbs here
+using namespace config_json;  // NOLINT(google-build-using-namespace): the readers read as plain
+                              // verbs here
 
 // id2label is {"0": "neg", "1": "pos"}: ids must be exactly 0..n-1.
 std::vector<std::string> read_id2label(const nlohmann::json& json, const std::string& source) {
@@ -21,13 +22,15 @@ std::vector<std::string> read_id2label(const nlohmann::json& json, const std::st
   if (it == json.end() || it->is_null()) {
     auto num = json.find("num_labels");
     if (num != json.end() && num->is_number_integer()) {
-      for (int64_t i = 0; i < num->get<int64_t>(); ++i) labels.push_back(fmt::format("LABEL_{}", i));
+      for (int64_t i = 0; i < num->get<int64_t>(); ++i)
+        labels.push_back(fmt::format("LABEL_{}", i));
     }
     return labels;
   }
   if (!it->is_object()) {
     throw ConfigError(fmt::format("reading config '{}': key 'id2label': expected an object, got {}",
-                                  source, it->type_name()));
+                                  source,
+                                  it->type_name()));
   }
   labels.resize(it->size());
   std::vector<bool> seen(it->size(), false);
@@ -41,13 +44,18 @@ std::vector<std::string> read_id2label(const nlohmann::json& json, const std::st
     }
     if (consumed != id_text.size() || id < 0 || id >= static_cast<int64_t>(labels.size()) ||
         seen[id]) {
-      throw ConfigError(fmt::format(
-          "reading config '{}': id2label key '{}': expected ids 0..{} each once", source, id_text,
-          labels.size() - 1));
+      throw ConfigError(
+          fmt::format("reading config '{}': id2label key '{}': expected ids 0..{} each once",
+                      source,
+                      id_text,
+                      labels.size() - 1));
     }
     if (!name.is_string()) {
-      throw ConfigError(fmt::format("reading config '{}': id2label['{}']: expected a string, got {}",
-                                    source, id_text, name.type_name()));
+      throw ConfigError(
+          fmt::format("reading config '{}': id2label['{}']: expected a string, got {}",
+                      source,
+                      id_text,
+                      name.type_name()));
     }
     seen[id] = true;
     labels[id] = name.get<std::string>();
@@ -62,13 +70,15 @@ std::vector<std::string> read_id2label(const nlohmann::json& json, const std::st
   if (label2id != json.end() && label2id->is_object()) {
     for (const auto& [name, id] : label2id->items()) {
       const auto at = std::find(labels.begin(), labels.end(), name);
-      const bool agrees = at != labels.end() && id.is_number_integer() &&
-                          id.get<int64_t>() == at - labels.begin();
+      const bool agrees =
+          at != labels.end() && id.is_number_integer() && id.get<int64_t>() == at - labels.begin();
       if (!agrees) {
         throw ConfigError(fmt::format(
             "reading config '{}': label2id['{}'] is {}, but id2label {}; hint: make label2id "
             "the inverse of id2label (or delete label2id)",
-            source, name.substr(0, 80), id.dump().substr(0, 80),
+            source,
+            name.substr(0, 80),
+            id.dump().substr(0, 80),
             at == labels.end() ? "has no such label"
                                : fmt::format("gives it id {}", at - labels.begin())));
       }
@@ -77,7 +87,9 @@ std::vector<std::string> read_id2label(const nlohmann::json& json, const std::st
       throw ConfigError(fmt::format(
           "reading config '{}': label2id has {} labels, id2label {}; hint: make label2id the "
           "inverse of id2label (or delete label2id)",
-          source, label2id->size(), labels.size()));
+          source,
+          label2id->size(),
+          labels.size()));
     }
   }
   return labels;
@@ -87,19 +99,23 @@ std::vector<std::string> read_id2label(const nlohmann::json& json, const std::st
 
 BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& source) {
   if (!json.is_object()) {
-    throw ConfigError(fmt::format("reading config '{}': expected a JSON object, got {}", source,
-                                  json.type_name()));
+    throw ConfigError(fmt::format(
+        "reading config '{}': expected a JSON object, got {}", source, json.type_name()));
   }
   BertConfig config;
   config.raw = json;
   std::string model_type = "bert";
   read_string(json, "model_type", model_type, source);
   if (model_type != "bert") {
-    throw ConfigError(fmt::format(
-        "reading config '{}': model_type '{}' is not supported here (expected 'bert')", source,
-        model_type));
+    throw ConfigError(
+        fmt::format("reading config '{}': model_type '{}' is not supported here (expected 'bert')",
+                    source,
+                    model_type));
   }
-  for (const char* key : {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+  for (const char* key : {"vocab_size",
+                          "hidden_size",
+                          "num_hidden_layers",
+                          "num_attention_heads",
                           "intermediate_size"}) {
     require_key(json, key, source, "BERT");
   }
@@ -130,13 +146,13 @@ BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& 
   }
   config.id2label = read_id2label(json, source);
 
-  for (const auto& [value, key] :
-       {std::pair{config.vocab_size, "vocab_size"}, {config.hidden_size, "hidden_size"},
-        {config.num_hidden_layers, "num_hidden_layers"},
-        {config.num_attention_heads, "num_attention_heads"},
-        {config.intermediate_size, "intermediate_size"},
-        {config.max_position_embeddings, "max_position_embeddings"},
-        {config.type_vocab_size, "type_vocab_size"}}) {
+  for (const auto& [value, key] : {std::pair{config.vocab_size, "vocab_size"},
+                                   {config.hidden_size, "hidden_size"},
+                                   {config.num_hidden_layers, "num_hidden_layers"},
+                                   {config.num_attention_heads, "num_attention_heads"},
+                                   {config.intermediate_size, "intermediate_size"},
+                                   {config.max_position_embeddings, "max_position_embeddings"},
+                                   {config.type_vocab_size, "type_vocab_size"}}) {
     require_positive(value, key, source);
   }
   require_probability(config.hidden_dropout_prob, "hidden_dropout_prob", source);
@@ -145,29 +161,37 @@ BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& 
     throw ConfigError(fmt::format(
         "reading config '{}': hidden_size {} is not divisible by num_attention_heads {}; hint: "
         "config.json is inconsistent",
-        source, config.hidden_size, config.num_attention_heads));
+        source,
+        config.hidden_size,
+        config.num_attention_heads));
   }
   if (config.position_embedding_type != "absolute") {
     throw ConfigError(fmt::format(
         "reading config '{}': position_embedding_type '{}' is not supported (only 'absolute')",
-        source, config.position_embedding_type));
+        source,
+        config.position_embedding_type));
   }
   static const std::set<std::string> kActivations = {"gelu", "gelu_new", "relu", "silu", "swish"};
   if (kActivations.count(config.hidden_act) == 0) {
     throw ConfigError(fmt::format(
         "reading config '{}': hidden_act '{}' is not supported (expected gelu, gelu_new, relu or "
         "silu)",
-        source, config.hidden_act));
+        source,
+        config.hidden_act));
   }
   if (config.problem_type && *config.problem_type != "single_label_classification") {
     throw ConfigError(fmt::format(
         "reading config '{}': problem_type '{}' is not supported yet (only "
         "'single_label_classification'); hint: remove problem_type for single-label tasks",
-        source, *config.problem_type));
+        source,
+        *config.problem_type));
   }
   if (config.pad_token_id < 0 || config.pad_token_id >= config.vocab_size) {
-    throw ConfigError(fmt::format("reading config '{}': pad_token_id {} is outside the vocabulary (0..{})",
-                                  source, config.pad_token_id, config.vocab_size - 1));
+    throw ConfigError(
+        fmt::format("reading config '{}': pad_token_id {} is outside the vocabulary (0..{})",
+                    source,
+                    config.pad_token_id,
+                    config.vocab_size - 1));
   }
   return config;
 }

@@ -14,8 +14,12 @@ namespace {
 
 ConfigError make_type_error(const std::string& source, const char* key, const char* expected,
                             const nlohmann::json& value) {
-  return ConfigError(fmt::format("reading config '{}': key '{}': expected {}, got {} {}", source,
-                                 key, expected, value.type_name(), quote_json_value(value)));
+  return ConfigError(fmt::format("reading config '{}': key '{}': expected {}, got {} {}",
+                                 source,
+                                 key,
+                                 expected,
+                                 value.type_name(),
+                                 quote_json_value(value)));
 }
 
 // The value of `key`, or nullptr when it is absent or null.
@@ -37,12 +41,13 @@ nlohmann::json read_file(const std::string& path) {
   try {
     return parse_json_capped(buffer.str(), path);
   } catch (const JsonError& e) {
-    throw ConfigError(fmt::format("reading config: {}; hint: is this a model's config.json?",
-                                  e.what()));
+    throw ConfigError(
+        fmt::format("reading config: {}; hint: is this a model's config.json?", e.what()));
   }
 }
 
-void read_int(const nlohmann::json& json, const char* key, int64_t& out, const std::string& source) {
+void read_int(const nlohmann::json& json, const char* key, int64_t& out,
+              const std::string& source) {
   if (const auto* value = find_value(json, key)) {
     if (!value->is_number_integer()) throw make_type_error(source, key, "an integer", *value);
     out = value->get<int64_t>();
@@ -77,14 +82,16 @@ void require_key(const nlohmann::json& json, const char* key, const std::string&
   if (!json.contains(key)) {
     throw ConfigError(fmt::format(
         "reading config '{}': required key '{}' is missing; hint: is this a {} config.json?",
-        source, key, family));
+        source,
+        key,
+        family));
   }
 }
 
 void require_positive(int64_t value, const char* key, const std::string& source) {
   if (value <= 0) {
-    throw ConfigError(fmt::format("reading config '{}': key '{}': expected a positive value, got {}",
-                                  source, key, value));
+    throw ConfigError(fmt::format(
+        "reading config '{}': key '{}': expected a positive value, got {}", source, key, value));
   }
   // Every size in a config.json becomes a tensor dimension; the largest real ones are ~256k
   // (vocabularies). Past 2^24 a matrix with it would not fit in memory, and LibTorch's allocator
@@ -94,15 +101,20 @@ void require_positive(int64_t value, const char* key, const std::string& source)
     throw ConfigError(fmt::format(
         "reading config '{}': key '{}': expected at most {}, got {}; hint: a tensor of that size "
         "would not fit in memory, so config.json is damaged or not this model's",
-        source, key, kMaxSize, value));
+        source,
+        key,
+        kMaxSize,
+        value));
   }
 }
 
 void require_probability(double value, const char* key, const std::string& source) {
   if (!(value >= 0.0 && value < 1.0)) {
-    throw ConfigError(fmt::format(
-        "reading config '{}': key '{}': expected a probability in [0, 1), got {}", source, key,
-        value));
+    throw ConfigError(
+        fmt::format("reading config '{}': key '{}': expected a probability in [0, 1), got {}",
+                    source,
+                    key,
+                    value));
   }
 }
 

@@ -13,7 +13,8 @@
 namespace ftune {
 namespace {
 
-using namespace config_json;  // NOLINT(google-build-using-namespace): the readers read as plain verbs here
+using namespace config_json;  // NOLINT(google-build-using-namespace): the readers read as plain
+                              // verbs here
 
 ConfigError make_type_error(const std::string& source, const char* key, const char* expected,
                             const nlohmann::json& value) {
@@ -24,10 +25,6 @@ ConfigError make_type_error(const std::string& source, const char* key, const ch
                                  value.type_name(),
                                  quote_json_value(value)));
 }
-
-
-
-
 
 // bad_words_ids: [[id, ...], ...] or null.
 std::vector<std::vector<int64_t>> read_bad_words_ids(const nlohmann::json& json,
@@ -50,8 +47,6 @@ std::vector<std::vector<int64_t>> read_bad_words_ids(const nlohmann::json& json,
   }
   return result;
 }
-
-
 
 void require_token_id(int64_t value, const char* key, int64_t vocab_size,
                       const std::string& source) {

@@ -2,8 +2,6 @@
 // re-implemented on code points, with Unicode properties from utf8proc. Not the fast (Rust) one.
 #include "tokenizer/wordpiece.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -17,8 +15,9 @@
 #include <utility>
 
 #include <fmt/format.h>
-#include <utf8proc.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
+#include <utf8proc.h>
 
 #include "util/json.h"
 
@@ -322,11 +321,10 @@ void read_optional_key(const nlohmann::json& j, const char* key, const std::stri
   try {
     target = j[key].get<T>();
   } catch (const nlohmann::json::exception&) {
-    throw TokenizerError(fmt::format(
-        "loading tokenizer: key '{}' in '{}': unexpected value {}",
-        key,
-        path,
-        quote_json_value(j[key])));
+    throw TokenizerError(fmt::format("loading tokenizer: key '{}' in '{}': unexpected value {}",
+                                     key,
+                                     path,
+                                     quote_json_value(j[key])));
   }
 }
 
@@ -639,7 +637,9 @@ Encoding WordPieceTokenizer::encode(std::string_view text,
     throw TokenizerError(fmt::format(
         "encoding: --max-length {}: expected at least {} ({} special tokens and one token of "
         "{}); hint: use --max-length 128 or more",
-        max_length, num_special + (text_pair ? 2 : 1), num_special,
+        max_length,
+        num_special + (text_pair ? 2 : 1),
+        num_special,
         text_pair ? "each text" : "text"));
   }
   const size_t total = ids.size() + pair_ids.size() + num_special;

@@ -5,12 +5,6 @@
 //   EXPECT_EQ(result.exit_code, 0) << result.err;
 #pragma once
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -20,8 +14,13 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #ifndef FTUNE_BINARY
 #error "FTUNE_BINARY (the path of the built ftune executable) must be defined by CMake"

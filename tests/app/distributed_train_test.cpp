@@ -166,8 +166,13 @@ TEST_F(DistributedTrainTest, AccumulationAndEvaluationMatchOneProcessToo) {
     for (int i = 0; i < 15 && std::getline(in, line); ++i) kept += line + "\n";
     write_text_file(valid, kept);
   }
-  const std::vector<std::string> common = {"--no-shuffle", "--epochs", "2", "--valid",
-                                           valid.string(), "--metric-for-best-model", "loss"};
+  const std::vector<std::string> common = {"--no-shuffle",
+                                           "--epochs",
+                                           "2",
+                                           "--valid",
+                                           valid.string(),
+                                           "--metric-for-best-model",
+                                           "loss"};
   auto args_one = train_args(dir_ / "one", common);
   args_one.insert(args_one.end(), {"--batch-size", "8"});
   auto one = run_ftune(args_one);
@@ -271,9 +276,15 @@ TEST_F(DistributedTrainTest, LauncherReportsTheFailedRank) {
 
 TEST_F(DistributedTrainTest, NcclOnTheCpuFailsBeforeTrainingAndPointsToGloo) {
   // Debian's LibTorch has no NCCL; a CUDA LibTorch has it, but NCCL moves CUDA tensors only.
-  auto result = run_ftune(train_args(dir_ / "run", {"--nproc-per-node", "1", "--dist-backend",
-                                                    "nccl", "--device", "cpu", "--eval-strategy",
-                                                    "no"}));
+  auto result = run_ftune(train_args(dir_ / "run",
+                                     {"--nproc-per-node",
+                                      "1",
+                                      "--dist-backend",
+                                      "nccl",
+                                      "--device",
+                                      "cpu",
+                                      "--eval-strategy",
+                                      "no"}));
   EXPECT_EQ(result.exit_code, 1) << result.err;
   const bool no_nccl = result.err.find("this LibTorch build has no NCCL") != std::string::npos;
   const bool cpu = result.err.find("NCCL moves CUDA tensors only") != std::string::npos;

@@ -1,9 +1,6 @@
 // End-to-end tests of `ftune eval` and `ftune score`: the real binary on fixture data, checked
 // against scikit-learn / sacreBLEU outputs and the bert-cls golden loss. Not the metric unit tests
 // (tests/lib/classification_metrics_test.cpp, tests/lib/bleu_test.cpp).
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +11,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/classification_metrics.h"
 #include "tests/common/tensor_testing.h"
@@ -58,9 +57,9 @@ class FtuneCommand : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           fmt::format("ftune_eval_score_{}_{}_{}", info->test_suite_name(), info->name(),
-                       ::getpid());
+    dir_ =
+        fs::temp_directory_path() /
+        fmt::format("ftune_eval_score_{}_{}_{}", info->test_suite_name(), info->name(), ::getpid());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -104,8 +103,13 @@ using EvalScoreUsage = FtuneCommand;
 TEST_F(ScoreClassifyCommand, PrintsSklearnReportThenConfusionMatrixThenMetrics) {
   const auto fixture = read_json_file(kMetricsCase);
   write_classification_case(fixture);
-  const RunResult r = run({"score", "--task", "classify", "--references", references().string(),
-                           "--predictions", predictions().string()});
+  const RunResult r = run({"score",
+                           "--task",
+                           "classify",
+                           "--references",
+                           references().string(),
+                           "--predictions",
+                           predictions().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string report = fixture["classification_report_digits2"].get<std::string>();
   ASSERT_TRUE(starts_with(r.out, report)) << r.out;
@@ -123,15 +127,23 @@ TEST_F(ScoreClassifyCommand, PrintsSklearnReportThenConfusionMatrixThenMetrics) 
   EXPECT_EQ(r.out.substr(report.size()),
             "\n" + matrix + "\n" +
                 fmt::format("accuracy {:.4f}\nmacro_f1 {:.4f}\nmcc {:.4f}\n",
-                            fixture["accuracy"].get<double>(), fixture["f1_macro"].get<double>(),
+                            fixture["accuracy"].get<double>(),
+                            fixture["f1_macro"].get<double>(),
                             fixture["matthews_corrcoef"].get<double>()));
 }
 
 TEST_F(ScoreClassifyCommand, PrintsSklearnReportWithFourDigits) {
   const auto fixture = read_json_file(kMetricsCase);
   write_classification_case(fixture);
-  const RunResult r = run({"score", "--task", "classify", "--references", references().string(),
-                           "--predictions", predictions().string(), "--digits", "4"});
+  const RunResult r = run({"score",
+                           "--task",
+                           "classify",
+                           "--references",
+                           references().string(),
+                           "--predictions",
+                           predictions().string(),
+                           "--digits",
+                           "4"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(starts_with(r.out, fixture["classification_report_digits4"].get<std::string>()))
       << r.out;
@@ -141,8 +153,14 @@ TEST_F(ScoreClassifyCommand, WritesSklearnOutputDictUnderItsOwnKey) {
   const auto fixture = read_json_file(kMetricsCase);
   write_classification_case(fixture);
   const fs::path report = dir_ / "report.json";
-  const RunResult r = run({"score", "--task", "classify", "--references", references().string(),
-                           "--predictions", predictions().string(), "--report-json",
+  const RunResult r = run({"score",
+                           "--task",
+                           "classify",
+                           "--references",
+                           references().string(),
+                           "--predictions",
+                           predictions().string(),
+                           "--report-json",
                            report.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto written = read_json_file(report.string());
@@ -161,7 +179,8 @@ TEST_F(ScoreClassifyCommand, WritesSklearnOutputDictUnderItsOwnKey) {
     }
   }
   EXPECT_NEAR(written["metrics"]["matthews_corrcoef"].get<double>(),
-              fixture["matthews_corrcoef"].get<double>(), 1e-12);
+              fixture["matthews_corrcoef"].get<double>(),
+              1e-12);
   EXPECT_FALSE(written["metrics"].contains("loss"));
   EXPECT_EQ(written["confusion_matrix"]["matrix"], fixture["confusion_matrix"]);
   EXPECT_EQ(written["confusion_matrix"]["labels"], fixture["confusion_matrix_labels"]);
@@ -197,10 +216,12 @@ TEST_F(ScoreTranslateCommand, PrintsSacrebleuBleuAndChrfWithSignatures) {
     args.insert(args.end(), {"--predictions", hyps.string()});
     const RunResult r = run(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.out, fmt::format("{}\nBLEU|{}\n{}\nchrF2|{}\n", c["bleu"]["str"].get<std::string>(),
-                                 c["bleu"]["signature"].get<std::string>(),
-                                 c["chrf"]["str"].get<std::string>(),
-                                 c["chrf"]["signature"].get<std::string>()))
+    EXPECT_EQ(r.out,
+              fmt::format("{}\nBLEU|{}\n{}\nchrF2|{}\n",
+                          c["bleu"]["str"].get<std::string>(),
+                          c["bleu"]["signature"].get<std::string>(),
+                          c["chrf"]["str"].get<std::string>(),
+                          c["chrf"]["signature"].get<std::string>()))
         << k << " references";
   }
 }
@@ -208,8 +229,12 @@ TEST_F(ScoreTranslateCommand, PrintsSacrebleuBleuAndChrfWithSignatures) {
 TEST_F(EvalCommand, PrintsTheFixtureModelsLossAndReport) {
   const auto expected = read_json_file(fmt::format("{}/expected.json", kModel));
   const fs::path report_json = dir_ / "report.json";
-  const RunResult r = run({"eval", "--model", kModel, "--data",
-                           fmt::format("{}/texts.jsonl", kModel), "--report-json",
+  const RunResult r = run({"eval",
+                           "--model",
+                           kModel,
+                           "--data",
+                           fmt::format("{}/texts.jsonl", kModel),
+                           "--report-json",
                            report_json.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
@@ -254,8 +279,8 @@ TEST_F(EvalScoreUsage, EvalWithoutDataExitsWithTwo) {
 
 TEST_F(EvalScoreUsage, ScoreClassifyWithTwoReferenceFilesExitsWithTwo) {
   const std::string labels = fmt::format("{}/three_labels.txt", kEvalFixtures);
-  const RunResult r = run(
-      {"score", "--task", "classify", "--references", labels, labels, "--predictions", labels});
+  const RunResult r =
+      run({"score", "--task", "classify", "--references", labels, labels, "--predictions", labels});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--references"), std::string::npos) << r.err;
 }

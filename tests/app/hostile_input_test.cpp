@@ -599,9 +599,9 @@ TEST_F(HostileInput, WeightIndexWithADeeplyNestedShardIsRejectedNotAStackOverflo
 }
 
 TEST_F(HostileInput, PreMaskedLineWithADeeplyNestedIdIsRejectedNotAStackOverflow) {
-  const auto data = write_data("masked.jsonl",
-                               "{\"input_ids\": [101, " + nested_arrays(kCrashDepth) +
-                                   "], \"labels\": [-100, -100]}\n");
+  const auto data = write_data(
+      "masked.jsonl",
+      "{\"input_ids\": [101, " + nested_arrays(kCrashDepth) + "], \"labels\": [-100, -100]}\n");
   const auto result = run_ftune({"pretrain",
                                  "--model",
                                  "tests/fixtures/bert-mlm",
@@ -660,14 +660,13 @@ TEST_F(HostileTrainerState, DeeplyNestedValueIsRejectedNamingTheFile) {
 TEST_F(HostileTrainerState, WrongTypesAreRejectedNamingTheFileAndTheKey) {
   const auto checkpoint = make_checkpoint();
   const json original = json::parse(read_text_file(checkpoint / "trainer_state.json"));
-  const std::vector<std::pair<std::string, json>> edits = {
-      {"global_step", "3"},
-      {"global_step", -1},
-      {"early_stopping", json::array()},
-      {"best_value", "high"},
-      {"best_step", 1.5},
-      {"run.steps_per_epoch", "2"},
-      {"run.train_file", 7}};
+  const std::vector<std::pair<std::string, json>> edits = {{"global_step", "3"},
+                                                           {"global_step", -1},
+                                                           {"early_stopping", json::array()},
+                                                           {"best_value", "high"},
+                                                           {"best_step", 1.5},
+                                                           {"run.steps_per_epoch", "2"},
+                                                           {"run.train_file", 7}};
   for (const auto& [key, value] : edits) {
     json state = original;
     if (key == "best_value" || key == "best_step") {

@@ -1,18 +1,17 @@
 // Interruptions: SIGTERM/SIGINT during training save a resumable checkpoint and exit 128 + signal;
 // resuming from it ends exactly where the uninterrupted run ends.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
-#include <utility>
 #include <thread>
+#include <utility>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/app/cli_testing.h"
 
@@ -24,15 +23,31 @@ const std::string kTexts = "tests/fixtures/bert-cls/texts.jsonl";
 
 std::vector<std::string> train_args(const std::filesystem::path& out,
                                     const std::string& eval_strategy = "no") {
-  return {"--threads", "1", "train", "--model", kModel, "--train", kTexts, "--output-dir",
-          out.string(), "--batch-size", "1", "--epochs", "15", "--learning-rate", "1e-3",
-          "--logging-steps", "1", "--eval-strategy", eval_strategy};
+  return {"--threads",
+          "1",
+          "train",
+          "--model",
+          kModel,
+          "--train",
+          kTexts,
+          "--output-dir",
+          out.string(),
+          "--batch-size",
+          "1",
+          "--epochs",
+          "15",
+          "--learning-rate",
+          "1e-3",
+          "--logging-steps",
+          "1",
+          "--eval-strategy",
+          eval_strategy};
 }
 
 size_t count_lines(const std::filesystem::path& file) {
   std::ifstream in(file);
-  return static_cast<size_t>(std::count(std::istreambuf_iterator<char>(in),
-                                        std::istreambuf_iterator<char>(), '\n'));
+  return static_cast<size_t>(
+      std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
 }
 
 // Starts ftune in the background, its stderr into `err` (or discarded); returns its pid.
@@ -77,8 +92,8 @@ class InterruptTest : public CliTest {};
 // ("training interrupted by signal N at step S; saved PATH; hint: ..."); step -1 when absent.
 std::pair<int64_t, std::filesystem::path> parse_interruption(const std::string& err,
                                                              int signal_number) {
-  const std::string marker = "training interrupted by signal " + std::to_string(signal_number) +
-                             " at step ";
+  const std::string marker =
+      "training interrupted by signal " + std::to_string(signal_number) + " at step ";
   const auto at = err.find(marker);
   if (at == std::string::npos) return {-1, {}};
   const auto step_begin = at + marker.size();
@@ -99,8 +114,7 @@ TEST_F(InterruptTest, SigtermSavesACheckpointAtTheStepReachedAndResumeMatchesThe
   const int code = interrupt_training(dir_ / "part", SIGTERM, 50, err_file);
   ASSERT_EQ(code, 143);
   const std::string err = read_text_file(err_file);
-  EXPECT_NE(err.find("stopping after this step and saving a checkpoint"), std::string::npos)
-      << err;
+  EXPECT_NE(err.find("stopping after this step and saving a checkpoint"), std::string::npos) << err;
   const auto [step, saved] = parse_interruption(err, SIGTERM);
   ASSERT_GE(step, 50) << "no interruption line: the signal handler did not run\n" << err;
   EXPECT_EQ(saved.filename().string(), "checkpoint-" + std::to_string(step)) << err;
@@ -112,8 +126,7 @@ TEST_F(InterruptTest, SigtermSavesACheckpointAtTheStepReachedAndResumeMatchesThe
   resume_args.insert(resume_args.end(), {"--resume-from-checkpoint", saved.string()});
   auto resumed = run_ftune(resume_args);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  EXPECT_NE(resumed.err.find("at step " + std::to_string(step)), std::string::npos)
-      << resumed.err;
+  EXPECT_NE(resumed.err.find("at step " + std::to_string(step)), std::string::npos) << resumed.err;
   EXPECT_EQ(read_text_file(dir_ / "part" / "last" / "model.safetensors"),
             read_text_file(dir_ / "full" / "last" / "model.safetensors"));
 }
@@ -173,8 +186,17 @@ TEST_F(InterruptTest, KillNineAtAnyMomentLeavesLatestLoadable) {
     ::waitpid(child, &status, 0);
 
     auto resume = train_args(out, "steps");
-    resume.insert(resume.end(), {"--eval-steps", "1", "--valid", kTexts, "--save-total-limit",
-                                 "2", "--resume-from-checkpoint", "latest", "--max-steps", "12"});
+    resume.insert(resume.end(),
+                  {"--eval-steps",
+                   "1",
+                   "--valid",
+                   kTexts,
+                   "--save-total-limit",
+                   "2",
+                   "--resume-from-checkpoint",
+                   "latest",
+                   "--max-steps",
+                   "12"});
     auto result = run_ftune(resume);
     // "latest" is a complete checkpoint: the run resumes from it (or, if SIGKILL came before the
     // first checkpoint was complete, says there is none) and never fails on a half-written one.
@@ -188,9 +210,21 @@ TEST_F(InterruptTest, KillNineAtAnyMomentLeavesLatestLoadable) {
 }
 
 TEST_F(InterruptTest, NonFiniteLossStopsNamingTheStepWithAHint) {
-  auto result = run_ftune({"--threads", "1", "train", "--model", kModel, "--train", kTexts,
-                           "--output-dir", (dir_ / "run").string(), "--eval-strategy", "no",
-                           "--learning-rate", "1e30", "--max-grad-norm", "0"});
+  auto result = run_ftune({"--threads",
+                           "1",
+                           "train",
+                           "--model",
+                           kModel,
+                           "--train",
+                           kTexts,
+                           "--output-dir",
+                           (dir_ / "run").string(),
+                           "--eval-strategy",
+                           "no",
+                           "--learning-rate",
+                           "1e30",
+                           "--max-grad-norm",
+                           "0"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("nan at step"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("hint: lower --learning-rate"), std::string::npos) << result.err;

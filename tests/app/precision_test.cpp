@@ -43,11 +43,28 @@ double logit_spread(const std::vector<std::vector<double>>& rows) {
 class PrecisionTest : public CliTest {
  protected:
   CommandResult train(const std::filesystem::path& out, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"--threads", "1", "train", "--model", kModel, "--train",
-                                     kTexts, "--output-dir", out.string(), "--no-shuffle",
-                                     "--max-steps", "6", "--batch-size", "8", "--learning-rate",
-                                     "1e-3", "--warmup-steps", "2", "--logging-steps", "1",
-                                     "--eval-strategy", "no"};
+    std::vector<std::string> args = {"--threads",
+                                     "1",
+                                     "train",
+                                     "--model",
+                                     kModel,
+                                     "--train",
+                                     kTexts,
+                                     "--output-dir",
+                                     out.string(),
+                                     "--no-shuffle",
+                                     "--max-steps",
+                                     "6",
+                                     "--batch-size",
+                                     "8",
+                                     "--learning-rate",
+                                     "1e-3",
+                                     "--warmup-steps",
+                                     "2",
+                                     "--logging-steps",
+                                     "1",
+                                     "--eval-strategy",
+                                     "no"};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_ftune(args);
   }
@@ -90,8 +107,13 @@ TEST_F(PrecisionTest, SaveDtypeBfloat16WritesBfloat16FoldersThatPredictLoadsClos
   auto full = train(dir_ / "full", {});
   ASSERT_EQ(full.exit_code, 0) << full.err;
   for (const char* run : {"run", "full"}) {
-    auto predict = run_ftune({"predict", "--model", (dir_ / run / "last").string(), "--data",
-                              kTexts, "--output", (dir_ / (std::string(run) + ".jsonl")).string()});
+    auto predict = run_ftune({"predict",
+                              "--model",
+                              (dir_ / run / "last").string(),
+                              "--data",
+                              kTexts,
+                              "--output",
+                              (dir_ / (std::string(run) + ".jsonl")).string()});
     ASSERT_EQ(predict.exit_code, 0) << predict.err;
   }
   std::vector<std::vector<double>> half, single;
@@ -102,7 +124,8 @@ TEST_F(PrecisionTest, SaveDtypeBfloat16WritesBfloat16FoldersThatPredictLoadsClos
     single.push_back(line["logits"].get<std::vector<double>>());
   }
   ASSERT_EQ(half.size(), single.size());
-  EXPECT_GT(logit_spread(single), 2 * kBf16LogitTolerance) << "the logits barely move with the text";
+  EXPECT_GT(logit_spread(single), 2 * kBf16LogitTolerance)
+      << "the logits barely move with the text";
   for (size_t i = 0; i < half.size(); ++i) {
     ASSERT_EQ(half[i].size(), single[i].size());
     for (size_t k = 0; k < half[i].size(); ++k) {
@@ -120,8 +143,15 @@ TEST_F(PrecisionTest, Bf16PredictionsAgreeWithFloat32) {
   const char* precisions[] = {"fp32", "bf16"};
   for (int p = 0; p < 2; ++p) {
     const auto out = dir_ / (std::string(precisions[p]) + ".jsonl");
-    auto result = run_ftune({"predict", "--model", kModel, "--data", kTexts, "--output",
-                             out.string(), "--precision", precisions[p]});
+    auto result = run_ftune({"predict",
+                             "--model",
+                             kModel,
+                             "--data",
+                             kTexts,
+                             "--output",
+                             out.string(),
+                             "--precision",
+                             precisions[p]});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     for (auto& line : read_json_lines(out)) {
       logits[p].push_back(line["logits"].get<std::vector<double>>());
@@ -152,25 +182,40 @@ TEST_F(PrecisionTest, ImpossibleCombinationsFailBeforeTrainingWithAHint) {
   auto device = train(dir_ / "gpu", {"--device", "gpu"});
   EXPECT_NE(device.exit_code, 0);
   EXPECT_NE(device.err.find("--device 'gpu': expected auto, cpu, cuda or cuda:N"),
-            std::string::npos) << device.err;
+            std::string::npos)
+      << device.err;
 
   auto dtype = train(dir_ / "dtype", {"--save-dtype", "int8"});
   EXPECT_NE(dtype.exit_code, 0);
   EXPECT_NE(dtype.err.find("--save-dtype 'int8'"), std::string::npos) << dtype.err;
 
-  auto precision = run_ftune({"predict", "--model", kModel, "--data", kTexts, "--output",
-                              (dir_ / "p.jsonl").string(), "--precision", "fp8"});
+  auto precision = run_ftune({"predict",
+                              "--model",
+                              kModel,
+                              "--data",
+                              kTexts,
+                              "--output",
+                              (dir_ / "p.jsonl").string(),
+                              "--precision",
+                              "fp8"});
   EXPECT_NE(precision.exit_code, 0);
-  EXPECT_NE(precision.err.find("--precision 'fp8': expected fp32, bf16 or fp16"),
-            std::string::npos) << precision.err;
+  EXPECT_NE(precision.err.find("--precision 'fp8': expected fp32, bf16 or fp16"), std::string::npos)
+      << precision.err;
 }
 
 TEST_F(PrecisionTest, CudaWithoutAGpuNamesTheFix) {
   // Decided by this process's LibTorch, not by the command: a silent fallback to the CPU would
   // otherwise look like a GPU and skip.
   if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is present (tests/app/cuda_test)";
-  auto result = run_ftune({"predict", "--model", kModel, "--data", kTexts, "--output",
-                           (dir_ / "p.jsonl").string(), "--device", "cuda"});
+  auto result = run_ftune({"predict",
+                           "--model",
+                           kModel,
+                           "--data",
+                           kTexts,
+                           "--output",
+                           (dir_ / "p.jsonl").string(),
+                           "--device",
+                           "cuda"});
   EXPECT_EQ(result.exit_code, 1) << result.err;
   EXPECT_NE(result.err.find("sees no CUDA device; hint: use --device cpu"), std::string::npos)
       << result.err;

@@ -15,8 +15,15 @@ const std::string kTexts = "tests/fixtures/bert-cls/texts.jsonl";
 class TrainTest : public CliTest {
  protected:
   CommandResult train(const std::filesystem::path& out, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"--threads", "1", "train", "--model", kModel, "--train",
-                                     kTexts, "--output-dir", out.string()};
+    std::vector<std::string> args = {"--threads",
+                                     "1",
+                                     "train",
+                                     "--model",
+                                     kModel,
+                                     "--train",
+                                     kTexts,
+                                     "--output-dir",
+                                     out.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_ftune(args);
   }
@@ -32,10 +39,25 @@ class TrainTest : public CliTest {
 
 TEST_F(TrainTest, ReproducesHuggingFaceTrajectoryAndFinalLogits) {
   auto result = train(dir_ / "run",
-                      {"--no-shuffle", "--max-steps", "6", "--batch-size", "8", "--learning-rate",
-                       "1e-3", "--weight-decay", "0.01", "--warmup-steps", "2", "--lr-scheduler",
-                       "linear", "--max-grad-norm", "1.0", "--logging-steps", "1",
-                       "--eval-strategy", "no"});
+                      {"--no-shuffle",
+                       "--max-steps",
+                       "6",
+                       "--batch-size",
+                       "8",
+                       "--learning-rate",
+                       "1e-3",
+                       "--weight-decay",
+                       "0.01",
+                       "--warmup-steps",
+                       "2",
+                       "--lr-scheduler",
+                       "linear",
+                       "--max-grad-norm",
+                       "1.0",
+                       "--logging-steps",
+                       "1",
+                       "--eval-strategy",
+                       "no"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto expected = read_json_file(kModel + "/train_expected.json");
   auto steps = records_with(dir_ / "run" / "trainer_log.jsonl", "grad_norm");
@@ -43,36 +65,53 @@ TEST_F(TrainTest, ReproducesHuggingFaceTrajectoryAndFinalLogits) {
   for (size_t i = 0; i < steps.size(); ++i) {
     const auto& want = expected["steps"][i];
     EXPECT_EQ(steps[i]["step"].get<int64_t>(), want["step"].get<int64_t>());
-    EXPECT_NEAR(steps[i]["loss"].get<double>(), want["loss"].get<double>(),
+    EXPECT_NEAR(steps[i]["loss"].get<double>(),
+                want["loss"].get<double>(),
                 1e-5 * std::abs(want["loss"].get<double>()))
         << "step " << i + 1;
-    EXPECT_NEAR(steps[i]["grad_norm"].get<double>(), want["grad_norm"].get<double>(),
+    EXPECT_NEAR(steps[i]["grad_norm"].get<double>(),
+                want["grad_norm"].get<double>(),
                 1e-5 * std::abs(want["grad_norm"].get<double>()))
         << "step " << i + 1;
     EXPECT_NEAR(steps[i]["learning_rate"].get<double>(), want["lr"].get<double>(), 1e-12)
         << "step " << i + 1;
   }
-  auto predict = run_ftune({"predict", "--model", (dir_ / "run" / "last").string(), "--data",
-                            kTexts, "--output", (dir_ / "p.jsonl").string()});
+  auto predict = run_ftune({"predict",
+                            "--model",
+                            (dir_ / "run" / "last").string(),
+                            "--data",
+                            kTexts,
+                            "--output",
+                            (dir_ / "p.jsonl").string()});
   ASSERT_EQ(predict.exit_code, 0) << predict.err;
   std::vector<std::vector<double>> logits;
   for (auto& line : read_json_lines(dir_ / "p.jsonl")) {
     logits.push_back(line["logits"].get<std::vector<double>>());
   }
   EXPECT_TRUE(tensors_close(torch::tensor(logits[0]).unsqueeze(0),
-                            json_to_tensor(expected["final_logits"][0]).unsqueeze(0), 1e-4, 1e-6));
+                            json_to_tensor(expected["final_logits"][0]).unsqueeze(0),
+                            1e-4,
+                            1e-6));
   for (size_t i = 0; i < logits.size(); ++i) {
-    EXPECT_TRUE(tensors_close(torch::tensor(logits[i]), json_to_tensor(expected["final_logits"][i]),
-                              1e-4, 1e-6))
+    EXPECT_TRUE(tensors_close(
+        torch::tensor(logits[i]), json_to_tensor(expected["final_logits"][i]), 1e-4, 1e-6))
         << "example " << i;
   }
 }
 
 TEST_F(TrainTest, StopsAfterExactlyPatienceStalledEvaluations) {
   // Learning rate 0: every evaluation equals the first, so each one after it is a stall.
-  auto result = train(dir_ / "run", {"--valid", kTexts, "--epochs", "10", "--learning-rate", "0",
-                                     "--early-stopping-patience", "2",
-                                     "--metric-for-best-model", "loss"});
+  auto result = train(dir_ / "run",
+                      {"--valid",
+                       kTexts,
+                       "--epochs",
+                       "10",
+                       "--learning-rate",
+                       "0",
+                       "--early-stopping-patience",
+                       "2",
+                       "--metric-for-best-model",
+                       "loss"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto evals = records_with(dir_ / "run" / "trainer_log.jsonl", "eval_loss");
   ASSERT_EQ(evals.size(), 3u);  // new best, stalled 1/2, stalled 2/2 -> stop
@@ -97,8 +136,15 @@ TEST_F(TrainTest, EvalStrategyNoSkipsEvaluationEvenWithAValidationFile) {
 TEST_F(TrainTest, EachNewBestReplacesTheBestFolderWithoutLeftovers) {
   // The loss on the training file falls every epoch: three new bests, so best/ is replaced twice
   // (a LibTorch 2.x wheel build once crashed at the first replacement).
-  auto result = train(dir_ / "run", {"--valid", kTexts, "--epochs", "3", "--learning-rate", "1e-3",
-                                     "--metric-for-best-model", "loss"});
+  auto result = train(dir_ / "run",
+                      {"--valid",
+                       kTexts,
+                       "--epochs",
+                       "3",
+                       "--learning-rate",
+                       "1e-3",
+                       "--metric-for-best-model",
+                       "loss"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   size_t new_bests = 0;
   for (auto at = result.err.find("| new best"); at != std::string::npos;
@@ -115,10 +161,19 @@ TEST_F(TrainTest, EachNewBestReplacesTheBestFolderWithoutLeftovers) {
 }
 
 TEST_F(TrainTest, ThresholdTurnsSmallImprovementsIntoStalls) {
-  auto result = train(dir_ / "run", {"--valid", kTexts, "--epochs", "10", "--learning-rate",
-                                     "1e-3", "--early-stopping-patience", "2",
-                                     "--early-stopping-threshold", "1.0",
-                                     "--metric-for-best-model", "loss"});
+  auto result = train(dir_ / "run",
+                      {"--valid",
+                       kTexts,
+                       "--epochs",
+                       "10",
+                       "--learning-rate",
+                       "1e-3",
+                       "--early-stopping-patience",
+                       "2",
+                       "--early-stopping-threshold",
+                       "1.0",
+                       "--metric-for-best-model",
+                       "loss"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto evals = records_with(dir_ / "run" / "trainer_log.jsonl", "eval_loss");
   ASSERT_EQ(evals.size(), 3u);
@@ -126,8 +181,17 @@ TEST_F(TrainTest, ThresholdTurnsSmallImprovementsIntoStalls) {
 }
 
 TEST_F(TrainTest, RotationKeepsTheBestAndTheNewestCheckpoint) {
-  auto result = train(dir_ / "run", {"--valid", kTexts, "--epochs", "4", "--learning-rate", "0",
-                                     "--metric-for-best-model", "loss", "--save-total-limit", "1"});
+  auto result = train(dir_ / "run",
+                      {"--valid",
+                       kTexts,
+                       "--epochs",
+                       "4",
+                       "--learning-rate",
+                       "0",
+                       "--metric-for-best-model",
+                       "loss",
+                       "--save-total-limit",
+                       "1"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir_ / "run")) {
@@ -137,7 +201,8 @@ TEST_F(TrainTest, RotationKeepsTheBestAndTheNewestCheckpoint) {
   }
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"checkpoint-2", "checkpoint-8"}));
-  auto state = nlohmann::json::parse(read_text_file(dir_ / "run" / "checkpoint-8" / "trainer_state.json"));
+  auto state =
+      nlohmann::json::parse(read_text_file(dir_ / "run" / "checkpoint-8" / "trainer_state.json"));
   EXPECT_EQ(state["best_model_checkpoint"], "checkpoint-2");
 }
 
@@ -152,10 +217,25 @@ TEST_F(TrainTest, ResumedRunEndsExactlyWhereTheUninterruptedRunEnds) {
   config["attention_probs_dropout_prob"] = 0.1;
   write_text_file(dir_ / "model" / "config.json", config.dump(2));
   auto run = [&](const std::filesystem::path& out, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"--threads", "1", "train", "--model", (dir_ / "model").string(),
-                                     "--train", kTexts, "--valid", kTexts, "--output-dir",
-                                     out.string(), "--epochs", "3", "--batch-size", "4",
-                                     "--learning-rate", "1e-3", "--logging-steps", "1"};
+    std::vector<std::string> args = {"--threads",
+                                     "1",
+                                     "train",
+                                     "--model",
+                                     (dir_ / "model").string(),
+                                     "--train",
+                                     kTexts,
+                                     "--valid",
+                                     kTexts,
+                                     "--output-dir",
+                                     out.string(),
+                                     "--epochs",
+                                     "3",
+                                     "--batch-size",
+                                     "4",
+                                     "--learning-rate",
+                                     "1e-3",
+                                     "--logging-steps",
+                                     "1"};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_ftune(args);
   };
@@ -189,18 +269,27 @@ TEST_F(TrainTest, ValidationLabelUnknownToTheModelNamesFileLineAndValue) {
 
 TEST_F(TrainTest, EmptyTextNamesFileAndLine) {
   write_text_file(dir_ / "train.csv", "text,label\nhello there,balance\n\" \",oos\n");
-  auto result = run_ftune({"train", "--model", kModel, "--train", (dir_ / "train.csv").string(),
-                           "--output-dir", (dir_ / "run").string(), "--eval-strategy", "no"});
+  auto result = run_ftune({"train",
+                           "--model",
+                           kModel,
+                           "--train",
+                           (dir_ / "train.csv").string(),
+                           "--output-dir",
+                           (dir_ / "run").string(),
+                           "--eval-strategy",
+                           "no"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("train.csv"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("line 3"), std::string::npos) << result.err;
 }
 
 TEST_F(TrainTest, ReadsOptionsFromAConfigFileAndFlagsWin) {
-  write_text_file(dir_ / "train.toml",
-                  "[train]\nmax-steps = 2\nlearning-rate = 0.5\nlogging-steps = 1\neval-strategy = \"no\"\n");
-  auto result = train(dir_ / "run", {"--config", (dir_ / "train.toml").string(),
-                                     "--learning-rate", "1e-4", "--no-shuffle"});
+  write_text_file(
+      dir_ / "train.toml",
+      "[train]\nmax-steps = 2\nlearning-rate = 0.5\nlogging-steps = 1\neval-strategy = \"no\"\n");
+  auto result = train(
+      dir_ / "run",
+      {"--config", (dir_ / "train.toml").string(), "--learning-rate", "1e-4", "--no-shuffle"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto steps = records_with(dir_ / "run" / "trainer_log.jsonl", "grad_norm");
   ASSERT_EQ(steps.size(), 2u);

@@ -25,12 +25,42 @@ std::string fmt_loss(double loss) {
 class TranslateTrain : public CliTest {
  protected:
   CommandResult train_like_the_fixture(const std::filesystem::path& out) {
-    return run_ftune({"--threads", "1", "train", "--task", "translate", "--model", kModel,
-                      "--train", kPairs, "--output-dir", out.string(), "--no-shuffle",
-                      "--max-steps", "6", "--batch-size", "4", "--learning-rate", "1e-3",
-                      "--weight-decay", "0.01", "--warmup-steps", "2", "--lr-scheduler", "linear",
-                      "--max-grad-norm", "1.0", "--logging-steps", "1", "--label-smoothing", "0.1",
-                      "--max-length", "24", "--max-target-length", "24", "--eval-strategy", "no"});
+    return run_ftune({"--threads",
+                      "1",
+                      "train",
+                      "--task",
+                      "translate",
+                      "--model",
+                      kModel,
+                      "--train",
+                      kPairs,
+                      "--output-dir",
+                      out.string(),
+                      "--no-shuffle",
+                      "--max-steps",
+                      "6",
+                      "--batch-size",
+                      "4",
+                      "--learning-rate",
+                      "1e-3",
+                      "--weight-decay",
+                      "0.01",
+                      "--warmup-steps",
+                      "2",
+                      "--lr-scheduler",
+                      "linear",
+                      "--max-grad-norm",
+                      "1.0",
+                      "--logging-steps",
+                      "1",
+                      "--label-smoothing",
+                      "0.1",
+                      "--max-length",
+                      "24",
+                      "--max-target-length",
+                      "24",
+                      "--eval-strategy",
+                      "no"});
   }
 };
 
@@ -67,9 +97,21 @@ TEST_F(TranslateTrain, TrainedFolderHasTheReferenceLossesAndTranslates) {
     weighted += expected["final_per_example_loss"][i].get<double>() * n;
     tokens += n;
   }
-  auto eval = run_ftune({"--threads", "1", "eval", "--task", "translate", "--model",
-                         (dir_ / "run" / "last").string(), "--data", kPairs, "--batch-size", "8",
-                         "--max-length", "24", "--max-target-length", "24"});
+  auto eval = run_ftune({"--threads",
+                         "1",
+                         "eval",
+                         "--task",
+                         "translate",
+                         "--model",
+                         (dir_ / "run" / "last").string(),
+                         "--data",
+                         kPairs,
+                         "--batch-size",
+                         "8",
+                         "--max-length",
+                         "24",
+                         "--max-target-length",
+                         "24"});
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
   EXPECT_NE(eval.out.find(fmt_loss(weighted / tokens)), std::string::npos)
       << eval.out << " expected loss " << weighted / tokens;
@@ -79,9 +121,15 @@ TEST_F(TranslateTrain, TrainedFolderHasTheReferenceLossesAndTranslates) {
   EXPECT_NE(eval.out.find("chrF2|nrefs:1"), std::string::npos) << eval.out;
 
   write_text_file(dir_ / "src.txt", "A man sleeping in a green room on a couch.\n");
-  auto translate = run_ftune({"--threads", "1", "translate", "--model",
-                              (dir_ / "run" / "last").string(), "--input",
-                              (dir_ / "src.txt").string(), "--output", (dir_ / "out.txt").string()});
+  auto translate = run_ftune({"--threads",
+                              "1",
+                              "translate",
+                              "--model",
+                              (dir_ / "run" / "last").string(),
+                              "--input",
+                              (dir_ / "src.txt").string(),
+                              "--output",
+                              (dir_ / "out.txt").string()});
   ASSERT_EQ(translate.exit_code, 0) << translate.err;
   EXPECT_FALSE(read_text_file(dir_ / "out.txt").empty());
 }
@@ -90,12 +138,34 @@ TEST_F(TranslateTrain, TrainedFolderHasTheReferenceLossesAndTranslates) {
 // its BLEU is the one `ftune score` (sacreBLEU's, tests/app/eval_score_test) gives the same
 // checkpoint's greedy translations of the validation sources.
 TEST_F(TranslateTrain, PredictWithGenerateReportsBleuAndChrfAndSelectsOnBleu) {
-  auto result = run_ftune({"--threads", "1", "train", "--task", "translate", "--model", kModel,
-                           "--train", kPairs, "--valid", kPairs, "--output-dir",
-                           (dir_ / "run").string(), "--max-steps", "2", "--batch-size", "4",
-                           "--learning-rate", "1e-3", "--eval-strategy", "steps", "--eval-steps",
-                           "2", "--predict-with-generate", "--max-length", "24",
-                           "--generation-max-length", "24"});
+  auto result = run_ftune({"--threads",
+                           "1",
+                           "train",
+                           "--task",
+                           "translate",
+                           "--model",
+                           kModel,
+                           "--train",
+                           kPairs,
+                           "--valid",
+                           kPairs,
+                           "--output-dir",
+                           (dir_ / "run").string(),
+                           "--max-steps",
+                           "2",
+                           "--batch-size",
+                           "4",
+                           "--learning-rate",
+                           "1e-3",
+                           "--eval-strategy",
+                           "steps",
+                           "--eval-steps",
+                           "2",
+                           "--predict-with-generate",
+                           "--max-length",
+                           "24",
+                           "--generation-max-length",
+                           "24"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("| eval bleu "), std::string::npos) << result.err;
   nlohmann::ordered_json eval;
@@ -104,8 +174,8 @@ TEST_F(TranslateTrain, PredictWithGenerateReportsBleuAndChrfAndSelectsOnBleu) {
   }
   ASSERT_TRUE(eval.contains("eval_bleu")) << eval.dump();
   ASSERT_TRUE(eval.contains("eval_chrf")) << eval.dump();
-  const auto state = nlohmann::json::parse(
-      read_text_file(dir_ / "run" / "checkpoint-2" / "trainer_state.json"));
+  const auto state =
+      nlohmann::json::parse(read_text_file(dir_ / "run" / "checkpoint-2" / "trainer_state.json"));
   EXPECT_EQ(state["early_stopping"]["metric"], "bleu");
 
   std::string sources, targets;
@@ -115,14 +185,28 @@ TEST_F(TranslateTrain, PredictWithGenerateReportsBleuAndChrfAndSelectsOnBleu) {
   }
   write_text_file(dir_ / "sources.txt", sources);
   write_text_file(dir_ / "targets.txt", targets);
-  auto translated = run_ftune({"translate", "--model", (dir_ / "run" / "checkpoint-2").string(),
-                               "--input", (dir_ / "sources.txt").string(), "--output",
-                               (dir_ / "hyp.txt").string(), "--beam", "1", "--max-length", "24",
-                               "--max-source-length", "24"});
+  auto translated = run_ftune({"translate",
+                               "--model",
+                               (dir_ / "run" / "checkpoint-2").string(),
+                               "--input",
+                               (dir_ / "sources.txt").string(),
+                               "--output",
+                               (dir_ / "hyp.txt").string(),
+                               "--beam",
+                               "1",
+                               "--max-length",
+                               "24",
+                               "--max-source-length",
+                               "24"});
   ASSERT_EQ(translated.exit_code, 0) << translated.err;
-  auto scored = run_ftune({"score", "--task", "translate", "--references",
-                           (dir_ / "targets.txt").string(), "--predictions",
-                           (dir_ / "hyp.txt").string(), "--report-json",
+  auto scored = run_ftune({"score",
+                           "--task",
+                           "translate",
+                           "--references",
+                           (dir_ / "targets.txt").string(),
+                           "--predictions",
+                           (dir_ / "hyp.txt").string(),
+                           "--report-json",
                            (dir_ / "score.json").string()});
   ASSERT_EQ(scored.exit_code, 0) << scored.err;
   const auto score = nlohmann::json::parse(read_text_file(dir_ / "score.json"));
@@ -134,9 +218,17 @@ TEST_F(TranslateTrain, EmptyTargetNamesFileAndLine) {
   write_text_file(dir_ / "pairs.jsonl",
                   "{\"source\": \"A dog runs.\", \"target\": \"Ein Hund rennt.\"}\n"
                   "{\"source\": \"A cat sleeps.\", \"target\": \"\"}\n");
-  auto result = run_ftune({"train", "--task", "translate", "--model", kModel, "--train",
-                           (dir_ / "pairs.jsonl").string(), "--output-dir",
-                           (dir_ / "run").string(), "--eval-strategy", "no"});
+  auto result = run_ftune({"train",
+                           "--task",
+                           "translate",
+                           "--model",
+                           kModel,
+                           "--train",
+                           (dir_ / "pairs.jsonl").string(),
+                           "--output-dir",
+                           (dir_ / "run").string(),
+                           "--eval-strategy",
+                           "no"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("pairs.jsonl"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("line 2"), std::string::npos) << result.err;

@@ -1,9 +1,9 @@
 // Learning-rate schedules against values worked out by hand from transformers' formulas.
+#include "lib/schedule.h"
+
 #include <cmath>
 
 #include <gtest/gtest.h>
-
-#include "lib/schedule.h"
 
 namespace ftune {
 namespace {

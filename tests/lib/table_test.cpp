@@ -426,7 +426,8 @@ TEST(Table, RejectsMissingFileWithIoError) {
   }
 }
 
-// A CSV with one plain and one quoted line of `bytes` each (a quote every 1000 characters, doubled).
+// A CSV with one plain and one quoted line of `bytes` each (a quote every 1000 characters,
+// doubled).
 std::string make_long_line_csv(size_t bytes, std::string* big, std::string* quoted) {
   *big = std::string(bytes, 'a');
   *quoted = std::string(bytes, 'b');
@@ -445,8 +446,8 @@ double fastest_read_seconds(const TempFile& file) {
   for (int run = 0; run < 3; ++run) {
     const auto start = std::chrono::steady_clock::now();
     Table table = read_table(file.path());
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                              .count());
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return best;
 }

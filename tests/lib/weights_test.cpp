@@ -3,8 +3,6 @@
 // truncated archives, files of no known kind), which must fail with a CheckpointError.
 #include "lib/weights.h"
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -17,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include "lib/error.h"
 #include "lib/pickle.h"

@@ -1,6 +1,6 @@
 // The golden BERT fixture and the fp16 loss scaler on a CUDA device: fp32 logits within 1e-4 of
-// Hugging Face's, bf16 autocast logits following fp32's across the inputs. Every test skips without CUDA, so the
-// CPU suite runs them as skipped; scripts/gpu-check.sh runs them on a GPU host.
+// Hugging Face's, bf16 autocast logits following fp32's across the inputs. Every test skips without
+// CUDA, so the CPU suite runs them as skipped; scripts/gpu-check.sh runs them on a GPU host.
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -108,8 +108,8 @@ TEST_F(CudaParity, Bf16AutocastLogitsFollowFloat32AcrossTheInputs) {
   for (int64_t k = 0; k < fp32_logits.size(1); ++k) {
     auto a = fp32_logits.select(1, k) - fp32_logits.select(1, k).mean();
     auto b = bf16_logits.select(1, k) - bf16_logits.select(1, k).mean();
-    const double correlation = (a * b).sum().item<double>() /
-                               (a.norm().item<double>() * b.norm().item<double>() + 1e-30);
+    const double correlation =
+        (a * b).sum().item<double>() / (a.norm().item<double>() * b.norm().item<double>() + 1e-30);
     EXPECT_GT(correlation, 0.98) << "logit column " << k;
   }
 }

@@ -2,8 +2,6 @@
 // (tests/fixtures/marian-mt: inputs.json, expected.json), plus HF's special-case behaviour.
 #include "tokenizer/marian_tokenizer.h"
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +12,7 @@
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "tokenizer/tokenizer.h"
 
@@ -169,8 +168,7 @@ TEST(MarianTokenizer, MatchesLanguageCodeGreedilyUpToTheLastCloserOnTheLine) {
   // (spm_encode --model=source.spm gives "▁ >><< ▁A" for ">><< A").
   // The rest, " A\nman <<", as SentencePiece 0.2.3's Python encode(out_type=str) gives it with
   // source.spm (its nmt_nfkc normalization turns the newline into a space).
-  EXPECT_EQ(tok.tokenize_source(">>de<< A\nman <<"),
-            (Tokens{">>de<<", "▁A", "▁man", "▁", "<<"}));
+  EXPECT_EQ(tok.tokenize_source(">>de<< A\nman <<"), (Tokens{">>de<<", "▁A", "▁man", "▁", "<<"}));
   EXPECT_EQ(tok.tokenize_source(">><< A"), (Tokens{"▁", ">><<", "▁A"}));
 }
 
