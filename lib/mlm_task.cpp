@@ -85,14 +85,7 @@ class MlmTask : public TrainTask {
                       o.mlm_probability));
     }
     load_model(o);
-    if (static_cast<int64_t>(tokenizer_.vocab_size()) > config_.vocab_size) {
-      throw ConfigError(fmt::format(
-          "checking pretrain options: the tokenizer has {} tokens, config.json's vocab_size is {}; "
-          "hint: the vocabulary and the model must match (set vocab_size to at least {})",
-          tokenizer_.vocab_size(),
-          config_.vocab_size,
-          tokenizer_.vocab_size()));
-    }
+    require_vocabulary_fits(tokenizer_, config_, o.tokenizer_dir ? *o.tokenizer_dir : o.model_dir);
     const size_t max_length = clamp_max_length(config_, o.max_length);
     train_ = read_sequences(o.train_file, max_length, o.pack);
     for (const auto& ids : train_.sequences) lengths_.push_back(ids.size());
@@ -127,7 +120,10 @@ class MlmTask : public TrainTask {
         rows.push_back(mask_tokens(train_.sequences[i], vocab_, masking_, rng));
     }
     MlmBatch batch = collate_masked(rows, tokenizer_.pad_id());
-    move_to(device_of(*model_), batch.input_ids, batch.attention_mask, batch.token_type_ids,
+    move_to(device_of(*model_),
+            batch.input_ids,
+            batch.attention_mask,
+            batch.token_type_ids,
             batch.labels);
     return model_->compute_loss(batch.input_ids,
                                 batch.attention_mask,
@@ -152,7 +148,10 @@ class MlmTask : public TrainTask {
       std::vector<MaskedSequence> rows;
       for (size_t k = start; k < end; ++k) rows.push_back((*valid_)[mine[k]]);
       MlmBatch batch = collate_masked(rows, tokenizer_.pad_id());
-      move_to(device_of(*model_), batch.input_ids, batch.attention_mask, batch.token_type_ids,
+      move_to(device_of(*model_),
+              batch.input_ids,
+              batch.attention_mask,
+              batch.token_type_ids,
               batch.labels);
       auto [sum, masked] = model_->compute_loss_sum(
           batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.labels);

@@ -383,9 +383,18 @@ TEST_F(Reliability, VocabularyLongerThanTheModelsIsRefusedAtLoad) {
   std::string vocab = read_text_file(dir_ / "model" / "vocab.txt");
   vocab += "[extra1]\n[extra2]\n";
   write_text_file(dir_ / "model" / "vocab.txt", vocab);
-  for (const std::string command : {"predict", "eval", "train"}) {
+  write_text_file(dir_ / "corpus.txt", "a line of text\nanother line of text\n");
+  for (const std::string command : {"predict", "eval", "train", "pretrain"}) {
     std::vector<std::string> args = {command, "--model", (dir_ / "model").string()};
-    if (command == "train") {
+    if (command == "pretrain") {
+      args.insert(args.end(),
+                  {"--train",
+                   (dir_ / "corpus.txt").string(),
+                   "--output-dir",
+                   (dir_ / "mlm").string(),
+                   "--eval-strategy",
+                   "no"});
+    } else if (command == "train") {
       args.insert(
           args.end(),
           {"--train", kTexts, "--output-dir", (dir_ / "run").string(), "--eval-strategy", "no"});
