@@ -1,4 +1,5 @@
-// `ftune eval`: a fine-tuned classifier's loss and sklearn classification report on labelled data.
+// `ftune eval`: a fine-tuned classifier's loss and sklearn report, or a translation model's loss,
+// BLEU and chrF, on labelled data.
 #include <cstdio>
 #include <memory>
 
@@ -6,15 +7,13 @@
 
 #include "app/commands.h"
 #include "app/options.h"
-#include "lib/evaluate.h"
-#include "lib/translation_eval.h"
+#include "lib/eval/evaluate.h"
 
 namespace ftune {
 
 Command add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
   auto task = std::make_shared<std::string>("classify");
-  auto translate = std::make_shared<TranslateEvalOptions>();
   CLI::App* sub = app.add_subcommand(
       "eval",
       "Evaluate a fine-tuned classifier on a labelled .jsonl/.csv/.tsv file (header row).\n"
@@ -33,16 +32,16 @@ Command add_eval_command(CLI::App& app) {
       "Example: ftune eval --task translate --model runs/m30k/best --data valid.jsonl --beam 4");
   sub->add_option("--task", *task, "classify (default) or translate")
       ->check(CLI::IsMember({"classify", "translate"}));
-  sub->add_option("--source-column", translate->columns.source, "translate: source column");
-  sub->add_option("--target-column", translate->columns.target, "translate: target column");
+  sub->add_option("--source-column", options->pair_columns.source, "translate: source column");
+  sub->add_option("--target-column", options->pair_columns.target, "translate: target column");
   sub->add_option("--max-target-length",
-                  translate->max_target_length,
+                  options->max_target_length,
                   "translate: truncate targets to this many tokens including </s> (default 128)")
       ->check(at_least(2));
-  sub->add_option("--beam", translate->generation.num_beams, "translate: beams (default 1)")
+  sub->add_option("--beam", options->generation.num_beams, "translate: beams (default 1)")
       ->check(at_least(1));
   sub->add_option("--generation-max-length",
-                  translate->generation.max_length,
+                  options->generation.max_length,
                   "translate: max output length counting the start token (default 128)")
       ->check(at_least(2));
   sub->add_option("--model", options->model_dir, "fine-tuned model folder")->required();
@@ -60,18 +59,10 @@ Command add_eval_command(CLI::App& app) {
   add_text_column_options(*sub, options->columns, /*with_label=*/true);
   add_table_options(*sub, options->table);
   add_runtime_options(*sub, options->runtime);
-  translate->generation.max_length = 128;
-  translate->max_target_length = 128;
-  return {sub, [options, task, translate] {
+  options->generation.max_length = 128;  // the help's default (GenerationOptions' is HF's 20)
+  return {sub, [options, task] {
             if (*task == "translate") {
-              translate->model_dir = options->model_dir;
-              translate->weights = options->weights;
-              translate->data = options->data;
-              translate->table = options->table;
-              translate->runtime = options->runtime;
-              translate->batch_size = options->batch_size;
-              translate->max_source_length = options->max_length;
-              std::fputs(run_translate_eval(*translate).c_str(), stdout);
+              std::fputs(run_translate_eval(*options).c_str(), stdout);
               return;
             }
             const EvalResult result = run_eval(*options);

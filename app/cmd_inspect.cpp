@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "app/commands.h"
-#include "lib/inspect.h"
+#include "lib/io/inspect.h"
 
 namespace ftune {
 

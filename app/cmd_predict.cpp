@@ -6,7 +6,7 @@
 
 #include "app/commands.h"
 #include "app/options.h"
-#include "lib/predict.h"
+#include "lib/eval/predict.h"
 
 namespace ftune {
 

@@ -3,10 +3,10 @@
 #include <memory>
 
 #include "app/commands.h"
-#include "app/launcher.h"
 #include "app/options.h"
 #include "app/train_options.h"
-#include "lib/trainer.h"
+#include "lib/train/launcher.h"
+#include "lib/train/trainer.h"
 
 namespace ftune {
 
@@ -28,25 +28,25 @@ Command add_pretrain_command(CLI::App& app) {
 
   auto* start = sub->add_option_group("Starting point", "exactly one of --model, --model-config");
   start->add_option("--model",
-                    o->model_dir,
+                    o->inputs.model_dir,
                     "Hugging Face BERT folder to start from (an MLM or any BERT encoder "
                     "checkpoint; a missing cls.* head starts fresh)");
   auto* model_config = start->add_option(
       "--model-config",
-      o->model_config,
+      o->pretrain.model_config,
       "a BERT config.json to start from random weights instead (needs --tokenizer)");
   start->require_option(1);
   auto* io = sub->add_option_group("Inputs and outputs");
   model_config->needs(
-      io->add_option("--tokenizer", o->tokenizer_dir, "folder with vocab.txt (default: --model)"));
-  io->add_option("--weights", o->weights, "weights file overriding the folder's own");
+      io->add_option("--tokenizer", o->pretrain.tokenizer_dir, "folder with vocab.txt (default: --model)"));
+  io->add_option("--weights", o->inputs.weights, "weights file overriding the folder's own");
   io->add_option("--train",
-                 o->train_file,
+                 o->inputs.train_file,
                  "training text: .txt or .jsonl (\"text\"), optionally .gz; one document or "
                  "sentence per line")
       ->required();
   auto* valid = io->add_option(
-      "--valid", o->valid_file, "validation text (same format); masked once, with --seed");
+      "--valid", o->inputs.valid_file, "validation text (same format); masked once, with --seed");
   io->add_option("--output-dir", o->output_dir, "where checkpoints, best/, last/ and logs go")
       ->required();
   io->add_option("--resume-from-checkpoint",
@@ -59,23 +59,23 @@ Command add_pretrain_command(CLI::App& app) {
 
   auto* mlm = sub->add_option_group("Masking");
   mlm->add_option("--mlm-probability",
-                  o->mlm_probability,
+                  o->pretrain.mlm_probability,
                   "share of tokens to predict; of those 80% become [MASK], 10% a random token, "
                   "10% stay (default 0.15)")
       ->check(between(0, 1));
   mlm->add_flag("--whole-word-masking",
-                o->whole_word_masking,
+                o->pretrain.whole_word_masking,
                 "mask all WordPiece pieces of a word together");
   mlm->add_flag("--pack",
-                o->pack,
+                o->pretrain.pack,
                 "concatenate the lines and cut them into sequences of --max-length (no padding "
                 "waste); otherwise one sequence per line, truncated");
   mlm->add_flag("--pre-masked",
-                o->pre_masked,
+                o->pretrain.pre_masked,
                 "--train/--valid are .jsonl with \"input_ids\" and \"labels\" (-100 = not "
                 "masked), used as they are");
   sub->add_option("--max-length",
-                  o->max_length,
+                  o->inputs.max_length,
                   "tokens per sequence including [CLS]/[SEP] (default 128, at most the model's "
                   "limit)")
       ->check(at_least(1));

@@ -5,7 +5,7 @@
 
 #include "app/commands.h"
 #include "app/options.h"
-#include "lib/evaluate.h"
+#include "lib/eval/score.h"
 
 namespace ftune {
 

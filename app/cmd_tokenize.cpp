@@ -6,7 +6,7 @@
 
 #include "app/commands.h"
 #include "app/options.h"
-#include "lib/tokenize_file.h"
+#include "lib/data/tokenize_file.h"
 
 namespace ftune {
 

@@ -2,10 +2,10 @@
 #include <memory>
 
 #include "app/commands.h"
-#include "app/launcher.h"
 #include "app/options.h"
 #include "app/train_options.h"
-#include "lib/trainer.h"
+#include "lib/train/launcher.h"
+#include "lib/train/trainer.h"
 
 namespace ftune {
 
@@ -28,11 +28,11 @@ Command add_train_command(CLI::App& app) {
   io->add_option("--task",
                  o->task,
                  "classify (BERT sequence classification, default) or translate (Marian seq2seq)");
-  io->add_option("--model", o->model_dir, "Hugging Face model folder to start from")->required();
-  io->add_option("--weights", o->weights, "weights file overriding the folder's own");
-  io->add_option("--train", o->train_file, "training data: .jsonl, .csv or .tsv with a header")
+  io->add_option("--model", o->inputs.model_dir, "Hugging Face model folder to start from")->required();
+  io->add_option("--weights", o->inputs.weights, "weights file overriding the folder's own");
+  io->add_option("--train", o->inputs.train_file, "training data: .jsonl, .csv or .tsv with a header")
       ->required();
-  io->add_option("--valid", o->valid_file, "validation data (same format)");
+  io->add_option("--valid", o->inputs.valid_file, "validation data (same format)");
   io->add_option("--output-dir", o->output_dir, "where checkpoints, best/, last/ and logs go")
       ->required();
   io->add_option("--resume-from-checkpoint",
@@ -42,37 +42,37 @@ Command add_train_command(CLI::App& app) {
                o->overwrite_output_dir,
                "start a new run in an --output-dir that holds another run's checkpoint-*/, best/, "
                "last/ and trainer_log.jsonl, deleting them (without it, such a folder is refused)");
-  add_text_column_options(*sub, o->columns, /*with_label=*/true);
+  add_text_column_options(*sub, o->classify.columns, /*with_label=*/true);
   auto* seq2seq = sub->add_option_group("Translation (--task translate)");
-  seq2seq->add_option("--source-column", o->source_column, "source text column (default source)");
-  seq2seq->add_option("--target-column", o->target_column, "target text column (default target)");
+  seq2seq->add_option("--source-column", o->translate.columns.source, "source text column (default source)");
+  seq2seq->add_option("--target-column", o->translate.columns.target, "target text column (default target)");
   seq2seq
       ->add_option("--max-target-length",
-                   o->max_target_length,
+                   o->translate.max_target_length,
                    "truncate targets to this many tokens including </s> (default 128)")
       ->check(at_least(2));
   seq2seq
       ->add_option("--label-smoothing",
-                   o->label_smoothing,
+                   o->translate.label_smoothing,
                    "label smoothing of the cross-entropy, PyTorch semantics (default 0)")
       ->check(between(0, 1));
   seq2seq->add_flag("--predict-with-generate",
-                    o->predict_with_generate,
+                    o->translate.predict_with_generate,
                     "decode the validation set at each evaluation and report BLEU and chrF "
                     "(so --metric-for-best-model bleu works)");
   seq2seq
       ->add_option("--generation-num-beams",
-                   o->generation_num_beams,
+                   o->translate.generation_num_beams,
                    "beams for --predict-with-generate (default 1: greedy)")
       ->check(at_least(1));
   seq2seq
       ->add_option("--generation-max-length",
-                   o->generation_max_length,
+                   o->translate.generation_max_length,
                    "max length for --predict-with-generate, counting the start token (default 128)")
       ->check(at_least(2));
-  add_table_options(*sub, o->table);
+  add_table_options(*sub, o->inputs.table);
   sub->add_option("--max-length",
-                  o->max_length,
+                  o->inputs.max_length,
                   "truncate inputs to this many tokens (default 128, at most the model's limit)")
       ->check(at_least(1));
 

@@ -6,7 +6,7 @@
 
 #include "app/commands.h"
 #include "app/options.h"
-#include "lib/translate.h"
+#include "lib/generate/translate.h"
 
 namespace ftune {
 

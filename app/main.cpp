@@ -15,7 +15,7 @@
 
 #include "app/commands.h"
 #include "app/options.h"
-#include "lib/interrupt.h"
+#include "util/interrupt.h"
 
 namespace {
 
@@ -37,7 +37,7 @@ int run_command(const ftune::Command& command, int threads) {
     std::fprintf(stderr, "%s\n", e.what());
     return 128 + e.signal_number();
   } catch (const c10::OutOfMemoryError& e) {
-    // Training names its batch itself (lib/trainer.cpp); this is eval, predict or translate.
+    // Training names its batch itself (lib/train/trainer.cpp); this is eval, predict or translate.
     std::fprintf(stderr,
                  "error: out of device memory: %s\nhint: lower --batch-size (eval, predict, "
                  "translate) or --max-length\n",

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "lib/error.h"
+#include "util/error.h"
 
 namespace ftune {
 

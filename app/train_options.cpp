@@ -85,6 +85,35 @@ void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metr
       ->check(at_least(1));
 }
 
+void add_distributed_options(CLI::App& sub, LaunchOptions& launch, std::string& backend,
+                             int64_t& timeout_seconds) {
+  auto* group = sub.add_option_group(
+      "Distributed", "data parallelism; torchrun's environment (RANK, WORLD_SIZE, ...) also works");
+  group
+      ->add_option("--nproc-per-node",
+                   launch.nproc_per_node,
+                   "start this many ranks on this machine (one per GPU, or split the cores)")
+      ->check(at_least(1));
+  group->add_option("--nnodes", launch.nnodes, "machines taking part (default 1)")
+      ->check(at_least(1));
+  group->add_option("--node-rank", launch.node_rank, "this machine's index, 0..nnodes-1")
+      ->check(at_least(0));
+  group->add_option("--master-addr",
+                    launch.master_addr,
+                    "address of node 0, where rank 0 serves the rendezvous (default 127.0.0.1)");
+  group
+      ->add_option("--master-port",
+                   launch.master_port,
+                   "its port (default: a free port with one node, else 29500)")
+      ->check(between(0, 65535));
+  group->add_option("--dist-backend", backend, "gloo | nccl (default: nccl on CUDA, gloo on CPU)");
+  group
+      ->add_option("--dist-timeout",
+                   timeout_seconds,
+                   "seconds a collective waits for the other ranks before failing (default 1800)")
+      ->check(at_least(1));
+}
+
 void print_train_result(const TrainResult& result, const TrainOptions& o) {
   if (result.rank != 0) return;
   std::string best =

@@ -1,9 +1,9 @@
-// The promise of lib/pickle.h's PickledTensor, checked in 128-bit arithmetic: every element the
+// The promise of lib/formats/pickle.h's PickledTensor, checked in 128-bit arithmetic: every element the
 // strided view touches lies inside the storage's declared numel.
 #pragma once
 
 #include "fuzz/fuzz_check.h"
-#include "lib/pickle.h"
+#include "lib/formats/pickle.h"
 
 inline void check_view_inside_storage(const ftune::PickledTensor& t) {
   FUZZ_CHECK(t.shape.size() == t.strides.size());

@@ -1,12 +1,12 @@
 // libFuzzer target: parse_safetensors on arbitrary bytes. A CheckpointError is the expected
 // answer to bad input; anything else (another exception, a sanitizer report, a broken promise
-// of lib/safetensors.h) is a finding.
+// of lib/formats/safetensors.h) is a finding.
 #include <cstddef>
 #include <cstdint>
 
 #include "fuzz/fuzz_check.h"
-#include "lib/error.h"
-#include "lib/safetensors.h"
+#include "util/error.h"
+#include "lib/formats/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

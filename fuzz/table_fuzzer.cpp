@@ -3,7 +3,7 @@
 // disk writes per run). Input: one control byte, then the file. Control bits 0-1: .csv, .tsv,
 // .jsonl, .txt; bit 2: --encoding latin-1; bit 3: --skip-bad-rows; bit 4: no header row.
 // A DataError is the expected answer to bad input; anything else is a finding, and so is a table
-// that breaks the promises of lib/table.h (rows of the header's width, valid UTF-8 values).
+// that breaks the promises of lib/data/table.h (rows of the header's width, valid UTF-8 values).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "fuzz/fuzz_check.h"
-#include "lib/error.h"
-#include "lib/table.h"
+#include "util/error.h"
+#include "lib/data/table.h"
 
 namespace {
 

@@ -14,22 +14,6 @@ namespace ftune {
 
 #if TORCH_VERSION_MAJOR >= 2
 
-namespace {
-
-double lowest_finite(at::ScalarType dtype) {
-  switch (dtype) {
-    case at::kDouble:
-      return std::numeric_limits<double>::lowest();
-    case at::kFloat:
-      return std::numeric_limits<float>::lowest();
-    case at::kBFloat16:
-      return -3.3895313892515355e38;  // torch.finfo(torch.bfloat16).min
-    default:
-      return -65504.0;  // torch.finfo(torch.float16).min
-  }
-}
-
-}  // namespace
 
 // scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal): the 2.0
 // signature (2.1 appends an optional `scale`, 2.5 `enable_gqa`; both default to what we want:
@@ -52,7 +36,7 @@ at::Tensor compute_attention(const at::Tensor& q, const at::Tensor& k, const at:
   // to the target dtype's lowest finite value first, as Hugging Face builds its masks.
   auto mask = additive_mask;
   if (mask.scalar_type() != q.scalar_type()) {
-    mask = mask.clamp_min(lowest_finite(q.scalar_type())).to(q.scalar_type());
+    mask = mask.clamp_min(lowest_value(q.scalar_type())).to(q.scalar_type());
   }
   return at::scaled_dot_product_attention(q,
                                           k,
@@ -81,12 +65,25 @@ at::Tensor compute_attention(const at::Tensor& q, const at::Tensor& k, const at:
 
 #endif
 
+double lowest_value(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kDouble:
+      return std::numeric_limits<double>::lowest();
+    case at::kFloat:
+      return std::numeric_limits<float>::lowest();
+    case at::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());  // -3.39e38
+    case at::kHalf:
+      return static_cast<double>(std::numeric_limits<c10::Half>::lowest());  // -65504
+    default:
+      throw std::invalid_argument(std::string("lowest_value: expected a floating-point dtype, got ") +
+                                  c10::toString(dtype));
+  }
+}
+
 at::Tensor make_additive_padding_mask(const at::Tensor& attention_mask, at::ScalarType dtype) {
   auto mask = attention_mask.to(dtype).unsqueeze(1).unsqueeze(2);  // (B, 1, 1, S)
-  double lowest = dtype == at::kFloat    ? std::numeric_limits<float>::lowest()
-                  : dtype == at::kDouble ? std::numeric_limits<double>::lowest()
-                                         : -65504.0;  // fp16/bf16: large enough, finite in both
-  return (1.0 - mask) * lowest;
+  return (1.0 - mask) * lowest_value(dtype);
 }
 
 }  // namespace ftune

@@ -20,6 +20,10 @@ at::Tensor compute_attention(const at::Tensor& q,
 
 // (B, S) 1/0 padding mask -> (B, 1, 1, S) additive mask: 0 where kept, the dtype's lowest value
 // where masked, as Hugging Face's get_extended_attention_mask builds it.
+// torch.finfo(dtype).min for a floating-point dtype: the value Hugging Face's masks use for "never
+// attend". Finite in the dtype itself, so adding it to scores of that dtype never makes -inf.
+double lowest_value(at::ScalarType dtype);
+
 at::Tensor make_additive_padding_mask(const at::Tensor& attention_mask, at::ScalarType dtype);
 
 }  // namespace ftune

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "models/bert.h"
-#include "models/config_error.h"
+#include "util/error.h"
 #include "models/config_json.h"
 
 namespace ftune {

@@ -1,6 +1,6 @@
 // BertForMaskedLM as Hugging Face defines it (transformers 4.19, modeling_bert.py): a BertModel
 // without pooler and the "cls.predictions" head whose decoder is tied to the word embeddings.
-// Not here: masking (lib/mlm_data.h) or reading weight files (lib/).
+// Not here: masking (lib/data/mlm_data.h) or reading weight files (lib/).
 //
 //   BertForMaskedLM model(config);
 //   auto logits = model(input_ids, attention_mask, token_type_ids);          // (B, T, V)

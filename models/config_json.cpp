@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "models/config_error.h"
+#include "util/error.h"
 #include "util/json.h"
 
 namespace ftune::config_json {

@@ -13,20 +13,6 @@
 namespace ftune {
 namespace {
 
-// torch.finfo(dtype).min, the value Hugging Face's masks use for "never attend".
-double lowest_value(at::ScalarType dtype) {
-  switch (dtype) {
-    case at::kDouble:
-      return std::numeric_limits<double>::lowest();
-    case at::kHalf:
-      return -65504.0;
-    case at::kBFloat16:
-      return -3.3895313892515355e38;
-    default:
-      return std::numeric_limits<float>::lowest();
-  }
-}
-
 // Decoder self-attention over P cached + S new positions: new position i (absolute P + i) sees
 // absolute positions 0..P+i (HF _make_causal_mask with past_key_values_length = P).
 at::Tensor make_causal_mask(int64_t S, int64_t P, const at::TensorOptions& options) {
@@ -366,6 +352,16 @@ at::Tensor shift_tokens_right(const at::Tensor& labels, int64_t pad_token_id,
   if (S > 0) shifted.select(1, 0).fill_(decoder_start_token_id);
   shifted.masked_fill_(shifted == -100, pad_token_id);
   return shifted;
+}
+
+at::Tensor compute_seq2seq_loss(const at::Tensor& logits, const at::Tensor& labels,
+                                double label_smoothing) {
+  namespace F = torch::nn::functional;
+  const auto V = logits.size(-1);
+  return F::cross_entropy(
+      logits.reshape({-1, V}),
+      labels.reshape({-1}),
+      F::CrossEntropyFuncOptions().ignore_index(-100).label_smoothing(label_smoothing));
 }
 
 std::vector<std::string> list_marian_redundant_keys(const MarianConfig& config) {

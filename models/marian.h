@@ -238,6 +238,12 @@ TORCH_MODULE(MarianMTModel);
 at::Tensor shift_tokens_right(const at::Tensor& labels, int64_t pad_token_id,
                               int64_t decoder_start_token_id);
 
+// Token-level cross-entropy of teacher-forced logits (B, S, V) against labels (B, S) with -100
+// ignored: PyTorch cross_entropy semantics (mean over non-ignored tokens, label_smoothing), the
+// loss MarianMTModel computes in Hugging Face for training and evaluation alike.
+at::Tensor compute_seq2seq_loss(const at::Tensor& logits, const at::Tensor& labels,
+                                double label_smoothing = 0.0);
+
 // Checkpoint keys under which Hugging Face repeats model.shared.weight for a tied model
 // (model.encoder.embed_tokens.weight, model.decoder.embed_tokens.weight, and lm_head.weight
 // when tie_word_embeddings), plus the computed positions (embed_positions.weight) that older

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "models/config_error.h"
+#include "util/error.h"
 #include "models/config_json.h"
 #include "models/marian.h"
 #include "util/json.h"

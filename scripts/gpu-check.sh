@@ -106,7 +106,7 @@ echo "built in $(($(date +%s) - start)) s"
 [ "$build_only" = 1 ] && exit 0
 
 say "CUDA tests"
-# The parity tests (tests/models/cuda_parity_test.cpp) and the end-to-end ones through the real
+# The parity tests (tests/lib/train/cuda_parity_test.cpp) and the end-to-end ones through the real
 # binary (tests/app/cuda_test.cpp): training in fp32/bf16/fp16 with resume, eval/predict/translate
 # equal to the CPU, NCCL and Gloo. None may skip here.
 for suite in "ftune_models_tests:CudaParity*" "ftune_app_tests:Cuda*:*/CudaTrain*"; do

@@ -4,16 +4,12 @@
 
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-namespace ftune {
+#include "util/error.h"  // TokenizerError
 
-class TokenizerError : public std::runtime_error {
- public:
-  explicit TokenizerError(const std::string& message) : std::runtime_error(message) {}
-};
+namespace ftune {
 
 // What `tokenizer(text[, text_pair])` returns in Hugging Face, for one example.
 struct Encoding {

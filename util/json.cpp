@@ -121,7 +121,7 @@ std::string format_message(std::string_view source, const std::string& expected,
 
 JsonError::JsonError(Kind kind, std::string_view source, std::string expected, std::string got,
                      size_t byte)
-    : std::runtime_error(format_message(source, expected, got, byte)),
+    : Error(format_message(source, expected, got, byte)),
       kind(kind),
       expected(std::move(expected)),
       got(std::move(got)),

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/error.h"
+
 namespace ftune {
 
 // Real files nest a few levels (config.json 2, trainer_state.json 3). nlohmann parses and
@@ -23,7 +25,7 @@ constexpr int kMaxJsonDepth = 64;
 // Why a text is not JSON ftune reads. what() is "file '<source>': expected <x>, got <y>" without
 // an action: callers rethrow it as their own error type with their action in front. `expected`
 // and `got` are there for callers that word the place themselves (a line of a JSONL file).
-class JsonError : public std::runtime_error {
+class JsonError : public Error {
  public:
   enum class Kind { kInvalid, kTooDeep };
   JsonError(Kind kind, std::string_view source, std::string expected, std::string got, size_t byte);

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/classification_metrics.h"
+#include "lib/metrics/classification_metrics.h"
 #include "tests/common/tensor_testing.h"
 
 namespace ftune {

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
-#include "lib/weights.h"
+#include "lib/io/weights.h"
 #include "tests/app/cli_testing.h"
 #include "tests/common/tensor_testing.h"
 

@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "lib/checkpoint.h"
-#include "lib/weights.h"
+#include "lib/io/state_dict.h"
+#include "lib/io/weights.h"
 #include "models/bert_mlm.h"
 #include "tests/app/cli_testing.h"
 #include "tests/common/tensor_testing.h"

@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "lib/weights.h"
+#include "lib/io/weights.h"
 #include "tests/app/cli_testing.h"
 
 namespace ftune::testing {

@@ -8,9 +8,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "lib/checkpoint.h"
-#include "lib/optim.h"
-#include "lib/weights.h"
+#include "lib/io/state_dict.h"
+#include "lib/train/optim.h"
+#include "lib/io/weights.h"
 #include "models/bert_mlm.h"
 #include "tests/common/tensor_testing.h"
 

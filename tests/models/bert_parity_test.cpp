@@ -4,8 +4,8 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "lib/checkpoint.h"
-#include "lib/weights.h"
+#include "lib/io/state_dict.h"
+#include "lib/io/weights.h"
 #include "models/bert.h"
 #include "tests/common/tensor_testing.h"
 

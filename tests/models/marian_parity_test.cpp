@@ -7,9 +7,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "lib/checkpoint.h"
-#include "lib/weights.h"
-#include "models/config_error.h"
+#include "lib/io/state_dict.h"
+#include "lib/io/weights.h"
+#include "util/error.h"
 #include "models/marian.h"
 #include "tests/common/tensor_testing.h"
 

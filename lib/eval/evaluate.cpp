@@ -1,0 +1,91 @@
+// `ftune eval`: load the model folder, read the labelled data, evaluate, report.
+#include "lib/eval/evaluate.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "lib/eval/translation_eval.h"
+#include "lib/io/bert_folder.h"
+#include "lib/io/marian_folder.h"
+#include "lib/metrics/bleu.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace ftune {
+
+EvalResult run_eval(const EvalOptions& options) {
+  require_model_folder(options.model_dir);
+  if (options.report_json) {
+    require_writable_parent(*options.report_json);
+    refuse_output_over_input(
+        *options.report_json,
+        "--report-json",
+        {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
+  }
+  const Runtime runtime = resolve_runtime(options.runtime);
+  // Labels are checked against config.json before the (possibly large) weights are read.
+  const BertConfig config = BertConfig::read((options.model_dir / "config.json").string());
+  auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
+  require_vocabulary_fits(tokenizer, config, options.model_dir);
+  const size_t max_length = clamp_max_length(config, options.max_length);
+  TextExamples examples = read_text_examples(options.data,
+                                             options.columns,
+                                             tokenizer,
+                                             max_length,
+                                             /*read_labels=*/true,
+                                             options.table);
+  const std::vector<int64_t> label_ids = map_label_ids(examples, config.id2label);
+
+  ClassifierLoadOptions load_options;
+  load_options.weights = options.weights;
+  Classifier classifier = load_classifier(options.model_dir, load_options);
+  at::Tensor logits;
+  {
+    InferenceScope inference(*classifier.model, runtime);
+    logits = compute_logits(classifier.model,
+                            examples.encodings,
+                            tokenizer.pad_id(),
+                            options.batch_size,
+                            "eval");  // (N, L)
+  }
+  EvalResult result = compute_eval_result(logits, label_ids, classifier.config.id2label);
+  result.skipped_rows = examples.skipped_rows;
+  if (options.report_json) {
+    write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");
+  }
+  return result;
+}
+
+std::string run_translate_eval(const EvalOptions& options) {
+  const Runtime runtime = resolve_runtime(options.runtime);
+  MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
+  const auto limit = static_cast<size_t>(bundle.config.max_position_embeddings);
+  TranslationExamples examples = read_translation_examples(options.data,
+                                                           options.pair_columns,
+                                                           *bundle.tokenizer,
+                                                           std::min(options.max_length, limit),
+                                                           std::min(options.max_target_length, limit),
+                                                           options.table);
+  TranslationEvalOptions eval_options;
+  eval_options.batch_size = options.batch_size;
+  eval_options.generation = options.generation;
+  TranslationEval eval;
+  {
+    InferenceScope inference(*bundle.model, runtime);
+    eval = evaluate_translation(bundle, examples, eval_options);
+  }
+  const BleuScore bleu = compute_corpus_bleu(eval.hypotheses, {examples.targets});
+  const ChrfScore chrf = compute_corpus_chrf(eval.hypotheses, {examples.targets});
+  return fmt::format("evaluated {} pairs of {}\nloss {:.4f}\n{}\nBLEU|{}\n{}\nchrF2|{}\n",
+                     examples.sources.size(),
+                     options.data.string(),
+                     eval.metrics.loss,
+                     bleu.format(),
+                     bleu.signature,
+                     chrf.format(),
+                     chrf.signature);
+}
+
+}  // namespace ftune

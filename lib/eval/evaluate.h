@@ -1,0 +1,44 @@
+// `ftune eval`: a fine-tuned model on labelled data. Classification: loss and the scikit-learn
+// report (lib/eval/classification_eval.h); translation: loss, BLEU and chrF of its translations.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "lib/data/seq2seq_data.h"
+#include "lib/data/text_dataset.h"
+#include "lib/eval/classification_eval.h"
+#include "lib/generate/search.h"
+#include "lib/tensors/device.h"
+
+namespace ftune {
+
+// `ftune eval`'s options, for both tasks.
+struct EvalOptions {
+  std::filesystem::path model_dir;
+  std::optional<std::filesystem::path> weights;
+  std::filesystem::path data;
+  TableReadOptions table;
+  RuntimeOptions runtime;  // --device, --precision
+  size_t batch_size = 32;
+  size_t max_length = 128;  // classify: the input; translate: the source
+  // classify
+  TextColumns columns;
+  std::optional<std::filesystem::path> report_json;  // written atomically (eval_result_to_json)
+  int digits = 2;
+  // translate
+  PairColumns pair_columns;
+  size_t max_target_length = 128;
+  GenerationOptions generation;
+};
+
+// Classification: loads the model, reads the labelled data, runs it, and writes --report-json
+// when asked.
+EvalResult run_eval(const EvalOptions& options);
+
+// Translation: the text to print (loss, BLEU and chrF lines with signatures).
+std::string run_translate_eval(const EvalOptions& options);
+
+}  // namespace ftune

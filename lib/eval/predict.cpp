@@ -1,0 +1,74 @@
+// `ftune predict`: label, probabilities and logits per row, written atomically.
+#include "lib/eval/predict.h"
+
+#include "lib/eval/classification_eval.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "util/atomic_file.h"
+#include "lib/tensors/collate.h"
+#include "lib/tensors/device.h"
+#include "lib/io/bert_folder.h"
+#include "util/progress.h"
+
+namespace ftune {
+
+size_t run_predict(const PredictOptions& options) {
+  require_writable_parent(options.output);
+  refuse_output_over_input(options.output,
+                           "--output",
+                           {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
+  require_model_folder(options.model_dir);
+  auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
+  ClassifierLoadOptions load_options;
+  load_options.weights = options.weights;
+  const Runtime runtime = resolve_runtime(options.runtime);
+  Classifier classifier = load_classifier(options.model_dir, load_options);
+  require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
+  const size_t max_length = clamp_max_length(classifier.config, options.max_length);
+  TextExamples examples = read_text_examples(options.data,
+                                             options.columns,
+                                             tokenizer,
+                                             max_length,
+                                             /*read_labels=*/false,
+                                             options.table);
+  if (examples.skipped_rows > 0) {
+    fmt::print(stderr,
+               "skipped {} bad rows of {} (--skip-bad-rows)\n",
+               examples.skipped_rows,
+               options.data.string());
+  }
+  InferenceScope inference(*classifier.model, runtime);
+  at::Tensor logits = compute_logits(
+      classifier.model, examples.encodings, tokenizer.pad_id(), options.batch_size, "predict");
+  at::Tensor probs = torch::softmax(logits, -1);  // (N, L)
+  at::Tensor best = logits.argmax(-1);            // (N)
+
+  AtomicFileWriter writer(options.output);
+  auto logit_rows = logits.accessor<float, 2>();
+  auto prob_rows = probs.accessor<float, 2>();
+  const auto L = logits.size(1);
+  for (int64_t i = 0; i < logits.size(0); ++i) {
+    const int64_t label_id = best[i].item<int64_t>();
+    nlohmann::ordered_json line;  // keys in the documented order
+    line["label"] = classifier.config.id2label[label_id];
+    line["label_id"] = label_id;
+    std::vector<float> p(L), l(L);
+    for (int64_t j = 0; j < L; ++j) {
+      p[j] = prob_rows[i][j];
+      l[j] = logit_rows[i][j];
+    }
+    line["probs"] = p;
+    line["logits"] = l;
+    writer.stream() << line.dump() << '\n';
+  }
+  writer.commit();
+  return static_cast<size_t>(logits.size(0));
+}
+
+}  // namespace ftune

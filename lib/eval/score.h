@@ -1,0 +1,33 @@
+// `ftune score`: metrics of a predictions file against references, without a model.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ftune {
+
+enum class ScoreTask { kClassify, kTranslate };
+
+struct ScoreOptions {
+  ScoreTask task = ScoreTask::kClassify;
+  std::vector<std::filesystem::path> references;  // classify: exactly one; translate: one or more
+  std::filesystem::path predictions;
+  std::optional<std::filesystem::path> report_json;
+  int digits = 2;
+};
+
+// Scores the predictions and returns the text to print. classify: format_eval_result (no loss
+// line); labels are trimmed of surrounding whitespace, and an empty one is a DataError. translate:
+//   BLEU = 34.12 70.1/45.2/30.0/20.1 (BP = 1.000 ratio = 1.012 hyp_len = 245 ref_len = 242)
+//   BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0
+//   chrF2 = 34.42
+//   chrF2|nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0
+// (sacreBLEU's str(score), then its signature prefixed with the metric name). Every file must
+// have as many lines as the predictions, else a DataError names both files and both counts.
+// --report-json for translate: {"bleu": {score, counts, totals, precisions, bp, sys_len, ref_len,
+// signature}, "chrf": {score, signature}}.
+std::string run_score(const ScoreOptions& options);
+
+}  // namespace ftune

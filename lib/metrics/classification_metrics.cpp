@@ -1,0 +1,296 @@
+// Classification metrics matching scikit-learn 1.2 (sklearn/metrics/_classification.py) to the
+// last bit: same formulas, same operation order, numpy's summation order for the averages.
+// Not a general statistics library; no LibTorch here.
+#include "lib/metrics/classification_metrics.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "util/error.h"
+
+namespace ftune {
+namespace {
+
+// numpy reduces a contiguous float64 array in buffer-sized chunks (8192 elements), each chunk
+// summed pairwise (numpy/core/src/umath/loops_utils.h.src, pairwise_sum); chunk sums are added
+// in order. Matters only past 8 classes, but then it decides the last bit of macro/weighted avg.
+constexpr size_t kNumpyBufferSize = 8192;
+constexpr size_t kNumpyPairwiseBlock = 128;
+constexpr int kMaxDigits = 100;  // keeps every formatted number inside a fixed buffer
+
+double sum_pairwise(const double* a, size_t n) {
+  if (n < 8) {
+    double sum = 0.0;
+    for (size_t i = 0; i < n; ++i) sum += a[i];
+    return sum;
+  }
+  if (n <= kNumpyPairwiseBlock) {
+    std::array<double, 8> r;
+    for (size_t j = 0; j < 8; ++j) r[j] = a[j];
+    size_t i = 8;
+    for (; i < n - (n % 8); i += 8) {
+      for (size_t j = 0; j < 8; ++j) r[j] += a[i + j];
+    }
+    double sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) sum += a[i];
+    return sum;
+  }
+  size_t half = n / 2;
+  half -= half % 8;
+  return sum_pairwise(a, half) + sum_pairwise(a + half, n - half);
+}
+
+double sum_like_numpy(const std::vector<double>& values) {
+  double sum = 0.0;  // add.reduce starts from its identity
+  for (size_t start = 0; start < values.size(); start += kNumpyBufferSize) {
+    size_t n = std::min(kNumpyBufferSize, values.size() - start);
+    sum += sum_pairwise(values.data() + start, n);
+  }
+  return sum;
+}
+
+// np.average(values): np.mean, i.e. sum / count.
+double average_like_numpy(const std::vector<double>& values) {
+  return sum_like_numpy(values) / static_cast<double>(values.size());
+}
+
+// np.average(values, weights=weights): sum(values * weights) / sum(weights), in float64.
+double weighted_average_like_numpy(const std::vector<double>& values,
+                                   const std::vector<int64_t>& weights) {
+  std::vector<double> products(values.size());
+  std::vector<double> weights_f64(weights.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    weights_f64[i] = static_cast<double>(weights[i]);
+    products[i] = values[i] * weights_f64[i];
+  }
+  return sum_like_numpy(products) / sum_like_numpy(weights_f64);
+}
+
+// sklearn's _prf_divide with zero_division="warn": 0.0 where the denominator is 0.
+double divide_or_zero(int64_t numerator, int64_t denominator) {
+  if (denominator == 0) return 0.0;
+  return static_cast<double>(numerator) / static_cast<double>(denominator);
+}
+
+// F-beta with beta = 1 as sklearn 1.2 computes it from precision and recall (1.3 changed to
+// counts): (1 + beta^2) * p * r / (beta^2 * p + r), with a zero denominator replaced by 1.
+double compute_f1(double precision, double recall) {
+  double denominator = precision + recall;
+  if (denominator == 0.0) denominator = 1.0;
+  return 2.0 * precision * recall / denominator;
+}
+
+// Number of code points in a UTF-8 string, which is what Python's len() counts.
+size_t count_code_points(const std::string& text) {
+  size_t count = 0;
+  for (unsigned char c : text) {
+    if ((c & 0xC0) != 0x80) ++count;
+  }
+  return count;
+}
+
+// Python's '{:>{width}s}': right-aligned to width code points.
+std::string pad_left(const std::string& text, size_t width) {
+  size_t length = count_code_points(text);
+  if (length >= width) return text;
+  return std::string(width - length, ' ') + text;
+}
+
+std::string pad_right(const std::string& text, size_t width) {
+  size_t length = count_code_points(text);
+  if (length >= width) return text;
+  return text + std::string(width - length, ' ');
+}
+
+// Python's '{:>9.{digits}f}'. printf's %f and Python's float formatting both round the exact
+// binary value correctly (ties to even), so they agree digit for digit.
+std::string format_fixed(double value, int digits) {
+  std::array<char, 512> buffer;
+  std::snprintf(buffer.data(), buffer.size(), "%9.*f", digits, value);
+  return buffer.data();
+}
+
+std::string format_metrics_row(const ClassMetrics& row, size_t width, int digits) {
+  return pad_left(row.label, width) + " " + " " + format_fixed(row.precision, digits) + " " +
+         format_fixed(row.recall, digits) + " " + format_fixed(row.f1, digits) + " " +
+         fmt::format("{:>9}", row.support) + "\n";
+}
+
+nlohmann::json metrics_to_json(const ClassMetrics& row) {
+  return {{"precision", row.precision},
+          {"recall", row.recall},
+          {"f1-score", row.f1},
+          {"support", row.support}};
+}
+
+}  // namespace
+
+ClassificationReport compute_classification_report(const std::vector<std::string>& y_true,
+                                                   const std::vector<std::string>& y_pred) {
+  if (y_true.size() != y_pred.size()) {
+    throw DataError(fmt::format(
+        "computing classification metrics: labels 'y_true' and 'y_pred': expected the same "
+        "length, got {} and {}; hint: pass one prediction per example",
+        y_true.size(),
+        y_pred.size()));
+  }
+  if (y_true.empty()) {
+    throw DataError(
+        "computing classification metrics: labels 'y_true': expected at least one example, got "
+        "0; hint: check that the evaluation set is not empty");
+  }
+
+  ClassificationReport report;
+  std::map<std::string, size_t> index_of;  // std::map orders bytes, i.e. UTF-8 code points
+  for (const auto& label : y_true) index_of.emplace(label, 0);
+  for (const auto& label : y_pred) index_of.emplace(label, 0);
+  for (auto& [label, index] : index_of) {
+    index = report.labels.size();
+    report.labels.push_back(label);
+  }
+  const size_t num_labels = report.labels.size();
+  report.total = static_cast<int64_t>(y_true.size());
+
+  report.confusion.assign(num_labels, std::vector<int64_t>(num_labels, 0));
+  for (size_t i = 0; i < y_true.size(); ++i) {
+    ++report.confusion[index_of.at(y_true[i])][index_of.at(y_pred[i])];
+  }
+
+  std::vector<int64_t> true_sum(num_labels, 0);
+  std::vector<int64_t> pred_sum(num_labels, 0);
+  int64_t correct = 0;
+  for (size_t t = 0; t < num_labels; ++t) {
+    for (size_t p = 0; p < num_labels; ++p) {
+      true_sum[t] += report.confusion[t][p];
+      pred_sum[p] += report.confusion[t][p];
+    }
+    correct += report.confusion[t][t];
+  }
+
+  std::vector<double> precisions(num_labels);
+  std::vector<double> recalls(num_labels);
+  std::vector<double> f1s(num_labels);
+  for (size_t i = 0; i < num_labels; ++i) {
+    int64_t tp = report.confusion[i][i];
+    precisions[i] = divide_or_zero(tp, pred_sum[i]);
+    recalls[i] = divide_or_zero(tp, true_sum[i]);
+    f1s[i] = compute_f1(precisions[i], recalls[i]);
+    report.per_class.push_back({report.labels[i], precisions[i], recalls[i], f1s[i], true_sum[i]});
+  }
+
+  report.macro_avg = {"macro avg",
+                      average_like_numpy(precisions),
+                      average_like_numpy(recalls),
+                      average_like_numpy(f1s),
+                      report.total};
+  report.weighted_avg = {"weighted avg",
+                         weighted_average_like_numpy(precisions, true_sum),
+                         weighted_average_like_numpy(recalls, true_sum),
+                         weighted_average_like_numpy(f1s, true_sum),
+                         report.total};
+
+  // Micro averaging pools the counts: every sample is predicted once, so precision = recall =
+  // correct / total; F1 goes through the formula and can differ from them in the last bit.
+  double micro_precision = divide_or_zero(correct, report.total);
+  double micro_recall = divide_or_zero(correct, report.total);
+  report.accuracy = micro_precision;
+  report.f1_micro = compute_f1(micro_precision, micro_recall);
+
+  // Multiclass MCC (Gorodkin 2004) as sklearn's matthews_corrcoef: every term is an integer held
+  // exactly in float64, so only the final sqrt and division round.
+  auto n_samples = static_cast<double>(report.total);
+  auto n_correct = static_cast<double>(correct);
+  double t_dot_p = 0.0;
+  double p_dot_p = 0.0;
+  double t_dot_t = 0.0;
+  for (size_t i = 0; i < num_labels; ++i) {
+    auto t = static_cast<double>(true_sum[i]);
+    auto p = static_cast<double>(pred_sum[i]);
+    t_dot_p += t * p;
+    p_dot_p += p * p;
+    t_dot_t += t * t;
+  }
+  double cov_ytyp = n_correct * n_samples - t_dot_p;
+  double cov_ypyp = n_samples * n_samples - p_dot_p;
+  double cov_ytyt = n_samples * n_samples - t_dot_t;
+  report.matthews_corrcoef =
+      (cov_ypyp * cov_ytyt == 0.0) ? 0.0 : cov_ytyp / std::sqrt(cov_ytyt * cov_ypyp);
+  return report;
+}
+
+std::string format_classification_report(const ClassificationReport& report, int digits) {
+  if (digits < 0 || digits > kMaxDigits) {
+    throw Error(fmt::format(
+        "formatting classification report: argument 'digits': expected 0..{}, got {}; hint: "
+        "sklearn's default is 2",
+        kMaxDigits,
+        digits));
+  }
+  static const std::string kLongestLastLineHeading = "weighted avg";
+  size_t width = count_code_points(kLongestLastLineHeading);
+  for (const auto& label : report.labels) width = std::max(width, count_code_points(label));
+  width = std::max(width, static_cast<size_t>(digits));
+
+  std::string text = std::string(width, ' ') + " ";
+  for (const char* header : {"precision", "recall", "f1-score", "support"}) {
+    text += fmt::format(" {:>9}", header);
+  }
+  text += "\n\n";
+  for (const auto& row : report.per_class) text += format_metrics_row(row, width, digits);
+  text += "\n";
+  // The accuracy row leaves precision and recall blank and shows the micro F1 (= accuracy).
+  text += pad_left("accuracy", width) + " " + " " + std::string(9, ' ') + " " +
+          std::string(9, ' ') + " " + format_fixed(report.f1_micro, digits) + " " +
+          fmt::format("{:>9}", report.total) + "\n";
+  text += format_metrics_row(report.macro_avg, width, digits);
+  text += format_metrics_row(report.weighted_avg, width, digits);
+  return text;
+}
+
+nlohmann::json classification_report_to_json(const ClassificationReport& report) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& row : report.per_class) json[row.label] = metrics_to_json(row);
+  json["accuracy"] = report.accuracy;
+  json["macro avg"] = metrics_to_json(report.macro_avg);
+  json["weighted avg"] = metrics_to_json(report.weighted_avg);
+  return json;
+}
+
+std::string format_confusion_matrix(const ClassificationReport& report) {
+  static const std::string kCorner = "true \\ pred";
+  size_t row_header_width = count_code_points(kCorner);
+  for (const auto& label : report.labels) {
+    row_header_width = std::max(row_header_width, count_code_points(label));
+  }
+  std::vector<size_t> column_widths;
+  for (size_t col = 0; col < report.labels.size(); ++col) {
+    size_t width = count_code_points(report.labels[col]);
+    for (const auto& row : report.confusion) {
+      width = std::max(width, std::to_string(row[col]).size());
+    }
+    column_widths.push_back(width);
+  }
+
+  std::string text = pad_right(kCorner, row_header_width);
+  for (size_t col = 0; col < report.labels.size(); ++col) {
+    text += "  " + pad_left(report.labels[col], column_widths[col]);
+  }
+  text += "\n";
+  for (size_t row = 0; row < report.labels.size(); ++row) {
+    text += pad_right(report.labels[row], row_header_width);
+    for (size_t col = 0; col < report.labels.size(); ++col) {
+      text += "  " + pad_left(std::to_string(report.confusion[row][col]), column_widths[col]);
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+}  // namespace ftune

@@ -1,0 +1,190 @@
+// Devices, precisions and autocast (see lib/tensors/device.h).
+#include "lib/tensors/device.h"
+
+#include <ATen/autocast_mode.h>
+#include <fmt/format.h>
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+#include <torch/version.h>
+
+#include "util/error.h"
+
+namespace ftune {
+namespace {
+
+// LibTorch 2.4 replaced the per-backend autocast switches with ones taking a device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool is_autocast_enabled(c10::DeviceType type) { return at::autocast::is_autocast_enabled(type); }
+void set_autocast_enabled(c10::DeviceType type, bool on) {
+  at::autocast::set_autocast_enabled(type, on);
+}
+c10::ScalarType get_autocast_dtype(c10::DeviceType type) {
+  return at::autocast::get_autocast_dtype(type);
+}
+void set_autocast_dtype(c10::DeviceType type, c10::ScalarType dtype) {
+  at::autocast::set_autocast_dtype(type, dtype);
+}
+#else
+bool is_autocast_enabled(c10::DeviceType type) {
+  return type == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+void set_autocast_enabled(c10::DeviceType type, bool on) {
+  if (type == c10::DeviceType::CUDA) {
+    at::autocast::set_enabled(on);
+  } else {
+    at::autocast::set_cpu_enabled(on);
+  }
+}
+c10::ScalarType get_autocast_dtype(c10::DeviceType type) {
+  return type == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype()
+                                       : at::autocast::get_autocast_cpu_dtype();
+}
+void set_autocast_dtype(c10::DeviceType type, c10::ScalarType dtype) {
+  if (type == c10::DeviceType::CUDA) {
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  }
+}
+#endif
+
+}  // namespace
+
+std::optional<Precision> parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::kFp32;
+  if (name == "bf16") return Precision::kBf16;
+  if (name == "fp16") return Precision::kFp16;
+  return std::nullopt;
+}
+
+std::string precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::kBf16: return "bf16";
+    case Precision::kFp16: return "fp16";
+    case Precision::kFp32: break;
+  }
+  return "fp32";
+}
+
+c10::Device resolve_device(const std::string& spec) {
+  if (spec == "auto") {
+    return torch::cuda::is_available() ? c10::Device(c10::DeviceType::CUDA, 0)
+                                       : c10::Device(c10::DeviceType::CPU);
+  }
+  std::optional<c10::Device> device;
+  if (spec == "cpu" || spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
+    try {
+      device = c10::Device(spec);
+    } catch (const std::exception&) {
+      // reported below
+    }
+  }
+  if (!device) {
+    throw Error(fmt::format("checking options: --device '{}': expected auto, cpu, cuda or "
+                                  "cuda:N", spec));
+  }
+  if (device->is_cuda()) {
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (count == 0) {
+      throw Error(fmt::format(
+          "checking options: --device {}: this {} sees no CUDA device; hint: use --device cpu, "
+          "or build ftune against a CUDA LibTorch (README: GPU hosts and Docker)",
+          spec, torch::cuda::is_available() ? "machine" : "LibTorch build or machine"));
+    }
+    if (!device->has_index()) device = c10::Device(c10::DeviceType::CUDA, 0);
+    if (device->index() >= count) {
+      throw Error(fmt::format("checking options: --device {}: expected an index below {} "
+                                    "(the CUDA devices visible here)", spec, count));
+    }
+  }
+  return *device;
+}
+
+c10::Device device_of(const torch::nn::Module& module) {
+  const auto parameters = module.parameters();
+  return parameters.empty() ? c10::Device(c10::DeviceType::CPU) : parameters.front().device();
+}
+
+at::Tensor to_device(const at::Tensor& tensor, const c10::Device& device) {
+  if (!tensor.defined() || tensor.device() == device) return tensor;
+  if (device.is_cuda() && tensor.device().is_cpu()) {
+    return tensor.pin_memory().to(device, /*non_blocking=*/true);
+  }
+  return tensor.to(device);
+}
+
+void check_precision_for_device(Precision precision, const c10::Device& device) {
+  if (precision == Precision::kFp16 && !device.is_cuda()) {
+    throw Error("checking options: --precision fp16 on the CPU: expected a CUDA device "
+                      "(CPU autocast runs bfloat16 only); hint: use --precision bf16");
+  }
+}
+
+Runtime resolve_runtime(const RuntimeOptions& options) {
+  const auto precision = parse_precision(options.precision);
+  if (!precision) {
+    throw Error(fmt::format("checking options: --precision '{}': expected fp32, bf16 or fp16",
+                            options.precision));
+  }
+  Runtime runtime{resolve_device(options.device), *precision};
+  check_precision_for_device(runtime.precision, runtime.device);
+  return runtime;
+}
+
+std::optional<c10::ScalarType> parse_save_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32") return c10::kFloat;
+  if (name == "bfloat16" || name == "bf16") return c10::kBFloat16;
+  if (name == "float16" || name == "fp16") return c10::kHalf;
+  return std::nullopt;
+}
+
+std::string torch_dtype_name(c10::ScalarType dtype) {
+  switch (dtype) {
+    case c10::kBFloat16: return "bfloat16";
+    case c10::kHalf: return "float16";
+    case c10::kDouble: return "float64";
+    default: break;
+  }
+  return "float32";
+}
+
+AutocastGuard::AutocastGuard(c10::DeviceType device_type, Precision precision)
+    : device_type_(device_type) {
+  if (precision == Precision::kFp32) return;
+  active_ = true;
+  previous_enabled_ = is_autocast_enabled(device_type_);
+  previous_dtype_ = get_autocast_dtype(device_type_);
+  set_autocast_enabled(device_type_, true);
+  set_autocast_dtype(device_type_, precision == Precision::kBf16 ? c10::kBFloat16 : c10::kHalf);
+  at::autocast::increment_nesting();
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  set_autocast_enabled(device_type_, previous_enabled_);
+  set_autocast_dtype(device_type_, previous_dtype_);
+}
+
+InferenceScope::InferenceScope(torch::nn::Module& model)
+    : model_(model), was_training_(model.is_training()) {
+  model_.eval();
+  inference_mode_.emplace();
+}
+
+// The move comes before inference mode: parameters moved inside it would become inference
+// tensors.
+InferenceScope::InferenceScope(torch::nn::Module& model, const Runtime& runtime)
+    : model_(model), was_training_(model.is_training()) {
+  model_.to(runtime.device);
+  model_.eval();
+  inference_mode_.emplace();
+  autocast_.emplace(runtime.device.type(), runtime.precision);
+}
+
+InferenceScope::~InferenceScope() {
+  autocast_.reset();
+  if (was_training_) model_.train();
+}
+
+}  // namespace ftune

@@ -1,0 +1,102 @@
+// Where and in which precision the model runs: --device auto|cpu|cuda|cuda:N and
+// --precision fp32|bf16|fp16 (autocast; the master weights stay float32), plus --save-dtype.
+// Autocast follows PyTorch's torch.autocast: matmuls and linear layers run in the low precision,
+// reductions and losses in float32; backward runs outside the guard.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+#include <c10/core/InferenceMode.h>
+
+namespace torch::nn {
+class Module;
+}
+
+namespace ftune {
+
+enum class Precision { kFp32, kBf16, kFp16 };
+
+// --device and --precision as every command that runs a model takes them.
+struct RuntimeOptions {
+  std::string device = "auto";
+  std::string precision = "fp32";
+};
+
+struct Runtime {
+  c10::Device device = c10::Device(c10::DeviceType::CPU);
+  Precision precision = Precision::kFp32;
+};
+
+// Resolves and checks both (fp16 needs CUDA); Error naming the flag otherwise.
+Runtime resolve_runtime(const RuntimeOptions& options);
+
+// "fp32" | "bf16" | "fp16"; nullopt otherwise.
+std::optional<Precision> parse_precision(const std::string& name);
+std::string precision_name(Precision precision);
+
+// "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N". ConfigError when the spec is
+// malformed or names a CUDA device this build or machine does not have.
+c10::Device resolve_device(const std::string& spec);
+
+// The device of the module's first parameter (CPU for a module without parameters).
+c10::Device device_of(const torch::nn::Module& module);
+
+// `tensor` on `device`: itself when already there; to CUDA from pinned memory, non-blocking.
+at::Tensor to_device(const at::Tensor& tensor, const c10::Device& device);
+
+// Moves each tensor in place: move_to(device, batch.input_ids, batch.attention_mask, ...).
+template <typename... Tensors>
+void move_to(const c10::Device& device, Tensors&... tensors) {
+  ((tensors = to_device(tensors, device)), ...);
+}
+
+// Checks that `precision` can run on `device` (fp16 autocast needs CUDA); ConfigError otherwise.
+void check_precision_for_device(Precision precision, const c10::Device& device);
+
+// "float32" | "bfloat16" | "float16" (config.json's torch_dtype names; fp32/bf16/fp16 too).
+std::optional<c10::ScalarType> parse_save_dtype(const std::string& name);
+std::string torch_dtype_name(c10::ScalarType dtype);  // kBFloat16 -> "bfloat16"
+
+// Autocast for one forward pass, on this thread, for the device type's autocast: a no-op for
+// fp32. Nests like torch.autocast; the cast cache is cleared when the outermost guard ends.
+class AutocastGuard {
+ public:
+  AutocastGuard(c10::DeviceType device_type, Precision precision);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool active_ = false;
+  c10::DeviceType device_type_;
+  bool previous_enabled_ = false;
+  c10::ScalarType previous_dtype_ = c10::kFloat;
+};
+
+// Inference on `model` while the scope lives: eval mode, no autograd (inference mode), and with a
+// Runtime also the model moved to its device and autocast in its precision. Ends by putting the
+// model back in train mode if it was training, so the trainer's periodic evaluation uses it too.
+//
+//   const Runtime runtime = resolve_runtime(options.runtime);  // fails before loading anything
+//   Classifier classifier = load_classifier(options.model_dir, load_options);
+//   InferenceScope inference(*classifier.model, runtime);
+class InferenceScope {
+ public:
+  explicit InferenceScope(torch::nn::Module& model);
+  InferenceScope(torch::nn::Module& model, const Runtime& runtime);
+  ~InferenceScope();
+  InferenceScope(const InferenceScope&) = delete;
+  InferenceScope& operator=(const InferenceScope&) = delete;
+
+ private:
+  torch::nn::Module& model_;
+  bool was_training_;
+  std::optional<c10::InferenceMode> inference_mode_;
+  std::optional<AutocastGuard> autocast_;
+};
+
+}  // namespace ftune
