@@ -26,7 +26,8 @@ void set_autocast_dtype(c10::DeviceType type, c10::ScalarType dtype) {
 }
 #else
 bool is_autocast_enabled(c10::DeviceType type) {
-  return type == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+  return type == c10::DeviceType::CUDA ? at::autocast::is_enabled()
+                                       : at::autocast::is_cpu_enabled();
 }
 void set_autocast_enabled(c10::DeviceType type, bool on) {
   if (type == c10::DeviceType::CUDA) {
@@ -59,9 +60,12 @@ std::optional<Precision> parse_precision(const std::string& name) {
 
 std::string precision_name(Precision precision) {
   switch (precision) {
-    case Precision::kBf16: return "bf16";
-    case Precision::kFp16: return "fp16";
-    case Precision::kFp32: break;
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kFp16:
+      return "fp16";
+    case Precision::kFp32:
+      break;
   }
   return "fp32";
 }
@@ -80,21 +84,27 @@ c10::Device resolve_device(const std::string& spec) {
     }
   }
   if (!device) {
-    throw Error(fmt::format("checking options: --device '{}': expected auto, cpu, cuda or "
-                                  "cuda:N", spec));
+    throw ConfigError(
+        fmt::format("checking options: --device '{}': expected auto, cpu, cuda or "
+                    "cuda:N",
+                    spec));
   }
   if (device->is_cuda()) {
     const auto count = static_cast<int64_t>(torch::cuda::device_count());
     if (count == 0) {
-      throw Error(fmt::format(
+      throw ConfigError(fmt::format(
           "checking options: --device {}: this {} sees no CUDA device; hint: use --device cpu, "
           "or build ftune against a CUDA LibTorch (README: GPU hosts and Docker)",
-          spec, torch::cuda::is_available() ? "machine" : "LibTorch build or machine"));
+          spec,
+          torch::cuda::is_available() ? "machine" : "LibTorch build or machine"));
     }
     if (!device->has_index()) device = c10::Device(c10::DeviceType::CUDA, 0);
     if (device->index() >= count) {
-      throw Error(fmt::format("checking options: --device {}: expected an index below {} "
-                                    "(the CUDA devices visible here)", spec, count));
+      throw ConfigError(
+          fmt::format("checking options: --device {}: expected an index below {} "
+                      "(the CUDA devices visible here)",
+                      spec,
+                      count));
     }
   }
   return *device;
@@ -115,15 +125,16 @@ at::Tensor to_device(const at::Tensor& tensor, const c10::Device& device) {
 
 void check_precision_for_device(Precision precision, const c10::Device& device) {
   if (precision == Precision::kFp16 && !device.is_cuda()) {
-    throw Error("checking options: --precision fp16 on the CPU: expected a CUDA device "
-                      "(CPU autocast runs bfloat16 only); hint: use --precision bf16");
+    throw ConfigError(
+        "checking options: --precision fp16 on the CPU: expected a CUDA device "
+        "(CPU autocast runs bfloat16 only); hint: use --precision bf16");
   }
 }
 
 Runtime resolve_runtime(const RuntimeOptions& options) {
   const auto precision = parse_precision(options.precision);
   if (!precision) {
-    throw Error(fmt::format("checking options: --precision '{}': expected fp32, bf16 or fp16",
+    throw ConfigError(fmt::format("checking options: --precision '{}': expected fp32, bf16 or fp16",
                             options.precision));
   }
   Runtime runtime{resolve_device(options.device), *precision};
@@ -140,10 +151,14 @@ std::optional<c10::ScalarType> parse_save_dtype(const std::string& name) {
 
 std::string torch_dtype_name(c10::ScalarType dtype) {
   switch (dtype) {
-    case c10::kBFloat16: return "bfloat16";
-    case c10::kHalf: return "float16";
-    case c10::kDouble: return "float64";
-    default: break;
+    case c10::kBFloat16:
+      return "bfloat16";
+    case c10::kHalf:
+      return "float16";
+    case c10::kDouble:
+      return "float64";
+    default:
+      break;
   }
   return "float32";
 }

@@ -9,8 +9,8 @@
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
-#include <c10/core/ScalarType.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/ScalarType.h>
 
 namespace torch::nn {
 class Module;
@@ -31,7 +31,7 @@ struct Runtime {
   Precision precision = Precision::kFp32;
 };
 
-// Resolves and checks both (fp16 needs CUDA); Error naming the flag otherwise.
+// Resolves and checks both (fp16 needs CUDA); ConfigError naming the flag otherwise.
 Runtime resolve_runtime(const RuntimeOptions& options);
 
 // "fp32" | "bf16" | "fp16"; nullopt otherwise.
