@@ -1,5 +1,5 @@
 # Entry points: make build | make test | make demo. Each installs what is missing first.
-.PHONY: deps configure build test test-debian build-torch2 test-torch2 demo clean
+.PHONY: deps configure build check test test-debian build-torch2 test-torch2 demo clean
 
 # PCH + ccache: ccache must ignore the PCH's timestamps and defines to hit.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -17,10 +17,17 @@ configure: build/build.ninja
 build: deps configure
 	cmake --build --preset release -j $(JOBS)
 
+# Source checks that need no build: clang-format (.clang-format) on every C++ file, and every
+# include between folders pointing down (scripts/check-layout.py). Part of `make test`, so CI fails
+# on either.
+check: deps
+	bash scripts/check-format.sh
+	python3 scripts/check-layout.py
+
 # The whole suite twice: against Debian's LibTorch 1.13 (build/) and against the LibTorch 2.x
 # inside PyPI's torch wheel (build-torch2/; scripts/install-torch2.sh keeps it in a venv outside
 # the checkout, so it is downloaded once per machine).
-test: test-debian test-torch2
+test: check test-debian test-torch2
 
 test-debian: build
 	ctest --preset release -j $(JOBS)

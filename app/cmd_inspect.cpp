@@ -13,9 +13,11 @@ Command add_inspect_command(CLI::App& app) {
       "inspect",
       "Show a model folder's config, parameter count, every tensor (name, dtype, shape) and what "
       "loading it would report.\nExample: ftune inspect --model checkpoints/bert-base-uncased");
-  sub->add_option("--model", options->model_dir, "Hugging Face model folder (config.json + weights)")
+  sub->add_option(
+         "--model", options->model_dir, "Hugging Face model folder (config.json + weights)")
       ->required();
-  sub->add_option("--weights", options->weights,
+  sub->add_option("--weights",
+                  options->weights,
                   "weights file to use instead of the folder's own (.safetensors, .bin, .pt, "
                   "*.index.json)");
   return {sub, [options] { std::fputs(inspect_model(*options).c_str(), stdout); }};

@@ -37,8 +37,8 @@ Command add_pretrain_command(CLI::App& app) {
       "a BERT config.json to start from random weights instead (needs --tokenizer)");
   start->require_option(1);
   auto* io = sub->add_option_group("Inputs and outputs");
-  model_config->needs(
-      io->add_option("--tokenizer", o->pretrain.tokenizer_dir, "folder with vocab.txt (default: --model)"));
+  model_config->needs(io->add_option(
+      "--tokenizer", o->pretrain.tokenizer_dir, "folder with vocab.txt (default: --model)"));
   io->add_option("--weights", o->inputs.weights, "weights file overriding the folder's own");
   io->add_option("--train",
                  o->inputs.train_file,

@@ -28,9 +28,11 @@ Command add_train_command(CLI::App& app) {
   io->add_option("--task",
                  o->task,
                  "classify (BERT sequence classification, default) or translate (Marian seq2seq)");
-  io->add_option("--model", o->inputs.model_dir, "Hugging Face model folder to start from")->required();
+  io->add_option("--model", o->inputs.model_dir, "Hugging Face model folder to start from")
+      ->required();
   io->add_option("--weights", o->inputs.weights, "weights file overriding the folder's own");
-  io->add_option("--train", o->inputs.train_file, "training data: .jsonl, .csv or .tsv with a header")
+  io->add_option(
+        "--train", o->inputs.train_file, "training data: .jsonl, .csv or .tsv with a header")
       ->required();
   io->add_option("--valid", o->inputs.valid_file, "validation data (same format)");
   io->add_option("--output-dir", o->output_dir, "where checkpoints, best/, last/ and logs go")
@@ -44,8 +46,10 @@ Command add_train_command(CLI::App& app) {
                "last/ and trainer_log.jsonl, deleting them (without it, such a folder is refused)");
   add_text_column_options(*sub, o->classify.columns, /*with_label=*/true);
   auto* seq2seq = sub->add_option_group("Translation (--task translate)");
-  seq2seq->add_option("--source-column", o->translate.columns.source, "source text column (default source)");
-  seq2seq->add_option("--target-column", o->translate.columns.target, "target text column (default target)");
+  seq2seq->add_option(
+      "--source-column", o->translate.columns.source, "source text column (default source)");
+  seq2seq->add_option(
+      "--target-column", o->translate.columns.target, "target text column (default target)");
   seq2seq
       ->add_option("--max-target-length",
                    o->translate.max_target_length,

@@ -3,9 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "lib/tensors/device.h"
 #include "lib/data/table.h"
 #include "lib/data/text_dataset.h"
+#include "lib/tensors/device.h"
 
 namespace ftune {
 

@@ -6,8 +6,8 @@
 
 #include "fuzz/fuzz_check.h"
 #include "fuzz/pickled_tensor_check.h"
-#include "util/error.h"
 #include "lib/formats/pickle.h"
+#include "util/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   (void)ftune::is_legacy_checkpoint(data, size);

@@ -1,5 +1,5 @@
-// The promise of lib/formats/pickle.h's PickledTensor, checked in 128-bit arithmetic: every element the
-// strided view touches lies inside the storage's declared numel.
+// The promise of lib/formats/pickle.h's PickledTensor, checked in 128-bit arithmetic: every element
+// the strided view touches lies inside the storage's declared numel.
 #pragma once
 
 #include "fuzz/fuzz_check.h"

@@ -5,8 +5,8 @@
 #include <cstdint>
 
 #include "fuzz/fuzz_check.h"
-#include "util/error.h"
 #include "lib/formats/safetensors.h"
+#include "util/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "fuzz/fuzz_check.h"
-#include "util/error.h"
 #include "lib/data/table.h"
+#include "util/error.h"
 
 namespace {
 

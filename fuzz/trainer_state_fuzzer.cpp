@@ -7,8 +7,8 @@
 
 #include "fuzz/fuzz_check.h"
 #include "lib/schedule/early_stopping.h"
-#include "util/error.h"
 #include "lib/schedule/trainer_state.h"
+#include "util/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

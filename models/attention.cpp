@@ -14,7 +14,6 @@ namespace ftune {
 
 #if TORCH_VERSION_MAJOR >= 2
 
-
 // scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal): the 2.0
 // signature (2.1 appends an optional `scale`, 2.5 `enable_gqa`; both default to what we want:
 // 1/sqrt(D) and plain multi-head). A float attn_mask is added to q k^T / sqrt(D) before the
@@ -76,8 +75,9 @@ double lowest_value(at::ScalarType dtype) {
     case at::kHalf:
       return static_cast<double>(std::numeric_limits<c10::Half>::lowest());  // -65504
     default:
-      throw std::invalid_argument(std::string("lowest_value: expected a floating-point dtype, got ") +
-                                  c10::toString(dtype));
+      throw std::invalid_argument(
+          std::string("lowest_value: expected a floating-point dtype, got ") +
+          c10::toString(dtype));
   }
 }
 

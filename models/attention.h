@@ -11,12 +11,8 @@ namespace ftune {
 // softmax(q k^T / sqrt(D) + additive_mask) v, with dropout on the probabilities in training.
 // q (B, H, T, D), k and v (B, H, S, D), additive_mask broadcastable to (B, H, T, S) or undefined.
 // Returns (B, H, T, D).
-at::Tensor compute_attention(const at::Tensor& q,
-                             const at::Tensor& k,
-                             const at::Tensor& v,
-                             const at::Tensor& additive_mask,
-                             double dropout_p,
-                             bool training);
+at::Tensor compute_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& additive_mask, double dropout_p, bool training);
 
 // (B, S) 1/0 padding mask -> (B, 1, 1, S) additive mask: 0 where kept, the dtype's lowest value
 // where masked, as Hugging Face's get_extended_attention_mask builds it.

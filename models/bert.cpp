@@ -20,9 +20,9 @@ BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& config) {
       "word_embeddings",
       torch::nn::Embedding(torch::nn::EmbeddingOptions(config.vocab_size, config.hidden_size)
                                .padding_idx(config.pad_token_id)));
-  position_embeddings = register_module(
-      "position_embeddings",
-      torch::nn::Embedding(config.max_position_embeddings, config.hidden_size));
+  position_embeddings =
+      register_module("position_embeddings",
+                      torch::nn::Embedding(config.max_position_embeddings, config.hidden_size));
   token_type_embeddings = register_module(
       "token_type_embeddings", torch::nn::Embedding(config.type_vocab_size, config.hidden_size));
   LayerNorm = register_module(
@@ -35,9 +35,12 @@ BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& config) {
 torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids,
                                           const torch::Tensor& token_type_ids) {
   const auto T = input_ids.size(1);
-  TORCH_CHECK(T <= position_embeddings->weight.size(0), "sequence length ", T,
-              " exceeds max_position_embeddings ", position_embeddings->weight.size(0));
-  auto positions = torch::arange(T, input_ids.options()).unsqueeze(0);  // (1, T)
+  TORCH_CHECK(T <= position_embeddings->weight.size(0),
+              "sequence length ",
+              T,
+              " exceeds max_position_embeddings ",
+              position_embeddings->weight.size(0));
+  auto positions = torch::arange(T, input_ids.options()).unsqueeze(0);          // (1, T)
   auto x = word_embeddings(input_ids) + token_type_embeddings(token_type_ids);  // (B, T, C)
   x = x + position_embeddings(positions);
   return dropout(LayerNorm(x));
@@ -66,12 +69,12 @@ TokenRows TokenRows::all_positions(int64_t B, int64_t T) {
 
 torch::Tensor TokenRows::to_grid(const torch::Tensor& rows) const {
   const auto F = rows.size(-1);
-  if (!index.defined()) return rows.view({B, T, F});  // (B, T, F)
+  if (!index.defined()) return rows.view({B, T, F});                             // (B, T, F)
   return rows.new_zeros({B * T, F}).index_copy(0, index, rows).view({B, T, F});  // (B, T, F)
 }
 
 torch::Tensor TokenRows::to_rows(const torch::Tensor& grid) const {
-  auto flat = grid.reshape({B * T, grid.size(-1)});  // (B * T, F)
+  auto flat = grid.reshape({B * T, grid.size(-1)});             // (B * T, F)
   return index.defined() ? flat.index_select(0, index) : flat;  // (N, F)
 }
 
@@ -83,11 +86,11 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x,
   const auto C = x.size(1);
   const auto H = num_heads;
   const auto D = C / H;
-  auto q = rows.to_grid(query(x)).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
-  auto k = rows.to_grid(key(x)).view({B, T, H, D}).transpose(1, 2);    // (B, H, T, D)
-  auto v = rows.to_grid(value(x)).view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+  auto q = rows.to_grid(query(x)).view({B, T, H, D}).transpose(1, 2);            // (B, H, T, D)
+  auto k = rows.to_grid(key(x)).view({B, T, H, D}).transpose(1, 2);              // (B, H, T, D)
+  auto v = rows.to_grid(value(x)).view({B, T, H, D}).transpose(1, 2);            // (B, H, T, D)
   auto y = compute_attention(q, k, v, additive_mask, dropout_p, is_training());  // (B, H, T, D)
-  return rows.to_rows(y.transpose(1, 2).reshape({B, T, C}));                      // (N, C)
+  return rows.to_rows(y.transpose(1, 2).reshape({B, T, C}));                     // (N, C)
 }
 
 BertResidualOutputImpl::BertResidualOutputImpl(const BertConfig& config, int64_t in_features) {
@@ -109,8 +112,7 @@ BertAttentionImpl::BertAttentionImpl(const BertConfig& config) {
   output = register_module("output", BertResidualOutput(config, config.hidden_size));
 }
 
-torch::Tensor BertAttentionImpl::forward(const torch::Tensor& x,
-                                         const torch::Tensor& additive_mask,
+torch::Tensor BertAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
                                          const TokenRows& rows) {
   return output(self(x, additive_mask, rows), x);  // (N, C)
 }
@@ -130,8 +132,7 @@ BertLayerImpl::BertLayerImpl(const BertConfig& config) {
   output = register_module("output", BertResidualOutput(config, config.intermediate_size));
 }
 
-torch::Tensor BertLayerImpl::forward(const torch::Tensor& x,
-                                     const torch::Tensor& additive_mask,
+torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
                                      const TokenRows& rows) {
   auto attended = attention(x, additive_mask, rows);  // (N, C)
   return output(intermediate(attended), attended);    // (N, C)
@@ -142,8 +143,7 @@ BertEncoderImpl::BertEncoderImpl(const BertConfig& config) {
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) layer->push_back(BertLayer(config));
 }
 
-torch::Tensor BertEncoderImpl::forward(torch::Tensor x,
-                                       const torch::Tensor& additive_mask,
+torch::Tensor BertEncoderImpl::forward(torch::Tensor x, const torch::Tensor& additive_mask,
                                        const TokenRows& rows) {
   for (const auto& module : *layer) {
     x = module->as<BertLayerImpl>()->forward(x, additive_mask, rows);  // (N, C)
@@ -168,9 +168,8 @@ BertModelImpl::BertModelImpl(const BertConfig& config, bool add_pooling_layer) {
 
 BertOutputs BertModelImpl::forward(const torch::Tensor& input_ids,
                                    const torch::Tensor& attention_mask,
-                                   const torch::Tensor& token_type_ids,
-                                   bool skip_padding) {
-  auto x = embeddings(input_ids, token_type_ids);  // (B, T, C)
+                                   const torch::Tensor& token_type_ids, bool skip_padding) {
+  auto x = embeddings(input_ids, token_type_ids);                                    // (B, T, C)
   auto additive_mask = make_additive_padding_mask(attention_mask, x.scalar_type());  // (B,1,1,T)
   const TokenRows rows = skip_padding
                              ? TokenRows::real_tokens(attention_mask)
@@ -185,8 +184,8 @@ BertForSequenceClassificationImpl::BertForSequenceClassificationImpl(const BertC
   dropout = register_module(
       "dropout",
       torch::nn::Dropout(config.classifier_dropout.value_or(config.hidden_dropout_prob)));
-  classifier = register_module("classifier",
-                               torch::nn::Linear(config.hidden_size, config.num_labels()));
+  classifier =
+      register_module("classifier", torch::nn::Linear(config.hidden_size, config.num_labels()));
 }
 
 torch::Tensor BertForSequenceClassificationImpl::forward(const torch::Tensor& input_ids,
@@ -194,8 +193,8 @@ torch::Tensor BertForSequenceClassificationImpl::forward(const torch::Tensor& in
                                                          const torch::Tensor& token_type_ids) {
   // Only the first token's hidden state is read: the encoder skips the padding.
   auto pooled = bert(input_ids, attention_mask, token_type_ids, /*skip_padding=*/true)
-                    .pooled_output;  // (B, C)
-  return classifier(dropout(pooled));                                          // (B, num_labels)
+                    .pooled_output;    // (B, C)
+  return classifier(dropout(pooled));  // (B, num_labels)
 }
 
 void init_bert_weights(torch::nn::Module& module, const BertConfig& config) {

@@ -85,8 +85,7 @@ class BertSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit BertSelfAttentionImpl(const BertConfig& config);
   // x (N, C) rows laid out by `rows`, additive_mask (B, 1, 1, T) -> (N, C)
-  torch::Tensor forward(const torch::Tensor& x,
-                        const torch::Tensor& additive_mask,
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
                         const TokenRows& rows);
 
   torch::nn::Linear query{nullptr};
@@ -112,8 +111,7 @@ TORCH_MODULE(BertResidualOutput);
 class BertAttentionImpl : public torch::nn::Module {
  public:
   explicit BertAttentionImpl(const BertConfig& config);
-  torch::Tensor forward(const torch::Tensor& x,
-                        const torch::Tensor& additive_mask,
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
                         const TokenRows& rows);
 
   BertSelfAttention self{nullptr};  // "self" is the checkpoint key (attention.self.query)
@@ -134,8 +132,7 @@ TORCH_MODULE(BertIntermediate);
 class BertLayerImpl : public torch::nn::Module {
  public:
   explicit BertLayerImpl(const BertConfig& config);
-  torch::Tensor forward(const torch::Tensor& x,
-                        const torch::Tensor& additive_mask,
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
                         const TokenRows& rows);
 
   BertAttention attention{nullptr};
@@ -177,10 +174,8 @@ class BertModelImpl : public torch::nn::Module {
   // input_ids, attention_mask, token_type_ids: (B, T) int64. skip_padding: the encoder runs on
   // the real tokens only and last_hidden_state is zero at padding (for callers that never read
   // it there: classification, masked-LM loss); otherwise every position, as Hugging Face.
-  BertOutputs forward(const torch::Tensor& input_ids,
-                      const torch::Tensor& attention_mask,
-                      const torch::Tensor& token_type_ids,
-                      bool skip_padding = false);
+  BertOutputs forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                      const torch::Tensor& token_type_ids, bool skip_padding = false);
 
   BertEmbeddings embeddings{nullptr};
   BertEncoder encoder{nullptr};
@@ -192,8 +187,7 @@ class BertForSequenceClassificationImpl : public torch::nn::Module {
  public:
   explicit BertForSequenceClassificationImpl(const BertConfig& config);
   // (B, T) int64 inputs -> logits (B, num_labels)
-  torch::Tensor forward(const torch::Tensor& input_ids,
-                        const torch::Tensor& attention_mask,
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                         const torch::Tensor& token_type_ids);
 
   BertModel bert{nullptr};

@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 
 #include "models/bert.h"
-#include "util/error.h"
 #include "models/config_json.h"
+#include "util/error.h"
 
 namespace ftune {
 namespace {

@@ -78,11 +78,11 @@ std::pair<torch::Tensor, torch::Tensor> BertForMaskedLMImpl::labelled_logits(
               input_ids.sizes());
   // Labels sit on real tokens only: the encoder skips the padding.
   auto hidden = bert(input_ids, attention_mask, token_type_ids, /*skip_padding=*/true)
-                    .last_hidden_state;  // (B, T, C)
-  auto selected = labels.reshape({-1}).ne(kIgnoreLabel).nonzero().squeeze(1);       // (N)
-  auto rows = hidden.reshape({-1, hidden.size(2)}).index_select(0, selected);       // (N, C)
-  auto targets = labels.reshape({-1}).index_select(0, selected);                    // (N)
-  return {cls->predictions(rows, output_embeddings()), targets};                    // (N, V), (N)
+                    .last_hidden_state;                                        // (B, T, C)
+  auto selected = labels.reshape({-1}).ne(kIgnoreLabel).nonzero().squeeze(1);  // (N)
+  auto rows = hidden.reshape({-1, hidden.size(2)}).index_select(0, selected);  // (N, C)
+  auto targets = labels.reshape({-1}).index_select(0, selected);               // (N)
+  return {cls->predictions(rows, output_embeddings()), targets};               // (N, V), (N)
 }
 
 torch::Tensor BertForMaskedLMImpl::compute_loss(const torch::Tensor& input_ids,

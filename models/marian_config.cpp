@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "util/error.h"
 #include "models/config_json.h"
 #include "models/marian.h"
+#include "util/error.h"
 #include "util/json.h"
 
 namespace ftune {

@@ -2,8 +2,6 @@
 // Not the place for SentencePiece itself (spm_shim.cpp) or for any Hugging Face token logic.
 #include "tokenizer/sentencepiece.h"
 
-#include <dlfcn.h>
-
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -12,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <dlfcn.h>
 #include <fmt/format.h>
 
 #include "tokenizer/tokenizer.h"

@@ -2,14 +2,14 @@
 // dlopen(RTLD_LOCAL | RTLD_DEEPBIND) by sentencepiece.cpp. Not linked into anything: Debian's
 // libsentencepiece bundles protobuf 3.14, which crashes next to LibTorch's 3.21 (TOOLCHAIN.md
 // §0.1).
-#include <sentencepiece_processor.h>
-
 #include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
+
+#include <sentencepiece_processor.h>
 
 #include "sentencepiece.h"  // the spm_abi types only; this module links no other ftune code
 

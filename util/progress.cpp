@@ -2,11 +2,10 @@
 // pipes, log files): a plain line at most every 10 seconds and at the end.
 #include "util/progress.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 namespace ftune {
 namespace {
@@ -14,7 +13,8 @@ namespace {
 std::string format_duration(double seconds) {
   if (seconds < 0 || seconds > 1e7) return "?";
   auto total = static_cast<int64_t>(seconds + 0.5);
-  if (total >= 3600) return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
+  if (total >= 3600)
+    return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
   return fmt::format("{:02}:{:02}", total / 60, total % 60);
 }
 
@@ -75,12 +75,24 @@ void ProgressBar::draw(bool force) {
   if (interactive_) {
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(fraction * kWidth);
-    text = fmt::format("\r\033[K{} [{}{}] {}/{} {:.1f}/s eta {} {}", label_,
-                       std::string(filled, '#'), std::string(kWidth - filled, '.'), done_, total_,
-                       rate, format_duration(eta), status_);
+    text = fmt::format("\r\033[K{} [{}{}] {}/{} {:.1f}/s eta {} {}",
+                       label_,
+                       std::string(filled, '#'),
+                       std::string(kWidth - filled, '.'),
+                       done_,
+                       total_,
+                       rate,
+                       format_duration(eta),
+                       status_);
   } else {
-    text = fmt::format("{} {}/{} ({:.0f}%) {:.1f}/s elapsed {} {}\n", label_, done_, total_,
-                       fraction * 100.0, rate, format_duration(elapsed), status_);
+    text = fmt::format("{} {}/{} ({:.0f}%) {:.1f}/s elapsed {} {}\n",
+                       label_,
+                       done_,
+                       total_,
+                       fraction * 100.0,
+                       rate,
+                       format_duration(elapsed),
+                       status_);
   }
   std::fputs(text.c_str(), stderr);
   std::fflush(stderr);

@@ -11,8 +11,7 @@ namespace ftune {
 TranslationExamples read_translation_examples(const std::filesystem::path& file,
                                               const PairColumns& columns,
                                               const MarianTokenizer& tokenizer,
-                                              size_t max_source_length,
-                                              size_t max_target_length,
+                                              size_t max_source_length, size_t max_target_length,
                                               const TableReadOptions& table_options) {
   Table table = read_table(file, table_options);
   const size_t source_column = table.require_column(columns.source, "--source-column");
@@ -27,10 +26,12 @@ TranslationExamples read_translation_examples(const std::filesystem::path& file,
     const bool empty_target = is_blank(target);
     if (empty_source || empty_target) {
       if (table_options.skip_bad_rows) continue;
-      throw DataError(fmt::format("reading '{}': line {}: column '{}' is empty; hint: fix or "
-                                  "remove the row, or pass --skip-bad-rows",
-                                  file.string(), line,
-                                  empty_source ? columns.source : columns.target));
+      throw DataError(
+          fmt::format("reading '{}': line {}: column '{}' is empty; hint: fix or "
+                      "remove the row, or pass --skip-bad-rows",
+                      file.string(),
+                      line,
+                      empty_source ? columns.source : columns.target));
     }
     examples.sources.push_back(source);
     examples.targets.push_back(target);

@@ -30,8 +30,7 @@ struct TranslationExamples {
 TranslationExamples read_translation_examples(const std::filesystem::path& file,
                                               const PairColumns& columns,
                                               const MarianTokenizer& tokenizer,
-                                              size_t max_source_length,
-                                              size_t max_target_length,
+                                              size_t max_source_length, size_t max_target_length,
                                               const TableReadOptions& table_options);
 
 }  // namespace ftune

@@ -7,12 +7,9 @@
 
 namespace ftune {
 
-TextExamples read_text_examples(const std::filesystem::path& file,
-                                const TextColumns& columns,
-                                const WordPieceTokenizer& tokenizer,
-                                size_t max_length,
-                                bool read_labels,
-                                const TableReadOptions& table_options) {
+TextExamples read_text_examples(const std::filesystem::path& file, const TextColumns& columns,
+                                const WordPieceTokenizer& tokenizer, size_t max_length,
+                                bool read_labels, const TableReadOptions& table_options) {
   Table table = read_table(file, table_options);
   TextExamples examples;
   examples.file = file;
@@ -43,9 +40,12 @@ TextExamples read_text_examples(const std::filesystem::path& file,
         ++examples.skipped_rows;
         continue;
       }
-      throw DataError(fmt::format("reading '{}': line {}: {}; hint: fix or remove the row, or "
-                                  "pass --skip-bad-rows",
-                                  file.string(), line, problem));
+      throw DataError(
+          fmt::format("reading '{}': line {}: {}; hint: fix or remove the row, or "
+                      "pass --skip-bad-rows",
+                      file.string(),
+                      line,
+                      problem));
     }
     std::optional<std::string> pair;
     if (pair_column) pair = values[*pair_column];

@@ -21,7 +21,7 @@ struct TextColumns {
 struct TextExamples {
   std::filesystem::path file;
   std::vector<Encoding> encodings;
-  std::vector<std::string> labels;   // raw label text; empty when not read
+  std::vector<std::string> labels;    // raw label text; empty when not read
   std::vector<int64_t> line_numbers;  // 1-based line of each example in `file`
   bool has_pairs = false;
   int64_t skipped_rows = 0;
@@ -29,11 +29,8 @@ struct TextExamples {
 
 // Reads and tokenizes `file`. With `read_labels`, the label column is required. An empty text is
 // a DataError naming file:line (or is skipped and counted with skip_bad_rows).
-TextExamples read_text_examples(const std::filesystem::path& file,
-                                const TextColumns& columns,
-                                const WordPieceTokenizer& tokenizer,
-                                size_t max_length,
-                                bool read_labels,
-                                const TableReadOptions& table_options = {});
+TextExamples read_text_examples(const std::filesystem::path& file, const TextColumns& columns,
+                                const WordPieceTokenizer& tokenizer, size_t max_length,
+                                bool read_labels, const TableReadOptions& table_options = {});
 
 }  // namespace ftune

@@ -3,8 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "util/atomic_file.h"
 #include "tokenizer/wordpiece.h"
+#include "util/atomic_file.h"
 
 namespace ftune {
 

@@ -21,11 +21,8 @@ namespace ftune {
 // the caller's autocast if any. Returns float32 logits (N, num_labels) on the CPU, in the order
 // of `encodings`.
 at::Tensor compute_logits(BertForSequenceClassification& model,
-                          const std::vector<Encoding>& encodings,
-                          int64_t pad_id,
-                          size_t batch_size,
-                          const std::string& progress_label,
-                          bool show_progress = true);
+                          const std::vector<Encoding>& encodings, int64_t pad_id, size_t batch_size,
+                          const std::string& progress_label, bool show_progress = true);
 
 // What one evaluation found. `loss` is absent when there were no logits (`ftune score`).
 struct EvalResult {
@@ -40,8 +37,7 @@ struct EvalResult {
 //
 //   EvalResult r = compute_eval_result(logits, {0, 2, 1}, config.id2label);
 //   fmt::print("eval macro_f1 {:.4f} loss {:.4f}\n", r.report.macro_avg.f1, *r.loss);
-EvalResult compute_eval_result(const at::Tensor& logits,
-                               const std::vector<int64_t>& label_ids,
+EvalResult compute_eval_result(const at::Tensor& logits, const std::vector<int64_t>& label_ids,
                                const std::vector<std::string>& id2label);
 
 // The id of each example's label in `id2label`. Throws DataError naming file:line, the unknown

@@ -62,12 +62,13 @@ std::string run_translate_eval(const EvalOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
   const auto limit = static_cast<size_t>(bundle.config.max_position_embeddings);
-  TranslationExamples examples = read_translation_examples(options.data,
-                                                           options.pair_columns,
-                                                           *bundle.tokenizer,
-                                                           std::min(options.max_length, limit),
-                                                           std::min(options.max_target_length, limit),
-                                                           options.table);
+  TranslationExamples examples =
+      read_translation_examples(options.data,
+                                options.pair_columns,
+                                *bundle.tokenizer,
+                                std::min(options.max_length, limit),
+                                std::min(options.max_target_length, limit),
+                                options.table);
   TranslationEvalOptions eval_options;
   eval_options.batch_size = options.batch_size;
   eval_options.generation = options.generation;

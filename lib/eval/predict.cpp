@@ -1,8 +1,6 @@
 // `ftune predict`: label, probabilities and logits per row, written atomically.
 #include "lib/eval/predict.h"
 
-#include "lib/eval/classification_eval.h"
-
 #include <algorithm>
 #include <numeric>
 
@@ -10,10 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "util/atomic_file.h"
+#include "lib/eval/classification_eval.h"
+#include "lib/io/bert_folder.h"
 #include "lib/tensors/collate.h"
 #include "lib/tensors/device.h"
-#include "lib/io/bert_folder.h"
+#include "util/atomic_file.h"
 #include "util/progress.h"
 
 namespace ftune {

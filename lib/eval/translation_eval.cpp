@@ -14,8 +14,7 @@
 
 namespace ftune {
 
-TranslationEval evaluate_translation(MarianBundle& bundle,
-                                     const TranslationExamples& examples,
+TranslationEval evaluate_translation(MarianBundle& bundle, const TranslationExamples& examples,
                                      const TranslationEvalOptions& options) {
   const MarianConfig& config = bundle.config;
   MarianMTModel& model = bundle.model;

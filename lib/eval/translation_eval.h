@@ -21,14 +21,13 @@ struct TranslationEvalOptions {
 };
 
 struct TranslationEval {
-  EvalMetrics metrics;  // loss; "bleu" and "chrf" with generation
+  EvalMetrics metrics;                  // loss; "bleu" and "chrf" with generation
   std::vector<std::string> hypotheses;  // the decoded outputs, with generation
 };
 
 // Loss: the mean over batches of the batch's mean token loss, weighted by batch size (as Hugging
 // Face's evaluation loop averages). Runs on the model's device, under the caller's autocast.
-TranslationEval evaluate_translation(MarianBundle& model,
-                                     const TranslationExamples& examples,
+TranslationEval evaluate_translation(MarianBundle& model, const TranslationExamples& examples,
                                      const TranslationEvalOptions& options);
 
 }  // namespace ftune

@@ -3,11 +3,6 @@
 // No LibTorch here; see lib/io/weights.cpp for the at::Tensor side.
 #include "lib/formats/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -15,9 +10,13 @@
 #include <set>
 #include <utility>
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/atomic_file.h"
 #include "util/error.h"

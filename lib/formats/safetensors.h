@@ -1,6 +1,6 @@
 // Our own safetensors reader and writer over raw bytes: a validated header and views into a
-// read-only memory map. Not a tensor library: no LibTorch here (lib/io/weights.h makes at::Tensors),
-// so this file can be fuzzed on its own.
+// read-only memory map. Not a tensor library: no LibTorch here (lib/io/weights.h makes
+// at::Tensors), so this file can be fuzzed on its own.
 #pragma once
 
 #include <cstddef>

@@ -12,17 +12,17 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "lib/data/seq2seq_data.h"
+#include "lib/data/table.h"
+#include "lib/io/marian_folder.h"
+#include "lib/tensors/collate.h"
+#include "lib/tensors/device.h"
+#include "models/marian.h"
+#include "tokenizer/marian_tokenizer.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/interrupt.h"
-#include "lib/io/marian_folder.h"
 #include "util/progress.h"
-#include "lib/data/seq2seq_data.h"
-#include "lib/tensors/collate.h"
-#include "lib/tensors/device.h"
-#include "lib/data/table.h"
-#include "models/marian.h"
-#include "tokenizer/marian_tokenizer.h"
 
 namespace ftune {
 namespace {

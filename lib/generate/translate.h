@@ -1,5 +1,6 @@
 // `ftune translate`: a MarianMT model folder over a file of source sentences, one translation per
-// row, in input order. Not the search itself (lib/generate/search.h) nor the model (models/marian.h).
+// row, in input order. Not the search itself (lib/generate/search.h) nor the model
+// (models/marian.h).
 //
 //   TranslateOptions options;
 //   options.model_dir = "opus-mt-en-de";
@@ -14,8 +15,8 @@
 #include <filesystem>
 #include <optional>
 
-#include "lib/tensors/device.h"
 #include "lib/generate/search.h"
+#include "lib/tensors/device.h"
 
 namespace ftune {
 

@@ -8,9 +8,9 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include "lib/io/weights.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
-#include "lib/io/weights.h"
 
 namespace ftune {
 

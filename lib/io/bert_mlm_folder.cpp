@@ -46,7 +46,8 @@ MaskedLm load_masked_lm(const std::filesystem::path& model_dir,
   mlm.model = BertForMaskedLM(mlm.config);
   init_bert_mlm_weights(*mlm.model, mlm.config);
   if (from_config) {
-    mlm.note = fmt::format("masked LM initialized at random from {}", options.config_file->string());
+    mlm.note =
+        fmt::format("masked LM initialized at random from {}", options.config_file->string());
     return mlm;
   }
   const auto file = resolve_weights_file(model_dir, options.weights);

@@ -7,10 +7,10 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
-#include "lib/io/state_dict.h"
 #include "lib/io/bert_folder.h"
-#include "lib/io/weights.h"
 #include "lib/io/marian_folder.h"
+#include "lib/io/state_dict.h"
+#include "lib/io/weights.h"
 #include "models/bert.h"
 #include "models/bert_mlm.h"
 #include "models/marian.h"
@@ -52,8 +52,8 @@ std::string inspect_model(const InspectOptions& options) {
     }
   }
 
-  std::string out = fmt::format("model folder: {}\nconfig: {}\n", options.model_dir.string(),
-                                config_path.string());
+  std::string out = fmt::format(
+      "model folder: {}\nconfig: {}\n", options.model_dir.string(), config_path.string());
   size_t key_width = 0;
   for (const auto& item : raw.items()) key_width = std::max(key_width, item.key().size());
   for (const auto& item : raw.items()) {
@@ -70,14 +70,18 @@ std::string inspect_model(const InspectOptions& options) {
   out += fmt::format("weights: {} ({} tensors)\n", weights_file.string(), tensors.size());
   for (const auto& [name, tensor] : tensors) {
     file_elements += tensor.numel();
-    out += fmt::format("  {:<{}}  {:<14}  [{}]\n", name, name_width,
+    out += fmt::format("  {:<{}}  {:<14}  [{}]\n",
+                       name,
+                       name_width,
                        std::string(c10::toString(tensor.scalar_type())),
                        fmt::join(tensor.sizes(), ", "));
   }
   out += fmt::format("  total elements: {}\n", file_elements);
 
   LoadReport report = match_state_dict(*model, matched, LoadPolicy{});
-  out += fmt::format("loading as {}: {}\n{}\n", model_class, report.is_ok() ? "ok" : "would FAIL",
+  out += fmt::format("loading as {}: {}\n{}\n",
+                     model_class,
+                     report.is_ok() ? "ok" : "would FAIL",
                      report.format());
   return out;
 }

@@ -8,10 +8,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "util/atomic_file.h"
-#include "util/error.h"
 #include "lib/io/bert_folder.h"
 #include "lib/io/weights.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
 #include "util/json.h"
 
 namespace ftune {

@@ -27,8 +27,7 @@ MarianBundle load_marian_folder(const std::filesystem::path& dir,
 
 // Loads a weights file into `model` strictly; the file's copies of the tied embedding
 // (model.encoder/decoder.embed_tokens.weight, lm_head.weight) must equal model.shared.weight.
-LoadReport load_marian_weights(MarianMTModel& model,
-                               const MarianConfig& config,
+LoadReport load_marian_weights(MarianMTModel& model, const MarianConfig& config,
                                const std::filesystem::path& file);
 
 // Writes config.json, model.safetensors (floating-point weights as `dtype`) and copies of the

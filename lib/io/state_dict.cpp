@@ -11,8 +11,8 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
-#include "util/error.h"
 #include "lib/io/weights.h"
+#include "util/error.h"
 
 namespace ftune {
 namespace {
@@ -30,8 +30,8 @@ bool starts_with(const std::string& text, const std::string& prefix) {
 }
 
 bool has_any_prefix(const std::string& key, const std::vector<std::string>& prefixes) {
-  return std::any_of(prefixes.begin(), prefixes.end(),
-                     [&](const std::string& p) { return starts_with(key, p); });
+  return std::any_of(
+      prefixes.begin(), prefixes.end(), [&](const std::string& p) { return starts_with(key, p); });
 }
 
 bool is_ignored(const std::string& key) {
@@ -44,7 +44,9 @@ bool is_ignored(const std::string& key) {
   return false;
 }
 
-std::string format_shape(at::IntArrayRef shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string format_shape(at::IntArrayRef shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 std::map<std::string, at::Tensor> collect_expected(const torch::nn::Module& module) {
   std::map<std::string, at::Tensor> expected;
@@ -61,21 +63,23 @@ std::map<std::string, at::Tensor> collect_expected(const torch::nn::Module& modu
 std::map<std::string, std::string> map_provided_names(
     const std::map<std::string, at::Tensor>& provided,
     const std::map<std::string, at::Tensor>& expected) {
-  std::string add_prefix;     // a bare encoder file loading into a model with a head
-  std::string strip_prefix;   // a file with a head loading into a bare encoder
+  std::string add_prefix;    // a bare encoder file loading into a model with a head
+  std::string strip_prefix;  // a file with a head loading into a bare encoder
   for (const auto& base : kBasePrefixes) {
-    bool module_has_base = std::any_of(expected.begin(), expected.end(),
-                                       [&](const auto& e) { return starts_with(e.first, base); });
-    bool file_has_base = std::any_of(provided.begin(), provided.end(),
-                                     [&](const auto& p) { return starts_with(p.first, base); });
+    bool module_has_base = std::any_of(expected.begin(), expected.end(), [&](const auto& e) {
+      return starts_with(e.first, base);
+    });
+    bool file_has_base = std::any_of(provided.begin(), provided.end(), [&](const auto& p) {
+      return starts_with(p.first, base);
+    });
     if (module_has_base && !file_has_base) add_prefix = base;
     if (!module_has_base && file_has_base) strip_prefix = base;
   }
   std::map<std::string, std::string> names;  // provided name -> module name
   for (const auto& [name, tensor] : provided) {
     std::string key = normalize_key(name);
-    if (!add_prefix.empty() && !has_any_prefix(key, kDroppedPrefixes) &&
-        expected.count(key) == 0 && expected.count(add_prefix + key) > 0) {
+    if (!add_prefix.empty() && !has_any_prefix(key, kDroppedPrefixes) && expected.count(key) == 0 &&
+        expected.count(add_prefix + key) > 0) {
       key = add_prefix + key;
     }
     if (!strip_prefix.empty() && starts_with(key, strip_prefix) &&
@@ -88,8 +92,7 @@ std::map<std::string, std::string> map_provided_names(
 }
 
 LoadReport build_report(const torch::nn::Module& module,
-                        const std::map<std::string, at::Tensor>& provided,
-                        const LoadPolicy& policy,
+                        const std::map<std::string, at::Tensor>& provided, const LoadPolicy& policy,
                         std::vector<std::pair<at::Tensor, at::Tensor>>* copies) {
   LoadReport report;
   auto expected = collect_expected(module);
@@ -114,7 +117,8 @@ LoadReport build_report(const torch::nn::Module& module,
     }
     matched.insert(key);
     if (it->second.sizes() != tensor.sizes()) {
-      report.mismatched.push_back(fmt::format("{}: expected {}, got {}", key,
+      report.mismatched.push_back(fmt::format("{}: expected {}, got {}",
+                                              key,
                                               format_shape(it->second.sizes()),
                                               format_shape(tensor.sizes())));
       continue;
@@ -131,8 +135,12 @@ LoadReport build_report(const torch::nn::Module& module,
       report.missing.push_back(key);
     }
   }
-  for (auto* list : {&report.missing, &report.unexpected, &report.mismatched,
-                     &report.initialized_fresh, &report.dropped, &report.ignored}) {
+  for (auto* list : {&report.missing,
+                     &report.unexpected,
+                     &report.mismatched,
+                     &report.initialized_fresh,
+                     &report.dropped,
+                     &report.ignored}) {
     std::sort(list->begin(), list->end());
   }
   return report;
@@ -149,7 +157,8 @@ void append_list(std::string& out, const char* title, const std::vector<std::str
 }  // namespace
 
 std::string normalize_key(const std::string& key) {
-  auto replace_suffix = [](const std::string& text, const std::string& from,
+  auto replace_suffix = [](const std::string& text,
+                           const std::string& from,
                            const std::string& to) -> std::optional<std::string> {
     if (text.size() >= from.size() &&
         text.compare(text.size() - from.size(), from.size(), from) == 0) {
@@ -181,18 +190,22 @@ LoadReport match_state_dict(const torch::nn::Module& module,
 
 LoadReport load_state_dict(torch::nn::Module& module,
                            const std::map<std::string, at::Tensor>& provided,
-                           const LoadPolicy& policy,
-                           const std::string& source) {
+                           const LoadPolicy& policy, const std::string& source) {
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;
   LoadReport report = build_report(module, provided, policy, &copies);
   if (!report.is_ok()) {
     std::string hint = !report.mismatched.empty()
                            ? "config.json and the weights come from different models"
                            : "the weights do not belong to this model class; run `ftune inspect`";
-    throw CheckpointError(fmt::format("loading weights '{}': {} missing, {} unexpected, {} mis-shaped "
-                                      "tensors; hint: {}\n{}",
-                                      source, report.missing.size(), report.unexpected.size(),
-                                      report.mismatched.size(), hint, report.format()));
+    throw CheckpointError(
+        fmt::format("loading weights '{}': {} missing, {} unexpected, {} mis-shaped "
+                    "tensors; hint: {}\n{}",
+                    source,
+                    report.missing.size(),
+                    report.unexpected.size(),
+                    report.mismatched.size(),
+                    hint,
+                    report.format()));
   }
   torch::NoGradGuard no_grad;
   for (auto& [target, source_tensor] : copies) {

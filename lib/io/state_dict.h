@@ -22,12 +22,12 @@ struct LoadPolicy {
 
 struct LoadReport {
   int64_t loaded = 0;
-  std::vector<std::string> missing;             // expected, not provided
-  std::vector<std::string> unexpected;          // provided, not expected
-  std::vector<std::string> mismatched;          // "name: expected [a, b], got [c, d]"
-  std::vector<std::string> initialized_fresh;   // expected, initialized instead of loaded
-  std::vector<std::string> dropped;             // provided, knowingly not used (other heads)
-  std::vector<std::string> ignored;             // provided, never parameters (position_ids)
+  std::vector<std::string> missing;            // expected, not provided
+  std::vector<std::string> unexpected;         // provided, not expected
+  std::vector<std::string> mismatched;         // "name: expected [a, b], got [c, d]"
+  std::vector<std::string> initialized_fresh;  // expected, initialized instead of loaded
+  std::vector<std::string> dropped;            // provided, knowingly not used (other heads)
+  std::vector<std::string> ignored;            // provided, never parameters (position_ids)
 
   bool is_ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
   // Multi-line text: counts, then the first 10 names of each non-empty list.
@@ -48,8 +48,7 @@ LoadReport match_state_dict(const torch::nn::Module& module,
 // the weights file in that message.
 LoadReport load_state_dict(torch::nn::Module& module,
                            const std::map<std::string, at::Tensor>& provided,
-                           const LoadPolicy& policy,
-                           const std::string& source);
+                           const LoadPolicy& policy, const std::string& source);
 
 // The module's parameters and persistent buffers as contiguous CPU float tensors (for saving).
 std::map<std::string, at::Tensor> collect_state_dict(const torch::nn::Module& module);

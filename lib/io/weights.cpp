@@ -1,9 +1,8 @@
 // Weights files to and from name -> at::Tensor maps. The parsing of untrusted bytes lives in
-// lib/formats/safetensors.cpp and lib/formats/pickle.cpp; this file only turns their validated views into tensors
-// and opens zip archives (LibTorch's PyTorchStreamReader) and TorchScript modules.
+// lib/formats/safetensors.cpp and lib/formats/pickle.cpp; this file only turns their validated
+// views into tensors and opens zip archives (LibTorch's PyTorchStreamReader) and TorchScript
+// modules.
 #include "lib/io/weights.h"
-
-#include "lib/tensors/device.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -22,10 +21,11 @@
 #include <torch/script.h>
 #include <unistd.h>
 
-#include "util/atomic_file.h"
-#include "util/error.h"
 #include "lib/formats/pickle.h"
 #include "lib/formats/safetensors.h"
+#include "lib/tensors/device.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
 #include "util/json.h"
 
 namespace ftune {

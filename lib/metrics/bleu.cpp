@@ -1,5 +1,5 @@
-// BLEU and chrF as sacreBLEU 2.x computes them by default (see lib/metrics/bleu.h). Every formula and
-// every order of floating-point operations follows sacrebleu/metrics/{bleu,chrf,helpers}.py.
+// BLEU and chrF as sacreBLEU 2.x computes them by default (see lib/metrics/bleu.h). Every formula
+// and every order of floating-point operations follows sacrebleu/metrics/{bleu,chrf,helpers}.py.
 // Not here: other tokenizers or smoothing methods, chrF++, lowercasing, significance tests.
 #include "lib/metrics/bleu.h"
 

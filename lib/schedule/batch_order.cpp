@@ -47,8 +47,9 @@ std::vector<std::vector<size_t>> make_epoch_batches(const std::vector<size_t>& l
   }
   std::vector<std::vector<size_t>> batches;
   for (size_t start = 0; start < n; start += options.batch_size) {
-    batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(start),
-                         order.begin() + static_cast<std::ptrdiff_t>(std::min(n, start + options.batch_size)));
+    batches.emplace_back(
+        order.begin() + static_cast<std::ptrdiff_t>(start),
+        order.begin() + static_cast<std::ptrdiff_t>(std::min(n, start + options.batch_size)));
   }
   return batches;
 }

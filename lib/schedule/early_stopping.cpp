@@ -31,13 +31,16 @@ EarlyStoppingDecision EarlyStopping::observe(double value, int64_t step, double 
   }
   decision.should_stop = patience_ > 0 && stalls_ >= patience_;
 
-  std::string head = fmt::format("epoch {:.4g} step {} | eval {} {:.4f} | ", epoch, step, metric_, value);
+  std::string head =
+      fmt::format("epoch {:.4g} step {} | eval {} {:.4f} | ", epoch, step, metric_, value);
   if (resets_patience) {
     decision.log_line = head + "new best";
   } else {
-    decision.log_line = head + fmt::format("stalled {}/{} (best {:.4f} at step {})", stalls_,
+    decision.log_line = head + fmt::format("stalled {}/{} (best {:.4f} at step {})",
+                                           stalls_,
                                            patience_ > 0 ? fmt::to_string(patience_) : "-",
-                                           *best_value_, best_step_);
+                                           *best_value_,
+                                           best_step_);
     if (decision.is_new_best) decision.log_line += " [new best within threshold]";
   }
   if (decision.should_stop) decision.log_line += " | early stopping";

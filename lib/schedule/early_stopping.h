@@ -12,9 +12,9 @@
 namespace ftune {
 
 struct EarlyStoppingDecision {
-  bool is_new_best = false;   // save as best/
-  bool should_stop = false;   // patience exhausted
-  std::string log_line;       // "epoch 3 step 1200 | eval macro_f1 0.8812 | new best"
+  bool is_new_best = false;  // save as best/
+  bool should_stop = false;  // patience exhausted
+  std::string log_line;      // "epoch 3 step 1200 | eval macro_f1 0.8812 | new best"
 };
 
 class EarlyStopping {
@@ -29,7 +29,7 @@ class EarlyStopping {
   int64_t best_step() const { return best_step_; }
   int64_t stalls() const { return stalls_; }
 
-  nlohmann::json to_json() const;           // for trainer_state.json
+  nlohmann::json to_json() const;            // for trainer_state.json
   void restore(const nlohmann::json& json);  // resume
 
  private:

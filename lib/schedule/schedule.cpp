@@ -16,10 +16,14 @@ std::optional<LrSchedulerKind> parse_lr_scheduler(std::string_view name) {
 
 std::string lr_scheduler_name(LrSchedulerKind kind) {
   switch (kind) {
-    case LrSchedulerKind::kLinear: return "linear";
-    case LrSchedulerKind::kCosine: return "cosine";
-    case LrSchedulerKind::kConstant: return "constant";
-    case LrSchedulerKind::kConstantWithWarmup: return "constant_with_warmup";
+    case LrSchedulerKind::kLinear:
+      return "linear";
+    case LrSchedulerKind::kCosine:
+      return "cosine";
+    case LrSchedulerKind::kConstant:
+      return "constant";
+    case LrSchedulerKind::kConstantWithWarmup:
+      return "constant_with_warmup";
   }
   return "linear";
 }
@@ -28,7 +32,7 @@ double LrSchedule::compute_factor(int64_t completed) const {
   const auto step = static_cast<double>(completed);
   const auto warmup = static_cast<double>(warmup_steps);
   const auto total = static_cast<double>(total_steps);
-  if (kind == LrSchedulerKind::kConstant) return 1.0;  // get_constant_schedule
+  if (kind == LrSchedulerKind::kConstant) return 1.0;                 // get_constant_schedule
   if (completed < warmup_steps) return step / std::max(1.0, warmup);  // every warmup
   switch (kind) {
     case LrSchedulerKind::kConstantWithWarmup:

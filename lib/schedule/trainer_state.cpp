@@ -1,5 +1,5 @@
-// trainer_state.json checks (lib/schedule/trainer_state.h): each key a resume reads has the type that
-// lib/train/trainer.cpp wrote, so that nothing later fails with a bare nlohmann type error.
+// trainer_state.json checks (lib/schedule/trainer_state.h): each key a resume reads has the type
+// that lib/train/trainer.cpp wrote, so that nothing later fails with a bare nlohmann type error.
 #include "lib/schedule/trainer_state.h"
 
 #include <fmt/format.h>

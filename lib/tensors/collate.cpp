@@ -55,10 +55,8 @@ at::Tensor mask_rows(const Rows& rows) {
   return out;
 }
 
-Batch collate_batch(const std::vector<Encoding>& encodings,
-                    const std::vector<int64_t>& labels,
-                    const std::vector<size_t>& indices,
-                    int64_t pad_id) {
+Batch collate_batch(const std::vector<Encoding>& encodings, const std::vector<int64_t>& labels,
+                    const std::vector<size_t>& indices, int64_t pad_id) {
   const Rows ids = rows_of(indices, [&](size_t i) { return &encodings[i].input_ids; });
   Batch batch;
   batch.input_ids = pad_rows(ids, pad_id);  // (B, T)
@@ -92,8 +90,7 @@ std::pair<at::Tensor, at::Tensor> collate_sources(const std::vector<std::vector<
 }
 
 Seq2SeqBatch collate_seq2seq(const TranslationExamples& examples,
-                             const std::vector<size_t>& indices,
-                             int64_t pad_id,
+                             const std::vector<size_t>& indices, int64_t pad_id,
                              int64_t decoder_start_token_id) {
   Seq2SeqBatch batch;
   std::tie(batch.input_ids, batch.attention_mask) =
@@ -111,9 +108,9 @@ Batch collate_masked(const std::vector<MaskedSequence>& rows, int64_t pad_id) {
     labels.push_back(&row.labels);
   }
   Batch batch;
-  batch.input_ids = pad_rows(ids, pad_id);            // (B, T)
-  batch.labels = pad_rows(labels, kIgnoreIndex);      // (B, T)
-  batch.attention_mask = mask_rows(ids);              // (B, T)
+  batch.input_ids = pad_rows(ids, pad_id);                    // (B, T)
+  batch.labels = pad_rows(labels, kIgnoreIndex);              // (B, T)
+  batch.attention_mask = mask_rows(ids);                      // (B, T)
   batch.token_type_ids = torch::zeros_like(batch.input_ids);  // (B, T)
   return batch;
 }
@@ -122,7 +119,7 @@ at::Tensor put_rows_in_example_order(const at::Tensor& rows,
                                      const std::vector<size_t>& example_of_row) {
   std::vector<int64_t> position(example_of_row.begin(), example_of_row.end());
   auto index = torch::tensor(position, torch::kLong).to(rows.device());  // (N)
-  return torch::empty_like(rows).index_copy_(0, index, rows);           // (N, F)
+  return torch::empty_like(rows).index_copy_(0, index, rows);            // (N, F)
 }
 
 }  // namespace ftune

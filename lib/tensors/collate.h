@@ -37,10 +37,8 @@ struct Batch {
 
 // The encodings at `indices`, input ids padded with `pad_id`; `labels` (one per encoding) may be
 // empty. An encoding without attention_mask / token_type_ids gets ones / zeros.
-Batch collate_batch(const std::vector<Encoding>& encodings,
-                    const std::vector<int64_t>& labels,
-                    const std::vector<size_t>& indices,
-                    int64_t pad_id);
+Batch collate_batch(const std::vector<Encoding>& encodings, const std::vector<int64_t>& labels,
+                    const std::vector<size_t>& indices, int64_t pad_id);
 
 struct Seq2SeqBatch {
   at::Tensor input_ids;          // (B, T) padded with pad_id
@@ -51,8 +49,7 @@ struct Seq2SeqBatch {
 
 // Teacher forcing: sources, labels, and decoder inputs shifted right from the labels.
 Seq2SeqBatch collate_seq2seq(const TranslationExamples& examples,
-                             const std::vector<size_t>& indices,
-                             int64_t pad_id,
+                             const std::vector<size_t>& indices, int64_t pad_id,
                              int64_t decoder_start_token_id);
 
 // Source ids of `indices` padded into (B, T) input_ids and attention_mask.

@@ -19,11 +19,11 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include "util/atomic_file.h"
-#include "lib/tensors/device.h"
-#include "util/error.h"
 #include "lib/io/weights.h"
+#include "lib/tensors/device.h"
 #include "models/config_json.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
 
 namespace ftune {
 namespace {

@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
-#include "lib/train/train_task.h"
 #include "lib/schedule/trainer_state.h"
+#include "lib/train/train_task.h"
 
 namespace ftune {
 
@@ -40,8 +40,8 @@ std::optional<std::filesystem::path> find_latest_checkpoint(
 std::filesystem::path resolve_resume_checkpoint(const std::filesystem::path& output_dir,
                                                 const std::string& spec);
 
-// Checks trainer_state.json (lib/schedule/trainer_state.h), then restores optimizer state (onto `device`,
-// where the parameters are) and the CPU RNG; returns trainer_state.json's content.
+// Checks trainer_state.json (lib/schedule/trainer_state.h), then restores optimizer state (onto
+// `device`, where the parameters are) and the CPU RNG; returns trainer_state.json's content.
 TrainerState restore_training_state(const std::filesystem::path& checkpoint,
                                     torch::optim::Optimizer& optimizer,
                                     const c10::Device& device = c10::Device(c10::DeviceType::CPU));

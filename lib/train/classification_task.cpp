@@ -48,7 +48,8 @@ class ClassificationTask : public TrainTask {
     train_labels_ = map_label_ids(train_, classifier_.config.id2label);
     for (const auto& e : train_.encodings) lengths_.push_back(e.input_ids.size());
     if (o.valid_file) {
-      valid_ = read_text_examples(*o.valid_file, task.columns, tokenizer_, max_length, true, o.table);
+      valid_ =
+          read_text_examples(*o.valid_file, task.columns, tokenizer_, max_length, true, o.table);
       valid_labels_ = map_label_ids(*valid_, classifier_.config.id2label);
     }
   }
@@ -58,11 +59,7 @@ class ClassificationTask : public TrainTask {
 
   at::Tensor compute_loss(const std::vector<size_t>& indices) override {
     Batch batch = collate_batch(train_.encodings, train_labels_, indices, tokenizer_.pad_id());
-    move_to(device_,
-            batch.input_ids,
-            batch.attention_mask,
-            batch.token_type_ids,
-            batch.labels);
+    move_to(device_, batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.labels);
     auto logits = classifier_.model(batch.input_ids, batch.attention_mask, batch.token_type_ids);
     return torch::cross_entropy_loss(logits, batch.labels);  // mean over the batch, as HF
   }

@@ -86,15 +86,11 @@ class MlmTask : public TrainTask {
         rows.push_back(mask_tokens(train_.sequences[i], vocab_, masking_, rng));
     }
     Batch batch = collate_masked(rows, tokenizer_.pad_id());
-    move_to(device_,
-            batch.input_ids,
-            batch.attention_mask,
-            batch.token_type_ids,
-            batch.labels);
+    move_to(device_, batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.labels);
     return mlm_.model->compute_loss(batch.input_ids,
-                                batch.attention_mask,
-                                batch.token_type_ids,
-                                batch.labels);  // mean over the batch's masked positions, as HF
+                                    batch.attention_mask,
+                                    batch.token_type_ids,
+                                    batch.labels);  // mean over the batch's masked positions, as HF
   }
 
   bool has_validation() const override { return valid_.has_value(); }
@@ -113,11 +109,7 @@ class MlmTask : public TrainTask {
       std::vector<MaskedSequence> rows;
       for (size_t k = start; k < end; ++k) rows.push_back((*valid_)[mine[k]]);
       Batch batch = collate_masked(rows, tokenizer_.pad_id());
-      move_to(device_,
-              batch.input_ids,
-              batch.attention_mask,
-              batch.token_type_ids,
-              batch.labels);
+      move_to(device_, batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.labels);
       auto [sum, masked] = mlm_.model->compute_loss_sum(
           batch.input_ids, batch.attention_mask, batch.token_type_ids, batch.labels);
       loss_sum += sum;
@@ -143,7 +135,8 @@ class MlmTask : public TrainTask {
   }
 
   void load_weights(const std::filesystem::path& dir) override {
-    load_masked_lm_weights(mlm_.model, mlm_.config, find_weights_file(dir), /*allow_fresh_head=*/false);
+    load_masked_lm_weights(
+        mlm_.model, mlm_.config, find_weights_file(dir), /*allow_fresh_head=*/false);
   }
 
   std::string describe() const override {

@@ -18,7 +18,8 @@ ParameterGroups split_decay_groups(const torch::nn::Module& model) {
   ParameterGroups groups;
   for (const auto& param : model.named_parameters(/*recurse=*/true)) {
     const std::string& name = param.key();
-    const bool decays = layer_norm_params.count(name) == 0 && name.find("bias") == std::string::npos;
+    const bool decays =
+        layer_norm_params.count(name) == 0 && name.find("bias") == std::string::npos;
     (decays ? groups.decay_names : groups.no_decay_names).push_back(name);
   }
   return groups;
@@ -29,11 +30,10 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& model,
   auto groups = split_decay_groups(model);
   auto params = model.named_parameters(/*recurse=*/true);
   auto options_for = [&](double weight_decay) {
-    return std::make_unique<torch::optim::AdamWOptions>(
-        torch::optim::AdamWOptions(settings.lr)
-            .betas({settings.beta1, settings.beta2})
-            .eps(settings.epsilon)
-            .weight_decay(weight_decay));
+    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(settings.lr)
+                                                            .betas({settings.beta1, settings.beta2})
+                                                            .eps(settings.epsilon)
+                                                            .weight_decay(weight_decay));
   };
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
   for (const auto& [names, decay] :

@@ -59,7 +59,7 @@ struct PretrainTaskOptions {
 // Resolved by the trainer before it makes the task.
 struct TaskContext {
   c10::Device device = c10::Device(c10::DeviceType::CPU);  // where batches go
-  uint64_t seed = 42;                                        // new heads, evaluation masks
+  uint64_t seed = 42;                                      // new heads, evaluation masks
   size_t eval_batch_size = 8;
 };
 

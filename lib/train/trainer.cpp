@@ -15,20 +15,20 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include "lib/tensors/collate.h"
 #include "lib/schedule/batch_order.h"
-#include "lib/tensors/device.h"
-#include "lib/train/distributed.h"
 #include "lib/schedule/early_stopping.h"
-#include "util/error.h"
-#include "util/interrupt.h"
+#include "lib/schedule/schedule.h"
+#include "lib/tensors/collate.h"
+#include "lib/tensors/device.h"
+#include "lib/train/checkpoints.h"
+#include "lib/train/distributed.h"
 #include "lib/train/loss_scaler.h"
 #include "lib/train/optim.h"
-#include "util/progress.h"
-#include "lib/schedule/schedule.h"
-#include "lib/train/checkpoints.h"
 #include "lib/train/train_log.h"
 #include "lib/train/train_task.h"
+#include "util/error.h"
+#include "util/interrupt.h"
+#include "util/progress.h"
 
 namespace ftune {
 namespace {
@@ -178,8 +178,8 @@ struct StepPlan {
 StepPlan plan_steps(const TrainOptions& o, size_t examples, int world_size) {
   StepPlan plan;
   plan.batches_per_epoch = count_rank_batches(examples, o.batch_size, world_size);
-  plan.steps_per_epoch = (plan.batches_per_epoch + o.gradient_accumulation_steps - 1) /
-                         o.gradient_accumulation_steps;
+  plan.steps_per_epoch =
+      (plan.batches_per_epoch + o.gradient_accumulation_steps - 1) / o.gradient_accumulation_steps;
   plan.total_steps = o.max_steps > 0 ? o.max_steps : plan.steps_per_epoch * o.epochs;
   plan.epochs = (plan.total_steps + plan.steps_per_epoch - 1) / plan.steps_per_epoch;
   return plan;
@@ -281,8 +281,8 @@ Trainer::Trainer(const TrainOptions& options)
 
   // Data and model: everything task-specific lives behind TrainTask.
   try {
-    task_ = make_task(o_, {runtime_.device, o_.seed, o_.eval_batch_size ? o_.eval_batch_size
-                                                                         : o_.batch_size});
+    task_ = make_task(
+        o_, {runtime_.device, o_.seed, o_.eval_batch_size ? o_.eval_batch_size : o_.batch_size});
   } catch (...) {
     if (output_lock_) output_lock_->release();
     remove_if_empty(o_.output_dir);  // bad data or model: leave no empty output folder behind
@@ -372,11 +372,12 @@ TrainResult Trainer::run() {
   InterruptGuard interrupt_guard;
   task_->model().train();
   for (int64_t epoch = global_step_ / plan_.steps_per_epoch; epoch < plan_.epochs; ++epoch) {
-    const auto batches = make_rank_epoch_batches(task_->example_lengths(),
-                                                 {o_.batch_size, o_.shuffle, o_.group_by_length, o_.seed},
-                                                 epoch,
-                                                 dist_.rank(),
-                                                 dist_.world_size());
+    const auto batches =
+        make_rank_epoch_batches(task_->example_lengths(),
+                                {o_.batch_size, o_.shuffle, o_.group_by_length, o_.seed},
+                                epoch,
+                                dist_.rank(),
+                                dist_.world_size());
     const int64_t first_step_in_epoch = epoch * plan_.steps_per_epoch;
     for (int64_t group = global_step_ - first_step_in_epoch; group < plan_.steps_per_epoch;
          ++group) {
@@ -495,12 +496,10 @@ void Trainer::evaluate_and_save(double epoch) {
 void Trainer::checkpoint_if_interrupted(double epoch) {
   const int signal_number = dist_.max_across_ranks(InterruptGuard::pending_signal());
   if (!signal_number) return;
-  const auto saved = dist_.is_main() ? save_training_checkpoint(o_.output_dir,
-                                                                global_step_,
-                                                                *task_,
-                                                                *optimizer_,
-                                                                trainer_state(epoch))
-                                     : o_.output_dir / fmt::format("checkpoint-{}", global_step_);
+  const auto saved =
+      dist_.is_main() ? save_training_checkpoint(
+                            o_.output_dir, global_step_, *task_, *optimizer_, trainer_state(epoch))
+                      : o_.output_dir / fmt::format("checkpoint-{}", global_step_);
   dist_.barrier();  // the other ranks exit once rank 0 has saved
   progress_->finish();
   throw Interrupted(signal_number,
@@ -520,9 +519,8 @@ nlohmann::json Trainer::trainer_state(double epoch) const {
   state["early_stopping"] = stopping_->to_json();
   if (scaler_.enabled()) state["loss_scaler"] = scaler_.to_json();
   state["best_model_checkpoint"] =
-      stopping_->best_value()
-          ? nlohmann::json(fmt::format("checkpoint-{}", stopping_->best_step()))
-          : nlohmann::json(nullptr);
+      stopping_->best_value() ? nlohmann::json(fmt::format("checkpoint-{}", stopping_->best_step()))
+                              : nlohmann::json(nullptr);
   return state;
 }
 

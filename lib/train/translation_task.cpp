@@ -19,8 +19,7 @@ namespace {
 
 class TranslationTask : public TrainTask {
  public:
-  TranslationTask(const TaskInputs& o, const TranslateTaskOptions& task,
-                  const TaskContext& context)
+  TranslationTask(const TaskInputs& o, const TranslateTaskOptions& task, const TaskContext& context)
       : bundle_(load_marian_folder(o.model_dir, o.weights)), device_(context.device) {
     const auto& tokenizer = *bundle_.tokenizer;
     const auto limit = static_cast<size_t>(bundle_.config.max_position_embeddings);
@@ -47,11 +46,11 @@ class TranslationTask : public TrainTask {
   const std::vector<size_t>& example_lengths() const override { return lengths_; }
 
   at::Tensor compute_loss(const std::vector<size_t>& indices) override {
-    Seq2SeqBatch batch = collate_seq2seq(train_, indices, bundle_.config.pad_token_id,
-                                         bundle_.config.decoder_start_token_id);
-    move_to(device_, batch.input_ids, batch.attention_mask,
-            batch.decoder_input_ids, batch.labels);
-    auto logits = bundle_.model->forward(batch.input_ids, batch.attention_mask,
+    Seq2SeqBatch batch = collate_seq2seq(
+        train_, indices, bundle_.config.pad_token_id, bundle_.config.decoder_start_token_id);
+    move_to(device_, batch.input_ids, batch.attention_mask, batch.decoder_input_ids, batch.labels);
+    auto logits = bundle_.model->forward(batch.input_ids,
+                                         batch.attention_mask,
                                          batch.decoder_input_ids);  // (B, S, V)
     return compute_seq2seq_loss(logits, batch.labels, eval_options_.label_smoothing);
   }

@@ -49,7 +49,8 @@ std::vector<std::string> split_lines(const std::string& text) {
   });
   if (count != 1 || lines.empty() || lines.back().rfind("error: ", 0) != 0) {
     return ::testing::AssertionFailure()
-           << "expected one 'error: ' line, last on stderr; stderr was:\n" << result.err;
+           << "expected one 'error: ' line, last on stderr; stderr was:\n"
+           << result.err;
   }
   return ::testing::AssertionSuccess();
 }
@@ -79,8 +80,8 @@ void expect_single_text_encoding(const nlohmann::ordered_json& line, const json&
   SCOPED_TRACE("line " + std::to_string(index + 1) + ", text " + expected["text"].dump());
   std::vector<std::string> keys;
   for (const auto& item : line.items()) keys.push_back(item.key());
-  EXPECT_EQ(keys, (std::vector<std::string>{
-                      "tokens", "input_ids", "token_type_ids", "attention_mask"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"tokens", "input_ids", "token_type_ids", "attention_mask"}));
   EXPECT_EQ(line["tokens"].get<std::vector<std::string>>(),
             expected["tokens"].get<std::vector<std::string>>());
   const auto input_ids = expected["input_ids"].get<std::vector<int64_t>>();
@@ -212,8 +213,13 @@ TEST_F(CliTest, TokenizeTextFileGivesHuggingFaceTokensAndIds) {
   write_text_file(dir_ / "texts.txt", input);
   const auto output = dir_ / "ids.jsonl";
 
-  auto result = run_ftune({"tokenize", "--model", kWordPiece, "--input",
-                           (dir_ / "texts.txt").string(), "--output", output.string()});
+  auto result = run_ftune({"tokenize",
+                           "--model",
+                           kWordPiece,
+                           "--input",
+                           (dir_ / "texts.txt").string(),
+                           "--output",
+                           output.string()});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_TRUE(contains(result.err, "tokenized " + std::to_string(cases.size()) + " lines"))
       << result.err;
@@ -230,8 +236,13 @@ TEST_F(CliTest, TokenizeJsonLinesKeepsEveryCaseIncludingLineBreaksAndControlChar
   write_text_file(dir_ / "texts.jsonl", input);
   const auto output = dir_ / "ids.jsonl";
 
-  auto result = run_ftune({"tokenize", "--model", kWordPiece, "--input",
-                           (dir_ / "texts.jsonl").string(), "--output", output.string()});
+  auto result = run_ftune({"tokenize",
+                           "--model",
+                           kWordPiece,
+                           "--input",
+                           (dir_ / "texts.jsonl").string(),
+                           "--output",
+                           output.string()});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto lines = read_json_lines(output);
   ASSERT_EQ(lines.size(), cases.size());
@@ -247,8 +258,13 @@ TEST_F(CliTest, TokenizeTextPairGivesTokenTypeOneForThePairPart) {
   write_text_file(dir_ / "pairs.jsonl", input);
   const auto output = dir_ / "ids.jsonl";
 
-  auto result = run_ftune({"tokenize", "--model", kWordPiece, "--input",
-                           (dir_ / "pairs.jsonl").string(), "--output", output.string()});
+  auto result = run_ftune({"tokenize",
+                           "--model",
+                           kWordPiece,
+                           "--input",
+                           (dir_ / "pairs.jsonl").string(),
+                           "--output",
+                           output.string()});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto lines = read_json_lines(output);
   ASSERT_EQ(lines.size(), 2u);
@@ -279,13 +295,20 @@ TEST_F(CliTest, TokenizeMaxLengthTruncatesAndKeepsSepLast) {
   const json& short_case = cases[1];  // "well-conceived": 5 ids
   ASSERT_GT(long_case["input_ids"].size(), 8u);
   ASSERT_LT(short_case["input_ids"].size(), 8u);
-  write_text_file(dir_ / "texts.txt", long_case["text"].get<std::string>() + "\n" +
-                                          short_case["text"].get<std::string>() + "\n");
+  write_text_file(
+      dir_ / "texts.txt",
+      long_case["text"].get<std::string>() + "\n" + short_case["text"].get<std::string>() + "\n");
   const auto output = dir_ / "ids.jsonl";
 
-  auto result =
-      run_ftune({"tokenize", "--model", kWordPiece, "--input", (dir_ / "texts.txt").string(),
-                 "--output", output.string(), "--max-length", "8"});
+  auto result = run_ftune({"tokenize",
+                           "--model",
+                           kWordPiece,
+                           "--input",
+                           (dir_ / "texts.txt").string(),
+                           "--output",
+                           output.string(),
+                           "--max-length",
+                           "8"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto lines = read_json_lines(output);
   ASSERT_EQ(lines.size(), 2u);
@@ -304,8 +327,12 @@ TEST_F(CliTest, TokenizeMaxLengthTruncatesAndKeepsSepLast) {
 TEST_F(CliTest, TokenizeWithoutVocabFailsNamingVocabTxt) {
   write_text_file(dir_ / "texts.txt", "hello world\n");
   fs::create_directory(dir_ / "no-vocab");
-  auto result = run_ftune({"tokenize", "--model", (dir_ / "no-vocab").string(), "--input",
-                           (dir_ / "texts.txt").string(), "--output",
+  auto result = run_ftune({"tokenize",
+                           "--model",
+                           (dir_ / "no-vocab").string(),
+                           "--input",
+                           (dir_ / "texts.txt").string(),
+                           "--output",
                            (dir_ / "ids.jsonl").string()});
   EXPECT_EQ(result.exit_code, 1);
   ASSERT_TRUE(has_one_error_line(result));
@@ -325,23 +352,40 @@ TEST_F(CliTest, PredictJsonLinesMatchesTransformersLogitsAndLabels) {
 TEST_F(CliTest, PredictCsvWithQuotedCommaGivesTheSamePredictions) {
   // texts.csv: a leading quoted "note" column holding a comma, some quoted texts, CRLF line ends.
   const auto output = dir_ / "predictions.jsonl";
-  expect_predictions_match_golden({"predict", "--model", kModel, "--data",
-                                   kCliFixtures + "/texts.csv", "--output", output.string()},
+  expect_predictions_match_golden({"predict",
+                                   "--model",
+                                   kModel,
+                                   "--data",
+                                   kCliFixtures + "/texts.csv",
+                                   "--output",
+                                   output.string()},
                                   output);
 }
 
 TEST_F(CliTest, PredictTsvGivesTheSamePredictions) {
   const auto output = dir_ / "predictions.jsonl";
-  expect_predictions_match_golden({"predict", "--model", kModel, "--data",
-                                   kCliFixtures + "/texts.tsv", "--output", output.string()},
+  expect_predictions_match_golden({"predict",
+                                   "--model",
+                                   kModel,
+                                   "--data",
+                                   kCliFixtures + "/texts.tsv",
+                                   "--output",
+                                   output.string()},
                                   output);
 }
 
 TEST_F(CliTest, PredictBatchSizeDoesNotChangeTheLogits) {
   // 3 does not divide 16, so the last batch is short and batches pad to different lengths.
   const auto output = dir_ / "predictions.jsonl";
-  expect_predictions_match_golden({"predict", "--model", kModel, "--data", kTexts, "--output",
-                                   output.string(), "--batch-size", "3"},
+  expect_predictions_match_golden({"predict",
+                                   "--model",
+                                   kModel,
+                                   "--data",
+                                   kTexts,
+                                   "--output",
+                                   output.string(),
+                                   "--batch-size",
+                                   "3"},
                                   output);
 }
 
@@ -389,12 +433,12 @@ TEST_F(CliTest, PredictWithAnEmptyTextFailsNamingTheLine) {
 TEST_F(CliTest, UsageErrorsExitWithTwo) {
   const std::string out = (dir_ / "x.jsonl").string();
   const std::vector<std::vector<std::string>> usage_errors = {
-      {},                                                     // no subcommand
-      {"no-such-command"},                                    // unknown subcommand
-      {"inspect", "--model", kModel, "--no-such-flag"},       // unknown flag
-      {"inspect"},                                            // --model missing
-      {"predict", "--model", kModel, "--data", kTexts},       // --output missing
-      {"tokenize", "--model", kWordPiece, "--output", out},   // --input missing
+      {},                                                    // no subcommand
+      {"no-such-command"},                                   // unknown subcommand
+      {"inspect", "--model", kModel, "--no-such-flag"},      // unknown flag
+      {"inspect"},                                           // --model missing
+      {"predict", "--model", kModel, "--data", kTexts},      // --output missing
+      {"tokenize", "--model", kWordPiece, "--output", out},  // --input missing
       {"predict", "--model", kModel, "--data", kTexts, "--output", out, "--batch-size", "0"},
       {"predict", "--model", kModel, "--data", kTexts, "--output", out, "--encoding", "ebcdic"},
   };
@@ -411,7 +455,8 @@ TEST_F(CliTest, HelpExitsZeroAndListsEverySubcommand) {
   ASSERT_EQ(result.exit_code, 0) << result.err;
   for (const char* command : {"inspect", "tokenize", "predict"}) {
     EXPECT_TRUE(contains(result.out, std::string("  ") + command + " "))
-        << command << " missing in:\n" << result.out;
+        << command << " missing in:\n"
+        << result.out;
   }
   // Every subcommand the help lists has its own help with an example.
   auto lines = split_lines(result.out);
@@ -425,7 +470,8 @@ TEST_F(CliTest, HelpExitsZeroAndListsEverySubcommand) {
     auto sub = run_ftune({command, "--help"});
     EXPECT_EQ(sub.exit_code, 0) << command << " --help: " << sub.err;
     EXPECT_TRUE(contains(sub.out, "Example") && contains(sub.out, "ftune " + command + " "))
-        << command << " --help:\n" << sub.out;
+        << command << " --help:\n"
+        << sub.out;
   }
   EXPECT_GE(listed, 3);
 }

@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/train/distributed.h"
 #include "lib/io/weights.h"
+#include "lib/train/distributed.h"
 #include "tests/app/cli_testing.h"
 #include "tests/common/tensor_testing.h"
 

@@ -191,10 +191,23 @@ TEST_F(PretrainTest, TwoRanksShardTheValidationSetAndReportTheWholeSetsLoss) {
   std::vector<double> losses;
   for (const char* ranks : {"1", "2"}) {
     const auto run = dir_ / (std::string("ranks-") + ranks);
-    auto result = pretrain({"--model", kModel, "--train", (dir_ / "masked.jsonl").string(),
-                            "--valid", (dir_ / "masked.jsonl").string(), "--pre-masked",
-                            "--output-dir", run.string(), "--max-steps", "1", "--batch-size", "2",
-                            "--learning-rate", "0", "--nproc-per-node", ranks});
+    auto result = pretrain({"--model",
+                            kModel,
+                            "--train",
+                            (dir_ / "masked.jsonl").string(),
+                            "--valid",
+                            (dir_ / "masked.jsonl").string(),
+                            "--pre-masked",
+                            "--output-dir",
+                            run.string(),
+                            "--max-steps",
+                            "1",
+                            "--batch-size",
+                            "2",
+                            "--learning-rate",
+                            "0",
+                            "--nproc-per-node",
+                            ranks});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     auto evals = records_with(run / "trainer_log.jsonl", "eval_loss");
     ASSERT_EQ(evals.size(), 1u);

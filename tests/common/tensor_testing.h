@@ -21,8 +21,8 @@ inline nlohmann::json read_json_file(const std::string& path) {
 }
 
 namespace detail {
-inline void flatten(const nlohmann::json& value, std::vector<double>& out, std::vector<int64_t>& shape,
-                    size_t depth) {
+inline void flatten(const nlohmann::json& value, std::vector<double>& out,
+                    std::vector<int64_t>& shape, size_t depth) {
   if (value.is_array()) {
     if (shape.size() <= depth) shape.push_back(static_cast<int64_t>(value.size()));
     for (const auto& item : value) flatten(item, out, shape, depth + 1);
@@ -33,7 +33,8 @@ inline void flatten(const nlohmann::json& value, std::vector<double>& out, std::
 }  // namespace detail
 
 // Nested JSON lists of numbers -> tensor of `dtype` with the lists' shape.
-inline torch::Tensor json_to_tensor(const nlohmann::json& value, torch::Dtype dtype = torch::kFloat) {
+inline torch::Tensor json_to_tensor(const nlohmann::json& value,
+                                    torch::Dtype dtype = torch::kFloat) {
   std::vector<double> flat;
   std::vector<int64_t> shape;
   detail::flatten(value, flat, shape, 0);
@@ -43,8 +44,7 @@ inline torch::Tensor json_to_tensor(const nlohmann::json& value, torch::Dtype dt
 // |actual - expected| <= atol + rtol * |expected| elementwise, with a message naming the first
 // failing index and the largest differences when it does not hold.
 inline ::testing::AssertionResult tensors_close(const torch::Tensor& actual,
-                                                const torch::Tensor& expected,
-                                                double rtol,
+                                                const torch::Tensor& expected, double rtol,
                                                 double atol) {
   if (actual.sizes() != expected.sizes()) {
     std::ostringstream msg;

@@ -9,8 +9,8 @@
 #include <torch/torch.h>
 
 #include "lib/io/state_dict.h"
-#include "lib/train/optim.h"
 #include "lib/io/weights.h"
+#include "lib/train/optim.h"
 #include "models/bert_mlm.h"
 #include "tests/common/tensor_testing.h"
 

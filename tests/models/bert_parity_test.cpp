@@ -29,7 +29,8 @@ FixtureBatch read_batch(const std::string& folder) {
   batch.input_ids = json_to_tensor(inputs["input_ids"], torch::kLong);
   batch.attention_mask = json_to_tensor(inputs["attention_mask"], torch::kLong);
   batch.token_type_ids = json_to_tensor(inputs["token_type_ids"], torch::kLong);
-  if (inputs.contains("label_ids")) batch.label_ids = json_to_tensor(inputs["label_ids"], torch::kLong);
+  if (inputs.contains("label_ids"))
+    batch.label_ids = json_to_tensor(inputs["label_ids"], torch::kLong);
   return batch;
 }
 
@@ -52,24 +53,25 @@ TEST_P(BertClsParity, MatchesHuggingFaceLogitsLossPooledAndHiddenStates) {
   torch::NoGradGuard no_grad;
 
   auto logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids);
-  EXPECT_TRUE(tensors_close(logits, json_to_tensor(expected["logits"]), kRelativeTolerance,
-                            kAbsoluteTolerance));
+  EXPECT_TRUE(tensors_close(
+      logits, json_to_tensor(expected["logits"]), kRelativeTolerance, kAbsoluteTolerance));
   auto loss = torch::cross_entropy_loss(logits, batch.label_ids);
-  EXPECT_TRUE(tensors_close(loss, torch::tensor(expected["loss"].get<double>()),
-                            kRelativeTolerance, kAbsoluteTolerance));
+  EXPECT_TRUE(tensors_close(
+      loss, torch::tensor(expected["loss"].get<double>()), kRelativeTolerance, kAbsoluteTolerance));
 
   auto outputs = model->bert(batch.input_ids, batch.attention_mask, batch.token_type_ids);
-  EXPECT_TRUE(tensors_close(outputs.pooled_output[0], json_to_tensor(expected["pooled_output_0"]),
-                            kRelativeTolerance, kAbsoluteTolerance));
+  EXPECT_TRUE(tensors_close(outputs.pooled_output[0],
+                            json_to_tensor(expected["pooled_output_0"]),
+                            kRelativeTolerance,
+                            kAbsoluteTolerance));
   EXPECT_TRUE(tensors_close(outputs.last_hidden_state[0],
-                            json_to_tensor(expected["last_hidden_state_0"]), kRelativeTolerance,
+                            json_to_tensor(expected["last_hidden_state_0"]),
+                            kRelativeTolerance,
                             kAbsoluteTolerance));
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryWeightsFormat,
-                         BertClsParity,
-                         ::testing::Values("model.safetensors",
-                                           "pytorch_model.bin",
+INSTANTIATE_TEST_SUITE_P(EveryWeightsFormat, BertClsParity,
+                         ::testing::Values("model.safetensors", "pytorch_model.bin",
                                            "pytorch_model_legacy.bin"),
                          [](const auto& info) {
                            std::string name = info.param;
@@ -86,8 +88,8 @@ TEST(BertTorchScript, ImportedParametersReproduceTracedLogits) {
   auto expected = read_json_file(folder + "/expected.json");
   torch::NoGradGuard no_grad;
   auto logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids);
-  EXPECT_TRUE(tensors_close(logits, json_to_tensor(expected["logits"]), kRelativeTolerance,
-                            kAbsoluteTolerance));
+  EXPECT_TRUE(tensors_close(
+      logits, json_to_tensor(expected["logits"]), kRelativeTolerance, kAbsoluteTolerance));
 }
 
 TEST(BertTorchScript, TracedModuleItselfReproducesLogits) {
@@ -99,8 +101,8 @@ TEST(BertTorchScript, TracedModuleItselfReproducesLogits) {
   torch::NoGradGuard no_grad;
   auto output = module.forward({batch.input_ids, batch.attention_mask, batch.token_type_ids});
   auto logits = output.isTuple() ? output.toTuple()->elements()[0].toTensor() : output.toTensor();
-  EXPECT_TRUE(tensors_close(logits, json_to_tensor(expected["logits"]), kRelativeTolerance,
-                            kAbsoluteTolerance));
+  EXPECT_TRUE(tensors_close(
+      logits, json_to_tensor(expected["logits"]), kRelativeTolerance, kAbsoluteTolerance));
 }
 
 TEST(BertModel, PaddingPositionsDoNotChangeRealTokens) {
@@ -119,11 +121,13 @@ TEST(BertModel, PaddingPositionsDoNotChangeRealTokens) {
   torch::NoGradGuard no_grad;
   auto short_ids = torch::tensor({{2, 7, 9, 3}}, torch::kLong);
   auto long_ids = torch::tensor({{2, 7, 9, 3, 0, 0}}, torch::kLong);
-  auto short_out = model(short_ids, torch::ones({1, 4}, torch::kLong), torch::zeros({1, 4}, torch::kLong));
-  auto long_out = model(long_ids, torch::tensor({{1, 1, 1, 1, 0, 0}}, torch::kLong),
+  auto short_out =
+      model(short_ids, torch::ones({1, 4}, torch::kLong), torch::zeros({1, 4}, torch::kLong));
+  auto long_out = model(long_ids,
+                        torch::tensor({{1, 1, 1, 1, 0, 0}}, torch::kLong),
                         torch::zeros({1, 6}, torch::kLong));
-  EXPECT_TRUE(tensors_close(long_out.last_hidden_state.slice(1, 0, 4), short_out.last_hidden_state,
-                            1e-5, 1e-6));
+  EXPECT_TRUE(tensors_close(
+      long_out.last_hidden_state.slice(1, 0, 4), short_out.last_hidden_state, 1e-5, 1e-6));
   EXPECT_TRUE(tensors_close(long_out.pooled_output, short_out.pooled_output, 1e-5, 1e-6));
   EXPECT_EQ(long_out.last_hidden_state.sizes(), (std::vector<int64_t>{1, 6, 16}));
 }
@@ -143,8 +147,8 @@ TEST(BertModel, SkippingPaddingGivesTheSameRealTokensAndGradients) {
     auto out = model(batch.input_ids, batch.attention_mask, batch.token_type_ids, skip);
     (out.last_hidden_state * real).pow(2).sum().backward();
     hidden.push_back(out.last_hidden_state * real);
-    grads.push_back(model->encoder->named_parameters()["layer.0.attention.self.query.weight"]
-                        .grad().clone());
+    grads.push_back(
+        model->encoder->named_parameters()["layer.0.attention.self.query.weight"].grad().clone());
   }
   EXPECT_TRUE(tensors_close(hidden[1], hidden[0], 1e-5, 1e-6));
   EXPECT_TRUE(tensors_close(grads[1], grads[0], 1e-5, 1e-6));
@@ -161,7 +165,8 @@ TEST(BertModel, RegisteredNamesAreHuggingFaceCheckpointKeys) {
                           "bert.encoder.layer.1.attention.self.query.weight",
                           "bert.encoder.layer.0.attention.output.LayerNorm.bias",
                           "bert.encoder.layer.0.intermediate.dense.weight",
-                          "bert.encoder.layer.1.output.dense.bias", "bert.pooler.dense.weight",
+                          "bert.encoder.layer.1.output.dense.bias",
+                          "bert.pooler.dense.weight",
                           "classifier.bias"}) {
     EXPECT_NE(params.find(key), nullptr) << key;
   }

@@ -9,9 +9,9 @@
 
 #include "lib/io/state_dict.h"
 #include "lib/io/weights.h"
-#include "util/error.h"
 #include "models/marian.h"
 #include "tests/common/tensor_testing.h"
+#include "util/error.h"
 
 namespace ftune {
 namespace {

@@ -2,8 +2,6 @@
 // expectations taken from Debian's spm_encode / spm_decode 0.1.97 CLI; plus load failures.
 #include "tokenizer/sentencepiece.h"
 
-#include <stdlib.h>
-
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include "tokenizer/tokenizer.h"
 

@@ -2,8 +2,6 @@
 // vocabularies (tests/fixtures/wordpiece), plus unit tests on a tiny vocabulary. Not a benchmark.
 #include "tokenizer/wordpiece.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <filesystem>
@@ -17,6 +15,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 namespace ftune {
 namespace {

@@ -1,6 +1,6 @@
-// Tests of read_table (lib/data/table.h): each format, the quoting rules, encodings and every error,
-// on small files written here. Not here: the real datasets (tests must not depend on them); the
-// last test copies their shapes instead.
+// Tests of read_table (lib/data/table.h): each format, the quoting rules, encodings and every
+// error, on small files written here. Not here: the real datasets (tests must not depend on them);
+// the last test copies their shapes instead.
 #include "lib/data/table.h"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
-// Tests for lib/generate/search.h: greedy and beam search against Hugging Face 4.19 generate() outputs
-// recorded in tests/fixtures/marian-mt/expected.json, and literal cases of the n-gram ban.
+// Tests for lib/generate/search.h: greedy and beam search against Hugging Face 4.19 generate()
+// outputs recorded in tests/fixtures/marian-mt/expected.json, and literal cases of the n-gram ban.
 #include "lib/generate/search.h"
 
 #include <algorithm>

@@ -1,12 +1,13 @@
 // Strict loading: every missing, unexpected and mis-shaped tensor is named; fresh heads and
 // legacy key spellings are handled in one place each.
+#include "lib/io/state_dict.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "lib/io/state_dict.h"
-#include "util/error.h"
 #include "lib/io/weights.h"
 #include "models/bert.h"
+#include "util/error.h"
 
 namespace ftune {
 namespace {
@@ -28,7 +29,8 @@ std::string load_error(torch::nn::Module& model, const std::map<std::string, at:
 
 TEST(Checkpoint, LoadsEveryFixtureTensorAndIgnoresPositionIds) {
   auto model = make_fixture_model();
-  auto report = load_state_dict(*model, read_weights(kFixtureWeights), LoadPolicy{}, kFixtureWeights);
+  auto report =
+      load_state_dict(*model, read_weights(kFixtureWeights), LoadPolicy{}, kFixtureWeights);
   EXPECT_TRUE(report.is_ok());
   EXPECT_EQ(report.loaded, 41);
   EXPECT_EQ(report.ignored, std::vector<std::string>{"bert.embeddings.position_ids"});
@@ -105,8 +107,9 @@ TEST(BertConfig, RejectsHiddenSizeNotDivisibleByHeads) {
     BertConfig::from_json(json, "config.json");
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("hidden_size 30 is not divisible by num_attention_heads 4"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("hidden_size 30 is not divisible by num_attention_heads 4"),
+        std::string::npos)
         << e.what();
   }
 }
@@ -134,7 +137,8 @@ TEST(BertConfig, RejectsMissingKeyWrongTypeAndUnsupportedVariants) {
   expect_error(negative, "key 'intermediate_size': expected a positive value, got -8");
   auto relative = base;
   relative["position_embedding_type"] = "relative_key";
-  expect_error(relative, "position_embedding_type 'relative_key' is not supported (only 'absolute')");
+  expect_error(relative,
+               "position_embedding_type 'relative_key' is not supported (only 'absolute')");
   auto multi_label = base;
   multi_label["problem_type"] = "multi_label_classification";
   expect_error(multi_label, "problem_type 'multi_label_classification' is not supported");

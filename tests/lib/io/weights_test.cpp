@@ -17,8 +17,8 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include "util/error.h"
 #include "lib/formats/pickle.h"
+#include "util/error.h"
 
 namespace ftune {
 namespace {

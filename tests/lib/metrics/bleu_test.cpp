@@ -1,5 +1,6 @@
-// Tests for lib/metrics/bleu.h: golden values from sacreBLEU 2.6.0 (tests/fixtures/metrics/sacrebleu.json)
-// and literal cases whose expectations were produced with sacreBLEU 2.6.0 itself.
+// Tests for lib/metrics/bleu.h: golden values from sacreBLEU 2.6.0
+// (tests/fixtures/metrics/sacrebleu.json) and literal cases whose expectations were produced with
+// sacreBLEU 2.6.0 itself.
 #include "lib/metrics/bleu.h"
 
 #include <cmath>

@@ -1,10 +1,10 @@
 // Batch order: file order without shuffling, seeded and reproducible shuffling, length grouping.
+#include "lib/schedule/batch_order.h"
+
 #include <algorithm>
 #include <set>
 
 #include <gtest/gtest.h>
-
-#include "lib/schedule/batch_order.h"
 
 namespace ftune {
 namespace {

@@ -1,8 +1,8 @@
 // Early stopping with Hugging Face's semantics: patience counts evaluations that fail to beat the
 // best by more than the threshold; the best model is any strictly better evaluation.
-#include <gtest/gtest.h>
-
 #include "lib/schedule/early_stopping.h"
+
+#include <gtest/gtest.h>
 
 namespace ftune {
 namespace {
@@ -12,7 +12,8 @@ TEST(EarlyStopping, StopsAfterExactlyPatienceStalledEvaluations) {
   EXPECT_TRUE(stopping.observe(0.50, 10, 1).is_new_best);
   auto first_stall = stopping.observe(0.40, 20, 2);
   EXPECT_FALSE(first_stall.should_stop);
-  EXPECT_EQ(first_stall.log_line, "epoch 2 step 20 | eval macro_f1 0.4000 | stalled 1/2 (best 0.5000 at step 10)");
+  EXPECT_EQ(first_stall.log_line,
+            "epoch 2 step 20 | eval macro_f1 0.4000 | stalled 1/2 (best 0.5000 at step 10)");
   auto second_stall = stopping.observe(0.50, 30, 3);  // equal is not better
   EXPECT_TRUE(second_stall.should_stop);
   EXPECT_EQ(stopping.best_step(), 10);
@@ -46,8 +47,9 @@ TEST(EarlyStopping, LowerIsBetterForLoss) {
   EXPECT_TRUE(stopping.observe(0.7, 2, 2).is_new_best);
   auto worse = stopping.observe(0.8, 3, 3);
   EXPECT_TRUE(worse.should_stop);
-  EXPECT_EQ(worse.log_line,
-            "epoch 3 step 3 | eval loss 0.8000 | stalled 1/1 (best 0.7000 at step 2) | early stopping");
+  EXPECT_EQ(
+      worse.log_line,
+      "epoch 3 step 3 | eval loss 0.8000 | stalled 1/1 (best 0.7000 at step 2) | early stopping");
 }
 
 TEST(EarlyStopping, PatienceZeroNeverStops) {

@@ -1,8 +1,9 @@
 // Devices, precisions and the autocast guard (lib/tensors/device.h).
+#include "lib/tensors/device.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "lib/tensors/device.h"
 #include "util/error.h"
 
 namespace ftune {

@@ -6,9 +6,9 @@
 #include <torch/torch.h>
 
 #include "lib/io/state_dict.h"
+#include "lib/io/weights.h"
 #include "lib/tensors/device.h"
 #include "lib/train/loss_scaler.h"
-#include "lib/io/weights.h"
 #include "models/attention.h"
 #include "models/bert.h"
 #include "tests/common/tensor_testing.h"
