@@ -101,7 +101,7 @@ command -v ninja >/dev/null || die "ninja not found; hint: apt-get install ninja
 
 say "build ($build_dir, $jobs jobs)"
 cmake -S . -B "$build_dir" "${cmake_args[@]}" | grep -E '^-- (ftune|Caffe2: CUDA)|Torch|Error|error' || true
-cmake --build "$build_dir" -j "$jobs" --target ftune ftune_models_tests ftune_app_tests
+cmake --build "$build_dir" -j "$jobs" --target ftune ftune_lib_train_tests ftune_app_tests
 echo "built in $(($(date +%s) - start)) s"
 [ "$build_only" = 1 ] && exit 0
 
@@ -109,7 +109,7 @@ say "CUDA tests"
 # The parity tests (tests/lib/train/cuda_parity_test.cpp) and the end-to-end ones through the real
 # binary (tests/app/cuda_test.cpp): training in fp32/bf16/fp16 with resume, eval/predict/translate
 # equal to the CPU, NCCL and Gloo. None may skip here.
-for suite in "ftune_models_tests:CudaParity*" "ftune_app_tests:Cuda*:*/CudaTrain*"; do
+for suite in "ftune_lib_train_tests:CudaParity*" "ftune_app_tests:Cuda*:*/CudaTrain*"; do
   binary=${suite%%:*}
   log="$build_dir/gpu-check-$binary.log"
   timeout 900 "$build_dir/tests/$binary" --gtest_filter="${suite#*:}" 2>&1 | tee "$log" |
