@@ -135,7 +135,7 @@ Runtime resolve_runtime(const RuntimeOptions& options) {
   const auto precision = parse_precision(options.precision);
   if (!precision) {
     throw ConfigError(fmt::format("checking options: --precision '{}': expected fp32, bf16 or fp16",
-                            options.precision));
+                                  options.precision));
   }
   Runtime runtime{resolve_device(options.device), *precision};
   check_precision_for_device(runtime.precision, runtime.device);
