@@ -6,12 +6,15 @@
 #pragma once
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -148,6 +151,22 @@ inline std::string describe(const std::vector<std::string>& args) {
 }
 
 // A test fixture with a fresh empty folder per test (under /tmp), removed afterwards.
+// Polls until `ready()` holds (true) or `child` has exited (false; the child is left unreaped for
+// the caller's waitpid). No wall-clock deadline: a loaded machine (ctest -j) only makes the wait
+// longer, and a hang is ended by the test's ctest TIMEOUT, so a slow run never fails by itself.
+inline bool wait_until_ready(pid_t child, const std::function<bool()>& ready,
+                             std::chrono::milliseconds poll = std::chrono::milliseconds(5)) {
+  while (!ready()) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == child) {
+      return false;
+    }
+    std::this_thread::sleep_for(poll);
+  }
+  return true;
+}
+
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {

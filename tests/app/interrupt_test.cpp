@@ -75,12 +75,9 @@ int interrupt_training(const std::filesystem::path& out, int signal_number, size
                        const std::filesystem::path& err = {}) {
   const pid_t child = start_ftune(train_args(out), err);
   const auto log = out / "trainer_log.jsonl";
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline &&
-         (!std::filesystem::exists(log) || count_lines(log) < steps)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ::kill(child, signal_number);
+  wait_until_ready(child,
+                   [&] { return std::filesystem::exists(log) && count_lines(log) >= steps; });
+  ::kill(child, signal_number);  // a run that ended early is a zombie: no effect, its code counts
   int status = 0;
   ::waitpid(child, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -145,19 +142,16 @@ TEST_F(InterruptTest, SecondSignalExitsAtOnceWithoutSaving) {
   const auto err_file = dir_ / "run.err";
   const pid_t child = start_ftune(train_args(dir_ / "run"), err_file);
   const auto log = dir_ / "run" / "trainer_log.jsonl";
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline &&
-         (!std::filesystem::exists(log) || count_lines(log) < 5)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  wait_until_ready(child, [&] { return std::filesystem::exists(log) && count_lines(log) >= 5; });
   // Two signals sent back to back may merge into one; the second goes once the first was seen
   // (its note is on stderr), while the run is still finishing its step and writing a checkpoint.
   ::kill(child, SIGINT);
-  const auto seen = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < seen &&
-         read_text_file(err_file).find("stopping after this step") == std::string::npos) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
+  wait_until_ready(
+      child,
+      [&] {
+        return read_text_file(err_file).find("stopping after this step") != std::string::npos;
+      },
+      std::chrono::milliseconds(1));
   ::kill(child, SIGINT);
   int status = 0;
   ::waitpid(child, &status, 0);
@@ -175,11 +169,10 @@ TEST_F(InterruptTest, KillNineAtAnyMomentLeavesLatestLoadable) {
     args.insert(args.end(), {"--eval-steps", "1", "--valid", kTexts, "--save-total-limit", "2"});
     const pid_t child = start_ftune(args);
     const auto log = out / "trainer_log.jsonl";
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline &&
-           (!std::filesystem::exists(log) || count_lines(log) < 4)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    wait_until_ready(
+        child,
+        [&] { return std::filesystem::exists(log) && count_lines(log) >= 4; },
+        std::chrono::milliseconds(2));
     std::this_thread::sleep_for(std::chrono::milliseconds(7 * round));
     ::kill(child, SIGKILL);
     int status = 0;

@@ -343,10 +343,7 @@ class TranslateSignal : public Reliability {
     }
     // The temporary output exists once translating has begun.
     const auto temporary = dir_ / ("out.txt.tmp." + std::to_string(pid));
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (!fs::exists(temporary) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    wait_until_ready(pid, [&] { return fs::exists(temporary); });
     EXPECT_TRUE(fs::exists(temporary)) << "translate never started writing";
     return pid;
   }
