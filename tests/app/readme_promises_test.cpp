@@ -219,7 +219,7 @@ TEST_F(ReadmePromises, SaveDtypeFloat16WritesHalfPrecisionFolders) {
   EXPECT_EQ(predict.exit_code, 0) << predict.err;
 }
 
-TEST_F(ReadmePromises, WeightsOptionOverridesTheFolderOnPredictAndEval) {
+TEST_F(ReadmePromises, WeightsOptionOverridesTheFolderOnPredictEvalAndTrain) {
   // The fixture folder's own weights are model.safetensors; pytorch_model.bin holds the same
   // tensors and a trained copy holds others.
   auto trained = train(dir_ / "run",
@@ -253,14 +253,37 @@ TEST_F(ReadmePromises, WeightsOptionOverridesTheFolderOnPredictAndEval) {
   }
   EXPECT_GT(moved, 1e-3) << "--weights did not replace the folder's weights";
 
-  auto eval = run_ftune({"eval",
-                         "--model",
-                         kModel,
-                         "--data",
-                         kTexts,
-                         "--weights",
-                         (dir_ / "run" / "last" / "model.safetensors").string()});
-  EXPECT_EQ(eval.exit_code, 0) << eval.err;
+  // eval --weights reports the loss of those weights, not the folder's ("loss X" with 4
+  // decimals), and train --weights starts from them: at learning rate 0 with one batch of all 16
+  // examples, step 1's loss is that same loss.
+  const std::string other_weights = (dir_ / "run" / "last" / "model.safetensors").string();
+  auto eval_loss = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"eval", "--model", kModel, "--data", kTexts};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto result = run_ftune(args);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    const auto at = result.out.rfind("loss ");
+    return at == std::string::npos ? -1.0 : std::stod(result.out.substr(at + 5));
+  };
+  const double folder_loss = eval_loss({});
+  const double other_loss = eval_loss({"--weights", other_weights});
+  EXPECT_GT(std::abs(other_loss - folder_loss), 1e-3) << "eval --weights used the folder's";
+  auto started = train(dir_ / "from-other",
+                       kTexts,
+                       {"--weights",
+                        other_weights,
+                        "--learning-rate",
+                        "0",
+                        "--max-steps",
+                        "1",
+                        "--batch-size",
+                        "16",
+                        "--eval-strategy",
+                        "no"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const auto steps = read_step_losses(dir_ / "from-other" / "trainer_log.jsonl");
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_NEAR(steps[0], other_loss, 1e-4) << "train --weights did not start from them";
 }
 
 // Sentence pairs (text + text_pair, token_type_ids 1 on the second segment) against Hugging
