@@ -234,7 +234,7 @@ std::vector<std::string> read_vocab_lines(const std::string& path) {
   if (!in) {
     throw TokenizerError(fmt::format(
         "loading tokenizer: file '{}': not found or unreadable; hint: a BERT checkpoint folder "
-        "needs the vocab.txt written by save_pretrained",
+        "needs the vocab.txt (or the WordPiece tokenizer.json) written by save_pretrained",
         path));
   }
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -458,11 +458,86 @@ void apply_special_tokens_map(std::string_view json_text, const std::string& pat
   read_special_tokens(parse_tokenizer_json(json_text, path), path, options);
 }
 
+std::vector<std::string> read_tokenizer_json_vocab(std::string_view json_text,
+                                                   const std::string& path,
+                                                   WordPieceOptions& options) {
+  const nlohmann::json file = parse_tokenizer_json(json_text, path);
+  auto fail = [&](const std::string& what) {
+    throw TokenizerError(fmt::format("loading tokenizer: file '{}': {}", path, what));
+  };
+  if (!file.contains("model") || !file["model"].is_object()) {
+    fail("expected a \"model\" object (a tokenizers tokenizer.json), got none");
+  }
+  const nlohmann::json& model = file["model"];
+  const nlohmann::json type = model.value("type", nlohmann::json());
+  if (type != "WordPiece") {
+    fail(
+        fmt::format("model type {}: expected WordPiece (a BERT-family tokenizer); hint: ftune "
+                    "reads BERT's WordPiece and Marian's SentencePiece tokenizers",
+                    quote_json_value(type)));
+  }
+  if (model.contains("continuing_subword_prefix") && model["continuing_subword_prefix"] != "##") {
+    fail(fmt::format("continuing_subword_prefix {}: expected \"##\"",
+                     quote_json_value(model["continuing_subword_prefix"])));
+  }
+  if (!model.contains("vocab") || !model["vocab"].is_object() || model["vocab"].empty()) {
+    fail("model.vocab: expected an object of token -> id, got none or an empty one");
+  }
+  const auto& entries = model["vocab"];
+  std::vector<std::string> vocab(entries.size());
+  std::vector<bool> seen(entries.size(), false);
+  for (const auto& [token, id] : entries.items()) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+        id.get<int64_t>() >= static_cast<int64_t>(vocab.size()) || seen[id.get<size_t>()]) {
+      fail(fmt::format("model.vocab['{}']: expected a distinct id in 0..{}, got {}",
+                       token,
+                       vocab.size() - 1,
+                       quote_json_value(id)));
+    }
+    vocab[id.get<size_t>()] = token;
+    seen[id.get<size_t>()] = true;
+  }
+  if (model.contains("unk_token") && model["unk_token"].is_string()) {
+    options.unk_token = model["unk_token"].get<std::string>();
+  }
+  if (model.contains("max_input_chars_per_word") &&
+      model["max_input_chars_per_word"].is_number_integer()) {
+    const auto chars = model["max_input_chars_per_word"].get<int64_t>();
+    if (chars > 0 && chars <= std::numeric_limits<int>::max()) {
+      options.max_input_chars_per_word = static_cast<int>(chars);
+    }
+  }
+  // BertNormalizer: lowercase, strip_accents (null: follow lowercase), handle_chinese_chars.
+  if (file.contains("normalizer") && file["normalizer"].is_object() &&
+      file["normalizer"].value("type", "") == "BertNormalizer") {
+    const auto& normalizer = file["normalizer"];
+    if (normalizer.contains("lowercase") && normalizer["lowercase"].is_boolean()) {
+      options.do_lower_case = normalizer["lowercase"].get<bool>();
+    }
+    if (normalizer.contains("strip_accents") && normalizer["strip_accents"].is_boolean()) {
+      options.strip_accents = normalizer["strip_accents"].get<bool>();
+    }
+    if (normalizer.contains("handle_chinese_chars") &&
+        normalizer["handle_chinese_chars"].is_boolean()) {
+      options.tokenize_chinese_chars = normalizer["handle_chinese_chars"].get<bool>();
+    }
+  }
+  return vocab;
+}
+
 WordPieceTokenizer WordPieceTokenizer::load_from_folder(const std::string& dir) {
   const std::filesystem::path folder(dir);
-  std::vector<std::string> vocab = read_vocab_lines((folder / "vocab.txt").string());
-
   WordPieceOptions options;
+  std::vector<std::string> vocab;
+  const auto tokenizer_json = folder / "tokenizer.json";
+  if (!std::filesystem::exists(folder / "vocab.txt") && std::filesystem::exists(tokenizer_json)) {
+    // Current save_pretrained may write only tokenizer.json; tokenizer_config.json still wins.
+    vocab = read_tokenizer_json_vocab(
+        *read_file_if_present(tokenizer_json.string()), tokenizer_json.string(), options);
+  } else {
+    vocab = read_vocab_lines((folder / "vocab.txt").string());
+  }
+
   const std::string config_path = (folder / "tokenizer_config.json").string();
   if (auto text = read_file_if_present(config_path)) {
     apply_tokenizer_config(*text, config_path, options);

@@ -45,13 +45,22 @@ void apply_tokenizer_config(std::string_view json_text, const std::string& path,
 void apply_special_tokens_map(std::string_view json_text, const std::string& path,
                               WordPieceOptions& options);
 
+// A `tokenizers` tokenizer.json (what current save_pretrained writes, sometimes without vocab.txt)
+// of a WordPiece model: returns its vocabulary by id and applies its BertNormalizer settings and
+// model options to `options`. TokenizerError naming `path` for another model type (BPE, Unigram),
+// a vocabulary whose ids are not 0..n-1, or a subword prefix other than "##".
+std::vector<std::string> read_tokenizer_json_vocab(std::string_view json_text,
+                                                   const std::string& path,
+                                                   WordPieceOptions& options);
+
 class WordPieceTokenizer {
  public:
   // `vocab[i]` is the token with id i. Throws TokenizerError if a special token is not in it.
   WordPieceTokenizer(std::vector<std::string> vocab, WordPieceOptions options);
 
-  // Reads DIR/vocab.txt and, when present, DIR/tokenizer_config.json and
-  // DIR/special_tokens_map.json (the latter wins, as in from_pretrained).
+  // Reads DIR/vocab.txt (or, without it, DIR/tokenizer.json's WordPiece vocabulary) and, when
+  // present, DIR/tokenizer_config.json and DIR/special_tokens_map.json (the latter wins, as in
+  // from_pretrained).
   static WordPieceTokenizer load_from_folder(const std::string& dir);
 
   // = BertTokenizer.tokenize(text). Invalid UTF-8 bytes read as U+FFFD (then dropped).

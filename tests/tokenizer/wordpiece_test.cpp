@@ -110,6 +110,32 @@ TEST(WordPiece, MatchesHuggingFaceOnEveryBertBaseChineseCase) {
   expect_matches_cases("bert-base-chinese");
 }
 
+// A folder as current save_pretrained writes a fast tokenizer, without vocab.txt: the vocabulary
+// and normalizer come from tokenizer.json, and every case equals BertTokenizerFast's
+// (tests/fixtures/generators/make_wordpiece_fast.py).
+TEST(WordPiece, ReadsTokenizerJsonWithoutVocabTxtAndMatchesBertTokenizerFast) {
+  ASSERT_FALSE(fs::exists(kFixtures / "bert-base-uncased-fast" / "vocab.txt"));
+  expect_matches_cases("bert-base-uncased-fast");
+}
+
+TEST(WordPiece, RejectsATokenizerJsonThatIsNotWordPiece) {
+  const std::string bpe = R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
+  WordPieceOptions options;
+  try {
+    read_tokenizer_json_vocab(bpe, "dir/tokenizer.json", options);
+    FAIL() << "a BPE tokenizer.json was accepted";
+  } catch (const TokenizerError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'dir/tokenizer.json'"), std::string::npos) << what;
+    EXPECT_NE(what.find("model type \"BPE\": expected WordPiece"), std::string::npos) << what;
+  }
+  const std::string gap = R"({"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "x": 2}}})";
+  EXPECT_THROW(read_tokenizer_json_vocab(gap, "t.json", options), TokenizerError);
+  const std::string twice = R"({"model": {"type": "WordPiece", "vocab": {"a": 0, "b": 0}}})";
+  EXPECT_THROW(read_tokenizer_json_vocab(twice, "t.json", options), TokenizerError);
+  EXPECT_THROW(read_tokenizer_json_vocab("[1, 2]", "t.json", options), TokenizerError);
+}
+
 // ids: 0 [PAD] 1 [UNK] 2 [CLS] 3 [SEP] 4 [MASK] 5 un 6 ##aff 7 ##able 8 ! 9 the 10 cat 11 sat
 // 12 i 13 ##̇ 14 a 15 ##b 16 - 17 cafe 18 café
 WordPieceTokenizer make_tiny_tokenizer(WordPieceOptions options = {}) {
