@@ -44,7 +44,9 @@ Command add_eval_command(CLI::App& app) {
                   options->generation.max_length,
                   "translate: max output length counting the start token (default 128)")
       ->check(at_least(2));
-  sub->add_option("--model", options->model_dir, "fine-tuned model folder")->required();
+  sub->add_option("--model", options->model_dir, "fine-tuned model folder")
+      ->transform(model_folder())
+      ->required();
   sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
   sub->add_option("--data", options->data, "labelled .jsonl, .csv or .tsv")->required();
   sub->add_option("--report-json", options->report_json, "also write the report as JSON here");

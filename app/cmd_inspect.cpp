@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "app/commands.h"
+#include "app/options.h"
 #include "lib/io/inspect.h"
 
 namespace ftune {
@@ -15,6 +16,7 @@ Command add_inspect_command(CLI::App& app) {
       "loading it would report.\nExample: ftune inspect --model checkpoints/bert-base-uncased");
   sub->add_option(
          "--model", options->model_dir, "Hugging Face model folder (config.json + weights)")
+      ->transform(model_folder())
       ->required();
   sub->add_option("--weights",
                   options->weights,

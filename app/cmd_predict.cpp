@@ -17,7 +17,9 @@ Command add_predict_command(CLI::App& app) {
       "Classify every row of a .jsonl/.csv/.tsv file (header row) with a fine-tuned model.\n"
       "Output, one line per row in order: {\"label\", \"label_id\", \"probs\", \"logits\"}.\n"
       "Example: ftune predict --model runs/intent/best --data test.csv --output predictions.jsonl");
-  sub->add_option("--model", options->model_dir, "fine-tuned model folder")->required();
+  sub->add_option("--model", options->model_dir, "fine-tuned model folder")
+      ->transform(model_folder())
+      ->required();
   sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
   sub->add_option("--data", options->data, "input .jsonl, .csv or .tsv")->required();
   sub->add_option("--output", options->output, "output .jsonl")->required();

@@ -27,10 +27,12 @@ Command add_pretrain_command(CLI::App& app) {
       "    --output-dir runs/domain-bert --epochs 3 --pack --whole-word-masking");
 
   auto* start = sub->add_option_group("Starting point", "exactly one of --model, --model-config");
-  start->add_option("--model",
-                    o->inputs.model_dir,
-                    "Hugging Face BERT folder to start from (an MLM or any BERT encoder "
-                    "checkpoint; a missing cls.* head starts fresh)");
+  start
+      ->add_option("--model",
+                   o->inputs.model_dir,
+                   "Hugging Face BERT folder to start from (an MLM or any BERT encoder "
+                   "checkpoint; a missing cls.* head starts fresh)")
+      ->transform(model_folder());
   auto* model_config = start->add_option(
       "--model-config",
       o->pretrain.model_config,

@@ -19,7 +19,9 @@ Command add_tokenize_command(CLI::App& app) {
       "optional \"text_pair\"). Output: {\"tokens\", \"input_ids\", \"token_type_ids\", "
       "\"attention_mask\"} per line.\nExample: ftune tokenize --model my-bert --input "
       "sentences.txt --output ids.jsonl --max-length 128");
-  sub->add_option("--model", options->model_dir, "folder with vocab.txt")->required();
+  sub->add_option("--model", options->model_dir, "folder with vocab.txt")
+      ->transform(model_folder())
+      ->required();
   sub->add_option("--input", options->input, "input .txt or .jsonl")->required();
   sub->add_option("--output", options->output, "output .jsonl")->required();
   sub->add_option("--max-length",

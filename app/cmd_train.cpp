@@ -29,6 +29,7 @@ Command add_train_command(CLI::App& app) {
                  o->task,
                  "classify (BERT sequence classification, default) or translate (Marian seq2seq)");
   io->add_option("--model", o->inputs.model_dir, "Hugging Face model folder to start from")
+      ->transform(model_folder())
       ->required();
   io->add_option("--weights", o->inputs.weights, "weights file overriding the folder's own");
   io->add_option(

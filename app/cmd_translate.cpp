@@ -21,7 +21,9 @@ Command add_translate_command(CLI::App& app) {
       "({\"translation\", \"ids\", \"score\"}; score = beam score, null for greedy).\n"
       "Example: ftune translate --model opus-mt-en-de --input news.txt --output news.de.txt "
       "--beam 4");
-  sub->add_option("--model", options->model_dir, "MarianMT model folder")->required();
+  sub->add_option("--model", options->model_dir, "MarianMT model folder")
+      ->transform(model_folder())
+      ->required();
   add_runtime_options(*sub, options->runtime);
   sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
   sub->add_option("--input", options->input, "sources: .txt, or .jsonl/.csv/.tsv (\"source\")")

@@ -2,11 +2,13 @@
 #include "app/options.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 
 #include <fmt/format.h>
 
+#include "lib/io/package_folder.h"
 #include "util/error.h"
 
 namespace ftune {
@@ -93,6 +95,22 @@ CLI::Validator between(double min, double max, bool max_open) {
   return number_check(
       fmt::format("NUMBER in [{}, {}{}", show(min), show(max), max_open ? ")" : "]"),
       [=](double v) { return v >= min && (max_open ? v < max : v <= max) ? "" : words; });
+}
+
+CLI::Validator model_folder() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        try {
+          const FoundModelFolder found = find_model_folder(value);
+          if (found.note.empty()) return "";
+          std::fprintf(stderr, "%s\n", found.note.c_str());
+          value = found.path.string();
+          return "";
+        } catch (const ConfigError& e) {
+          return e.what();
+        }
+      },
+      "FOLDER");
 }
 
 }  // namespace ftune

@@ -23,4 +23,9 @@ CLI::Validator greater_than(double min);
 // min <= value <= max, or min <= value < max with `max_open`.
 CLI::Validator between(double min, double max, bool max_open = false);
 
+// --model: a model folder, or a package folder holding one (lib/io/package_folder.h). Rewrites the
+// value to the folder itself and says which folder and files on stderr; several candidates are
+// a usage error listing them.
+CLI::Validator model_folder();
+
 }  // namespace ftune

@@ -3,6 +3,7 @@
 // the tokenizer, table reader or model (tests/tokenizer, tests/lib, tests/models).
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -387,6 +388,30 @@ TEST_F(CliTest, PredictBatchSizeDoesNotChangeTheLogits) {
                                    "--batch-size",
                                    "3"},
                                   output);
+}
+
+// A Python package carrying the model a level down (as PyPI's model packages do): --model may name
+// the package; predict says which folder and files it used and gives the same predictions.
+TEST_F(CliTest, PredictFromAPackageFolderUsesTheModelFolderInsideAndSaysSo) {
+  const auto inside = dir_ / "package" / "some_model" / "model";
+  fs::create_directories(inside);
+  for (const auto& entry : fs::directory_iterator(kModel)) {
+    if (entry.path().extension() != ".bin")
+      fs::copy(entry.path(), inside / entry.path().filename());
+  }
+  std::ofstream(dir_ / "package" / "some_model" / "__init__.py") << "";
+  const auto output = dir_ / "predictions.jsonl";
+  const std::vector<std::string> args = {"predict",
+                                         "--model",
+                                         (dir_ / "package").string(),
+                                         "--data",
+                                         kTexts,
+                                         "--output",
+                                         output.string()};
+  expect_predictions_match_golden(args, output);
+  const auto result = run_ftune(args);
+  EXPECT_TRUE(contains(result.err, "model: using 'some_model/model' inside")) << result.err;
+  EXPECT_TRUE(contains(result.err, "config.json, model.safetensors, vocab.txt")) << result.err;
 }
 
 TEST_F(CliTest, PredictWithoutTheTextColumnFailsNamingColumnFileAndOption) {
