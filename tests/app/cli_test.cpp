@@ -414,6 +414,45 @@ TEST_F(CliTest, PredictFromAPackageFolderUsesTheModelFolderInsideAndSaysSo) {
   EXPECT_TRUE(contains(result.err, "config.json, model.safetensors, vocab.txt")) << result.err;
 }
 
+// Broken model packages end in one error line each: no weights inside, or a tokenizer.json of
+// another model type (BPE) in place of vocab.txt.
+TEST_F(CliTest, BrokenModelPackagesFailWithOneErrorLineEach) {
+  auto package = [&](const std::string& name) {
+    const auto inside = dir_ / name / "pkg" / "model";
+    fs::create_directories(inside);
+    for (const char* file : {"config.json", "vocab.txt", "tokenizer_config.json"}) {
+      fs::copy(fs::path(kModel) / file, inside / file);
+    }
+    return inside;
+  };
+  package("no-weights");
+  const auto bpe = package("bpe");
+  fs::copy(fs::path(kModel) / "model.safetensors", bpe / "model.safetensors");
+  fs::remove(bpe / "vocab.txt");
+  std::ofstream(bpe / "tokenizer.json")
+      << R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})";
+  for (const auto& [name, expected] :
+       {std::pair<std::string, std::string>{"no-weights", "finding weights"},
+        std::pair<std::string, std::string>{"bpe", "model type \"BPE\": expected WordPiece"}}) {
+    const auto result = run_ftune({"predict",
+                                   "--model",
+                                   (dir_ / name).string(),
+                                   "--data",
+                                   kTexts,
+                                   "--output",
+                                   (dir_ / (name + ".jsonl")).string()});
+    EXPECT_EQ(result.exit_code, 1) << name << ": " << result.err;
+    EXPECT_TRUE(contains(result.err, expected)) << name << ": " << result.err;
+    size_t errors = 0;
+    for (size_t at = result.err.find("error:"); at != std::string::npos;
+         at = result.err.find("error:", at + 1)) {
+      ++errors;
+    }
+    EXPECT_EQ(errors, 1u) << name << ": " << result.err;
+    EXPECT_FALSE(fs::exists(dir_ / (name + ".jsonl")));
+  }
+}
+
 TEST_F(CliTest, PredictWithoutTheTextColumnFailsNamingColumnFileAndOption) {
   const std::string data = kCliFixtures + "/missing_text_column.csv";
   const auto output = dir_ / "predictions.jsonl";
