@@ -77,8 +77,8 @@ std::string run_translate_eval(const EvalOptions& options) {
     InferenceScope inference(*bundle.model, runtime);
     eval = evaluate_translation(bundle, examples, eval_options);
   }
-  const BleuScore bleu = compute_corpus_bleu(eval.hypotheses, {examples.targets});
-  const ChrfScore chrf = compute_corpus_chrf(eval.hypotheses, {examples.targets});
+  const BleuScore& bleu = *eval.bleu;  // eval_options.generation is set: scored once, above
+  const ChrfScore& chrf = *eval.chrf;
   return fmt::format("evaluated {} pairs of {}\nloss {:.4f}\n{}\nBLEU|{}\n{}\nchrF2|{}\n",
                      examples.sources.size(),
                      options.data.string(),

@@ -49,9 +49,9 @@ TranslationEval evaluate_translation(MarianBundle& bundle, const TranslationExam
 
   result.metrics.loss = loss_sum / static_cast<double>(n);
   if (generation) {
-    const BleuScore bleu = compute_corpus_bleu(result.hypotheses, {examples.targets});
-    const ChrfScore chrf = compute_corpus_chrf(result.hypotheses, {examples.targets});
-    result.metrics.values = {{"bleu", bleu.score}, {"chrf", chrf.score}};
+    result.bleu = compute_corpus_bleu(result.hypotheses, {examples.targets});
+    result.chrf = compute_corpus_chrf(result.hypotheses, {examples.targets});
+    result.metrics.values = {{"bleu", result.bleu->score}, {"chrf", result.chrf->score}};
   }
   return result;
 }

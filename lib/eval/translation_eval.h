@@ -10,6 +10,7 @@
 #include "lib/eval/eval_metrics.h"
 #include "lib/generate/search.h"
 #include "lib/io/marian_folder.h"
+#include "lib/metrics/bleu.h"
 
 namespace ftune {
 
@@ -23,6 +24,8 @@ struct TranslationEvalOptions {
 struct TranslationEval {
   EvalMetrics metrics;                  // loss; "bleu" and "chrf" with generation
   std::vector<std::string> hypotheses;  // the decoded outputs, with generation
+  std::optional<BleuScore> bleu;        // with generation: the corpus scores behind metrics
+  std::optional<ChrfScore> chrf;
 };
 
 // Loss: the mean over batches of the batch's mean token loss, weighted by batch size (as Hugging
