@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/app/cli_testing.h"
+#include "tests/common/tensor_testing.h"
 
 namespace ftune::testing {
 namespace {
@@ -25,12 +26,10 @@ const std::string kBert = "tests/fixtures/bert-cls";  // 16 texts; expected.json
 // pairs.jsonl = inputs.json's 8 pairs, which the reference truncated to 24 tokens a side.
 const std::string kMarian = "tests/fixtures/marian-mt";
 
-json read_json(const fs::path& file) { return json::parse(read_text_file(file)); }
-
 // Each fixture example's cross-entropy under HF's logits (expected.json), in file order.
 std::vector<double> bert_example_losses() {
-  const json expected = read_json(fs::path(kBert) / "expected.json");
-  const json inputs = read_json(fs::path(kBert) / "inputs.json");
+  const json expected = read_json_file(kBert + "/expected.json");
+  const json inputs = read_json_file(kBert + "/inputs.json");
   std::vector<double> losses;
   for (size_t i = 0; i < expected["logits"].size(); ++i) {
     const auto logits = expected["logits"][i].get<std::vector<double>>();
@@ -45,7 +44,7 @@ std::vector<double> bert_example_losses() {
 
 // Each fixture example's token count (HF's attention mask).
 std::vector<size_t> bert_example_lengths() {
-  const json inputs = read_json(fs::path(kBert) / "inputs.json");
+  const json inputs = read_json_file(kBert + "/inputs.json");
   std::vector<size_t> lengths;
   for (const auto& mask : inputs["attention_mask"]) {
     const auto values = mask.get<std::vector<int>>();
@@ -150,7 +149,7 @@ TEST_F(Batching, GroupByLengthPutsTheEightLongestExamplesInTheFirstTwoBatches) {
 // depend on its batch mates, so batches of 1 and of 16 both give HF's logits (computed with
 // padding to 32) at 1e-5.
 TEST_F(Batching, PredictLogitsAreTheReferencesWhateverTheBatchSize) {
-  const json expected = read_json(fs::path(kBert) / "expected.json");
+  const json expected = read_json_file(kBert + "/expected.json");
   for (const char* batch : {"1", "5", "16"}) {
     const auto out = dir_ / (std::string("predictions-") + batch + ".jsonl");
     auto result = run_ftune({"--threads",
@@ -181,7 +180,7 @@ TEST_F(Batching, PredictLogitsAreTheReferencesWhateverTheBatchSize) {
 // pairs gives the token-level mean over the set (expected.json "loss"); batches of one give the
 // mean of the per-example means ("per_example_loss"): the two differ by 0.27 here.
 TEST_F(Batching, EvalBatchSizeSetsHowTheTranslationEvalLossIsAveraged) {
-  const json expected = read_json(fs::path(kMarian) / "expected.json");
+  const json expected = read_json_file(kMarian + "/expected.json");
   const double whole_set = expected["loss"].get<double>();
   const auto per_example = expected["per_example_loss"].get<std::vector<double>>();
   const double mean_of_examples =
@@ -218,9 +217,7 @@ TEST_F(Batching, EvalBatchSizeSetsHowTheTranslationEvalLossIsAveraged) {
                              "--max-target-length",
                              "24"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
-    const auto at = result.out.find("loss ");
-    ASSERT_NE(at, std::string::npos) << result.out;
-    EXPECT_NEAR(std::stod(result.out.substr(at + 5)), want, 1e-4) << "batch " << batch;
+    EXPECT_NEAR(printed_number(result.out, "loss"), want, 1e-4) << "batch " << batch << result.out;
   }
 }
 

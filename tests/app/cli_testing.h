@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -68,6 +69,23 @@ inline std::vector<double> read_step_losses(const std::filesystem::path& log) {
     if (record.contains("grad_norm")) losses.push_back(record["loss"].get<double>());
   }
   return losses;
+}
+
+// The "logits" rows of a predictions JSONL file (ftune predict's output).
+inline std::vector<std::vector<double>> read_logits(const std::filesystem::path& file) {
+  std::vector<std::vector<double>> rows;
+  for (auto& line : read_json_lines(file)) {
+    rows.push_back(line["logits"].get<std::vector<double>>());
+  }
+  return rows;
+}
+
+// The number after the last "<key> " in printed output ("loss 1.1112" of ftune eval); NaN when
+// the key is absent.
+inline double printed_number(const std::string& text, const std::string& key) {
+  const auto at = text.rfind(key + " ");
+  if (at == std::string::npos) return std::numeric_limits<double>::quiet_NaN();
+  return std::stod(text.substr(at + key.size() + 1));
 }
 
 namespace detail {

@@ -76,14 +76,6 @@ class Cuda : public CliTest {
     }
     return names;
   }
-
-  // The "logits" rows of a predictions JSONL file.
-  static std::vector<std::vector<double>> read_logits(const fs::path& file) {
-    std::vector<std::vector<double>> rows;
-    for (auto& line : read_json_lines(file))
-      rows.push_back(line["logits"].get<std::vector<double>>());
-    return rows;
-  }
 };
 
 // Three epochs, each a new best (the loss on the training file falls), so best/ is replaced

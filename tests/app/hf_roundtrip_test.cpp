@@ -70,11 +70,7 @@ class HfRoundTrip : public CliTest {
                              "--output",
                              out.string()});
     EXPECT_EQ(result.exit_code, 0) << result.err;
-    std::vector<std::vector<double>> rows;
-    for (auto& line : read_json_lines(out)) {
-      rows.push_back(line["logits"].get<std::vector<double>>());
-    }
-    return rows;
+    return read_logits(out);
   }
   static void expect_close(const std::vector<std::vector<double>>& got,
                            const std::vector<std::vector<double>>& want) {

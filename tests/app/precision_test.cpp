@@ -116,13 +116,8 @@ TEST_F(PrecisionTest, SaveDtypeBfloat16WritesBfloat16FoldersThatPredictLoadsClos
                               (dir_ / (std::string(run) + ".jsonl")).string()});
     ASSERT_EQ(predict.exit_code, 0) << predict.err;
   }
-  std::vector<std::vector<double>> half, single;
-  for (auto& line : read_json_lines(dir_ / "run.jsonl")) {
-    half.push_back(line["logits"].get<std::vector<double>>());
-  }
-  for (auto& line : read_json_lines(dir_ / "full.jsonl")) {
-    single.push_back(line["logits"].get<std::vector<double>>());
-  }
+  const auto half = read_logits(dir_ / "run.jsonl");
+  const auto single = read_logits(dir_ / "full.jsonl");
   ASSERT_EQ(half.size(), single.size());
   EXPECT_GT(logit_spread(single), 2 * kBf16LogitTolerance)
       << "the logits barely move with the text";
@@ -153,9 +148,7 @@ TEST_F(PrecisionTest, Bf16PredictionsAgreeWithFloat32) {
                              "--precision",
                              precisions[p]});
     ASSERT_EQ(result.exit_code, 0) << result.err;
-    for (auto& line : read_json_lines(out)) {
-      logits[p].push_back(line["logits"].get<std::vector<double>>());
-    }
+    logits[p] = read_logits(out);
   }
   ASSERT_EQ(logits[0].size(), logits[1].size());
   ASSERT_FALSE(logits[0].empty());

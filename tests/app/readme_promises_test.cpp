@@ -232,11 +232,7 @@ TEST_F(ReadmePromises, WeightsOptionOverridesTheFolderOnPredictEvalAndTrain) {
     args.insert(args.end(), extra.begin(), extra.end());
     auto result = run_ftune(args);
     EXPECT_EQ(result.exit_code, 0) << result.err;
-    std::vector<std::vector<double>> rows;
-    for (auto& line : read_json_lines(dir_ / name)) {
-      rows.push_back(line["logits"].get<std::vector<double>>());
-    }
-    return rows;
+    return read_logits(dir_ / name);
   };
   const auto own = logits_with({}, "own.jsonl");
   const auto bin = logits_with({"--weights", kModel + "/pytorch_model.bin"}, "bin.jsonl");
@@ -262,8 +258,7 @@ TEST_F(ReadmePromises, WeightsOptionOverridesTheFolderOnPredictEvalAndTrain) {
     args.insert(args.end(), extra.begin(), extra.end());
     auto result = run_ftune(args);
     EXPECT_EQ(result.exit_code, 0) << result.err;
-    const auto at = result.out.rfind("loss ");
-    return at == std::string::npos ? -1.0 : std::stod(result.out.substr(at + 5));
+    return printed_number(result.out, "loss");
   };
   const double folder_loss = eval_loss({});
   const double other_loss = eval_loss({"--weights", other_weights});

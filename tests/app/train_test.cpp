@@ -84,10 +84,7 @@ TEST_F(TrainTest, ReproducesHuggingFaceTrajectoryAndFinalLogits) {
                             "--output",
                             (dir_ / "p.jsonl").string()});
   ASSERT_EQ(predict.exit_code, 0) << predict.err;
-  std::vector<std::vector<double>> logits;
-  for (auto& line : read_json_lines(dir_ / "p.jsonl")) {
-    logits.push_back(line["logits"].get<std::vector<double>>());
-  }
+  const auto logits = read_logits(dir_ / "p.jsonl");
   EXPECT_TRUE(tensors_close(torch::tensor(logits[0]).unsqueeze(0),
                             json_to_tensor(expected["final_logits"][0]).unsqueeze(0),
                             1e-4,
