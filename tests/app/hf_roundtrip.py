@@ -5,7 +5,15 @@ a current transformers (the torch venv of scripts/install-torch2.sh):
       with AutoModelForSequenceClassification / AutoTokenizer (fast), in eval mode, float32
   hf_roundtrip.py save MODEL_DIR OUT_DIR         from_pretrained + save_pretrained with this release
       (safetensors, tokenizer.json), then vocab.txt removed: a folder as current HF writes it
+  hf_roundtrip.py tokenize-data MODEL_DIR OUT_DIR    every line of the English text data (the
+      bundled assets/data, and where present ../shared/data's Financial PhraseBank, Banking77,
+      CLINC150, SST-2, MRPC pairs and Multi30k English) into OUT_DIR/texts.jsonl, and the
+      input_ids BertTokenizerFast gives for each into OUT_DIR/hf.jsonl (no truncation); the slow
+      BertTokenizer is run on every row too. Prints {"rows", "sources", "slow_differs"}
 """
+import csv
+import glob
+import gzip
 import json
 import os
 import sys
@@ -35,5 +43,62 @@ def save(model_dir, out_dir):
     print(json.dumps({"files": sorted(os.listdir(out_dir))}))
 
 
+def data_rows():
+    """(source, text, text_pair) for every text of the data tokenize-data covers."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    shared = os.path.join(repo, "..", "shared", "data")
+
+    def table(path, text, pair=None, delimiter=","):
+        if not os.path.exists(path):
+            return []
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+            source = os.path.relpath(path, repo).replace(os.path.join("..", "shared", "data"), "shared")
+            return [(source, r[text], r[pair] if pair else None)
+                    for r in csv.DictReader(f, delimiter=delimiter, quoting=quoting)]
+
+    rows = []
+    for path in sorted(glob.glob(os.path.join(repo, "assets", "data", "*", "*.csv"))):
+        rows += table(path, "text")
+    phrasebank = os.path.join(shared, "financial_phrasebank", "Sentences_50Agree.txt")
+    if os.path.exists(phrasebank):
+        with open(phrasebank, encoding="latin-1") as f:
+            rows += [("shared/financial_phrasebank", line.rsplit("@", 1)[0], None) for line in f]
+    rows += table(os.path.join(shared, "banking77", "train.csv"), "text")
+    clinc = os.path.join(shared, "clinc150", "data_full_train_val.json")
+    if os.path.exists(clinc):
+        for split, items in json.load(open(clinc, encoding="utf-8")).items():
+            rows += [(f"shared/clinc150/{split}", text, None) for text, _ in items]
+    for name in ("train.tsv", "dev.tsv"):
+        rows += table(os.path.join(shared, "sst2", name), "sentence", delimiter="\t")
+        rows += table(os.path.join(shared, "mrpc", name), "#1 String", "#2 String", "\t")
+    for name in ("train.en.gz", "val.en.gz", "test_2016_flickr.en.gz"):
+        path = os.path.join(shared, "multi30k", name)
+        if os.path.exists(path):
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                rows += [(f"shared/multi30k/{name}", line.rstrip("\n"), None) for line in f]
+    return rows
+
+
+def tokenize_data(model_dir, out_dir):
+    from transformers import BertTokenizer, BertTokenizerFast
+    fast = BertTokenizerFast.from_pretrained(model_dir)
+    slow = BertTokenizer.from_pretrained(model_dir)
+    rows = data_rows()
+    sources = {}
+    slow_differs = []
+    with open(os.path.join(out_dir, "texts.jsonl"), "w", encoding="utf-8") as texts, \
+            open(os.path.join(out_dir, "hf.jsonl"), "w", encoding="utf-8") as ids:
+        for number, (source, text, pair) in enumerate(rows):
+            sources[source] = sources.get(source, 0) + 1
+            line = {"text": text} if pair is None else {"text": text, "text_pair": pair}
+            texts.write(json.dumps(line, ensure_ascii=False) + "\n")
+            input_ids = fast(text, pair)["input_ids"]
+            ids.write(json.dumps(input_ids) + "\n")
+            if slow(text, pair)["input_ids"] != input_ids:
+                slow_differs.append({"row": number, "source": source, "text": text})
+    print(json.dumps({"rows": len(rows), "sources": sources, "slow_differs": slow_differs}))
+
+
 if __name__ == "__main__":
-    {"logits": logits, "save": save}[sys.argv[1]](*sys.argv[2:])
+    {"logits": logits, "save": save, "tokenize-data": tokenize_data}[sys.argv[1]](*sys.argv[2:])

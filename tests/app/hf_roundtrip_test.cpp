@@ -3,7 +3,10 @@
 // AutoModelForSequenceClassification and AutoTokenizer and gives ftune's logits, and a folder
 // current save_pretrained writes (model.safetensors, tokenizer.json, no vocab.txt) loads in ftune
 // and gives the reference logits. Needs FTUNE_REFERENCE_PYTHON (the build's FTUNE_PYTHON: the
-// torch2 build of `make test` has it); skipped, saying why, elsewhere.
+// torch2 build of `make test` has it); skipped, saying why, elsewhere. And the real model's
+// vocabulary (all-MiniLM-L6-v2, fetched by make test): ftune's WordPiece, read from vocab.txt or
+// from tokenizer.json alone, gives BertTokenizerFast's and BertTokenizer's ids on every line of
+// the English text data (bundled and ../shared/data).
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -14,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/app/cli_testing.h"
+#include "tests/common/model_cache.h"
 
 namespace ftune::testing {
 namespace {
@@ -122,6 +126,60 @@ TEST_F(HfRoundTrip, AFolderCurrentSavePretrainedWritesLoadsInFtuneWithTheSameLog
   ASSERT_TRUE(fs::exists(saved / "tokenizer.json")) << out;
   ASSERT_FALSE(fs::exists(saved / "vocab.txt")) << out;
   expect_close(ftune_logits(saved, "saved.jsonl"), hf_logits(saved));
+}
+
+// The input_ids of every line of `jsonl` (ftune tokenize's output, or hf.jsonl's bare lists).
+std::vector<std::vector<int64_t>> read_ids(const fs::path& jsonl) {
+  std::vector<std::vector<int64_t>> rows;
+  for (const auto& parsed : read_json_lines(jsonl))
+    rows.push_back((parsed.is_object() ? parsed["input_ids"] : parsed).get<std::vector<int64_t>>());
+  return rows;
+}
+
+TEST_F(HfRoundTrip, RealVocabularyWordPieceGivesBothHfTokenizersIdsOnEveryLineOfTheData) {
+  if (!demo_model_fetched()) {
+    GTEST_SKIP() << "no " << demo_model_folder().string() << "; hint: bash scripts/fetch-model.sh";
+  }
+  const fs::path model = demo_model_folder();
+  auto [status, out] = capture(python_ + " " + kScript + " tokenize-data '" + model.string() +
+                               "' '" + dir_.string() + "' 2>&1");
+  ASSERT_EQ(status, 0) << out;
+  const json summary = json::parse(out.substr(out.find('{')));
+  EXPECT_TRUE(summary["slow_differs"].empty())
+      << "BertTokenizer and BertTokenizerFast disagree: " << summary["slow_differs"].dump();
+  // The bundled data is always there; the shared data's 130k lines are where CI and this
+  // machine have ../shared.
+  EXPECT_GE(summary["rows"].get<size_t>(), 1830u) << summary.dump();
+  const auto want = read_ids(dir_ / "hf.jsonl");
+
+  // The folder as fetched (vocab.txt), and a copy holding only what current save_pretrained
+  // writes for a fast tokenizer (tokenizer.json, no vocab.txt).
+  const fs::path json_only = dir_ / "tokenizer-json-only";
+  fs::create_directories(json_only);
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
+    fs::copy_file(model / name, json_only / name);
+  for (const fs::path& folder : {model, json_only}) {
+    const auto output = dir_ / "ftune.jsonl";
+    auto result = run_ftune({"--threads",
+                             "1",
+                             "tokenize",
+                             "--model",
+                             folder.string(),
+                             "--input",
+                             (dir_ / "texts.jsonl").string(),
+                             "--output",
+                             output.string()});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const auto got = read_ids(output);
+    ASSERT_EQ(got.size(), want.size()) << folder;
+    const auto texts = read_json_lines(dir_ / "texts.jsonl");
+    size_t differing = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (got[i] == want[i]) continue;
+      if (++differing <= 5) ADD_FAILURE() << folder << " line " << i + 1 << ": " << texts[i].dump();
+    }
+    EXPECT_EQ(differing, 0u) << "of " << got.size() << " lines, with " << folder;
+  }
 }
 
 }  // namespace
