@@ -27,6 +27,14 @@ Command add_eval_command(CLI::App& app) {
       "\"f1_weighted\",\n"
       "\"matthews_corrcoef\", \"support\", \"loss\"}}.\n"
       "Example: ftune eval --model runs/intent/best --data test.jsonl --report-json report.json\n"
+      "A multi-label model (problem_type multi_label_classification; each label cell a JSON list\n"
+      "or 'a|b'): sklearn's multi-label report, then `subset_accuracy`, `hamming_loss`,\n"
+      "`micro_f1`, `macro_f1` and `loss` (BCE) lines; a label is predicted at sigmoid >= 0.5.\n"
+      "A regression model (config.json problem_type regression; labels are numbers): `mse`, "
+      "`mae`,\n"
+      "`pearson`, `spearman` (scikit-learn's errors, scipy's correlations) and `loss` (the MSE)\n"
+      "lines; --report-json writes {\"metrics\": {\"mse\", \"mae\", \"pearson\", \"spearman\",\n"
+      "\"count\", \"loss\"}}.\n"
       "With --task translate (a Marian model; data with source/target columns): the loss, then\n"
       "sacreBLEU's BLEU and chrF lines, each followed by its signature.\n"
       "Example: ftune eval --task translate --model runs/m30k/best --data valid.jsonl --beam 4");
@@ -69,8 +77,9 @@ Command add_eval_command(CLI::App& app) {
             }
             const EvalResult result = run_eval(*options);
             std::fputs(format_eval_result(result, options->digits).c_str(), stdout);
-            std::string note = fmt::format(
-                "evaluated {} rows of {}", result.predictions.size(), options->data.string());
+            const size_t rows = result.regression ? static_cast<size_t>(result.regression->count)
+                                                  : result.predictions.size();
+            std::string note = fmt::format("evaluated {} rows of {}", rows, options->data.string());
             if (result.skipped_rows > 0) {
               note += fmt::format(" ({} rows skipped)", result.skipped_rows);
             }

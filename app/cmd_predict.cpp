@@ -15,7 +15,9 @@ Command add_predict_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "predict",
       "Classify every row of a .jsonl/.csv/.tsv file (header row) with a fine-tuned model.\n"
-      "Output, one line per row in order: {\"label\", \"label_id\", \"probs\", \"logits\"}.\n"
+      "Output, one line per row in order: {\"label\", \"label_id\", \"probs\", \"logits\"}; for a\n"
+      "multi-label model {\"labels\" (sigmoid >= 0.5), \"probs\" (sigmoids), \"logits\"}; for a\n"
+      "regression model (config.json problem_type regression) {\"score\", \"logits\"}.\n"
       "Example: ftune predict --model runs/intent/best --data test.csv --output predictions.jsonl");
   sub->add_option("--model", options->model_dir, "fine-tuned model folder")
       ->transform(model_folder())

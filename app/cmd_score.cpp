@@ -18,6 +18,12 @@ Command add_score_command(CLI::App& app) {
       "classification_report, a blank line, the confusion matrix, a blank line, then `accuracy`,\n"
       "`macro_f1` and `mcc` lines, as `ftune eval` does (no loss). --report-json writes\n"
       "{\"classification_report\": sklearn's output_dict, \"confusion_matrix\", \"metrics\"}.\n"
+      "--task multi-label: the labels of one example per line, '|'-separated or a JSON list\n"
+      "([] for none). Prints sklearn's multi-label report (micro/macro/weighted/samples avg),\n"
+      "then `subset_accuracy`, `hamming_loss`, `micro_f1` and `macro_f1` lines.\n"
+      "--task regression: one number per line. Prints `mse`, `mae`, `pearson` and `spearman`\n"
+      "lines (scikit-learn's errors, scipy's correlations; nan where scipy gives nan), as\n"
+      "`ftune eval` does for a regression model; --report-json writes {\"metrics\": {...}}.\n"
       "--task translate: one sentence per line, one or more reference files. Prints sacreBLEU's\n"
       "corpus BLEU and chrF2 (defaults: 13a, exp smoothing, mixed case), each as its score line\n"
       "then its signature line:\n"
@@ -29,9 +35,9 @@ Command add_score_command(CLI::App& app) {
       "signature}, \"chrf\": {score, signature}}.\n"
       "Example: ftune score --task translate --references ref.de --predictions hyp.de");
   auto task = std::make_shared<std::string>();
-  sub->add_option("--task", *task, "classify or translate")
+  sub->add_option("--task", *task, "classify, multi-label, regression or translate")
       ->required()
-      ->check(CLI::IsMember({"classify", "translate"}));
+      ->check(CLI::IsMember({"classify", "multi-label", "regression", "translate"}));
   sub->add_option("--references",
                   options->references,
                   "reference file (translate: one or more, one per reference set)")
@@ -44,10 +50,13 @@ Command add_score_command(CLI::App& app) {
   sub->add_option("--report-json", options->report_json, "also write the scores as JSON here");
   // A usage error (exit 2), caught while parsing, rather than a data error.
   sub->callback([options, task] {
-    options->task = *task == "classify" ? ScoreTask::kClassify : ScoreTask::kTranslate;
-    if (options->task == ScoreTask::kClassify && options->references.size() != 1) {
+    options->task = *task == "classify"      ? ScoreTask::kClassify
+                    : *task == "regression"  ? ScoreTask::kRegression
+                    : *task == "multi-label" ? ScoreTask::kMultiLabel
+                                             : ScoreTask::kTranslate;
+    if (options->task != ScoreTask::kTranslate && options->references.size() != 1) {
       throw CLI::ValidationError("--references",
-                                 "--task classify takes exactly one references file, got " +
+                                 "--task " + *task + " takes exactly one references file, got " +
                                      std::to_string(options->references.size()));
     }
   });

@@ -46,6 +46,25 @@ Command add_train_command(CLI::App& app) {
                "start a new run in an --output-dir that holds another run's checkpoint-*/, best/, "
                "last/ and trainer_log.jsonl, deleting them (without it, such a folder is refused)");
   add_text_column_options(*sub, o->classify.columns, /*with_label=*/true);
+  auto* classify = sub->add_option_group("Classification (--task classify)");
+  classify
+      ->add_option("--problem-type",
+                   o->classify.problem_type,
+                   "single_label_classification (cross-entropy over the label values), "
+                   "multi_label_classification (one sigmoid per label, BCE; each label cell a "
+                   "JSON list or 'a|b') or regression (one output, MSE; labels are numbers: eval "
+                   "reports MSE, MAE, Pearson, Spearman); default: the model's config.json "
+                   "problem_type, else single-label")
+      ->check(CLI::IsMember(
+          {"single_label_classification", "multi_label_classification", "regression"}));
+  classify->add_option(
+      "--class-weights",
+      o->classify.class_weights,
+      "weight the cross-entropy per class for imbalanced data: 'balanced' (scikit-learn's "
+      "n_samples / (n_classes * count) over the training labels; multi-label: BCE pos_weight "
+      "negatives / positives per label) or a JSON file "
+      "{\"label\": weight, ...} naming every label; logged, and saved as class_weights.json in "
+      "each saved folder");
   auto* seq2seq = sub->add_option_group("Translation (--task translate)");
   seq2seq->add_option(
       "--source-column", o->translate.columns.source, "source text column (default source)");
@@ -84,8 +103,11 @@ Command add_train_command(CLI::App& app) {
   add_trainer_options(*sub,
                       *o,
                       "classify: macro_f1 (default), accuracy, micro_f1, weighted_f1, mcc, "
-                      "macro_precision, macro_recall; translate: bleu (default with "
-                      "--predict-with-generate), chrf; both: loss (lower is better)");
+                      "macro_precision, macro_recall; multi-label: macro_f1 (default), micro_f1, "
+                      "weighted_f1, samples_f1, subset_accuracy, hamming_loss (lower is better); "
+                      "regression: pearson (default), spearman, "
+                      "mse, mae (lower is better); translate: bleu (default with "
+                      "--predict-with-generate), chrf; all: loss (lower is better)");
 
   auto launch = std::make_shared<LaunchOptions>();
   add_distributed_options(*sub, *launch, o->dist_backend, o->dist_timeout);

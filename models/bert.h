@@ -48,6 +48,10 @@ struct BertConfig {
   // config.json content for save_pretrained: raw keys overlaid with the fields above.
   nlohmann::json to_json() const;
   int64_t num_labels() const { return static_cast<int64_t>(id2label.size()); }
+  // problem_type "regression": one output, MSE loss, labels are numbers (as Hugging Face).
+  bool is_regression() const { return problem_type == "regression"; }
+  // problem_type "multi_label_classification": one sigmoid per label, BCE-with-logits loss.
+  bool is_multi_label() const { return problem_type == "multi_label_classification"; }
   std::map<std::string, int64_t> label2id() const;
 };
 

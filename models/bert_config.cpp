@@ -179,12 +179,22 @@ BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& 
         source,
         config.hidden_act));
   }
-  if (config.problem_type && *config.problem_type != "single_label_classification") {
+  if (config.problem_type && *config.problem_type != "single_label_classification" &&
+      *config.problem_type != "regression" &&
+      *config.problem_type != "multi_label_classification") {
     throw ConfigError(fmt::format(
-        "reading config '{}': problem_type '{}' is not supported yet (only "
-        "'single_label_classification'); hint: remove problem_type for single-label tasks",
+        "reading config '{}': problem_type '{}' is not supported (expected "
+        "'single_label_classification', 'multi_label_classification' or 'regression'); hint: "
+        "remove problem_type for single-label tasks",
         source,
         *config.problem_type));
+  }
+  if (config.is_regression() && config.id2label.size() > 1) {
+    throw ConfigError(fmt::format(
+        "reading config '{}': problem_type 'regression' has one output, but id2label names {} "
+        "labels; hint: a regression head has num_labels 1",
+        source,
+        config.id2label.size()));
   }
   if (config.pad_token_id < 0 || config.pad_token_id >= config.vocab_size) {
     throw ConfigError(
@@ -225,6 +235,7 @@ nlohmann::json BertConfig::to_json() const {
     json["label2id"] = label2id();
     json["architectures"] = {"BertForSequenceClassification"};
   }
+  if (problem_type) json["problem_type"] = *problem_type;
   json.erase("num_labels");
   json.erase("torchscript");  // a traced export flag; the saved folder is a plain eager model
   json["torch_dtype"] = "float32";

@@ -43,6 +43,30 @@ std::vector<double> balanced_class_weights(const std::vector<int64_t>& label_ids
   return weights;
 }
 
+std::vector<double> balanced_positive_weights(const std::vector<std::vector<uint8_t>>& rows,
+                                              const std::vector<std::string>& id2label,
+                                              const std::filesystem::path& source) {
+  std::vector<double> weights;
+  for (size_t k = 0; k < id2label.size(); ++k) {
+    int64_t positives = 0;
+    for (const auto& row : rows) positives += (k < row.size() && row[k] != 0) ? 1 : 0;
+    const auto negatives = static_cast<int64_t>(rows.size()) - positives;
+    if (positives == 0 || negatives == 0) {
+      throw DataError(fmt::format(
+          "--class-weights balanced: label '{}' is on {} of the {} rows of '{}', so its "
+          "positive weight (negatives / positives) is {}; hint: give the weights in a JSON file "
+          "(--class-weights weights.json)",
+          id2label[k],
+          positives == 0 ? "none" : "all",
+          rows.size(),
+          source.string(),
+          positives == 0 ? "infinite" : "0"));
+    }
+    weights.push_back(static_cast<double>(negatives) / static_cast<double>(positives));
+  }
+  return weights;
+}
+
 std::vector<double> read_class_weights(const std::filesystem::path& file,
                                        const std::vector<std::string>& id2label) {
   std::ifstream in(file, std::ios::binary);

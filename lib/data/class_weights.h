@@ -19,6 +19,13 @@ std::vector<double> balanced_class_weights(const std::vector<int64_t>& label_ids
                                            const std::vector<std::string>& id2label,
                                            const std::filesystem::path& source);
 
+// Multi-label "balanced": BCE's pos_weight for each label, negatives / positives over the training
+// rows (0/1 rows, one column per label of `id2label`), so that each label's positives weigh as
+// much as its negatives. DataError naming the label when it is on no row or on every row.
+std::vector<double> balanced_positive_weights(const std::vector<std::vector<uint8_t>>& rows,
+                                              const std::vector<std::string>& id2label,
+                                              const std::filesystem::path& source);
+
 // A JSON object {"label": weight, ...} naming every label of `id2label` once, each weight a
 // positive finite number. DataError naming the file and the label for a missing, unknown or bad
 // entry; IoError when the file cannot be read.

@@ -33,4 +33,18 @@ TextExamples read_text_examples(const std::filesystem::path& file, const TextCol
                                 const WordPieceTokenizer& tokenizer, size_t max_length,
                                 bool read_labels, const TableReadOptions& table_options = {});
 
+// The labels as numbers (--problem-type regression): each a finite decimal number as Python's
+// float() reads it ("3.8", "-1e-2", " 4 "). DataError naming file:line and the value otherwise.
+std::vector<double> numeric_labels(const TextExamples& examples);
+
+// The labels as sets (--problem-type multi_label_classification): each cell a JSON list of
+// labels (["joy", "optimism"], as a .jsonl list reads; [] for none) or labels separated by '|'
+// ("joy|optimism", spaces around each trimmed). DataError naming file:line and the cell for a
+// broken list or an empty label. Each set is sorted, without repeats.
+std::vector<std::vector<std::string>> label_sets(const TextExamples& examples);
+
+// `text` as a finite number (surrounding spaces and tabs allowed); nothing for anything else,
+// including nan, inf and hexadecimal.
+std::optional<double> parse_number(const std::string& text);
+
 }  // namespace ftune

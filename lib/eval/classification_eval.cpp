@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include "lib/data/text_dataset.h"
 #include "lib/tensors/collate.h"
 #include "lib/tensors/device.h"
 #include "util/error.h"
@@ -98,6 +99,83 @@ EvalResult compute_eval_result(const at::Tensor& logits, const std::vector<int64
   return result;
 }
 
+EvalResult compute_regression_result(const at::Tensor& logits, const std::vector<double>& targets) {
+  const auto N = static_cast<int64_t>(targets.size());
+  if (logits.dim() != 2 || logits.size(0) != N || logits.size(1) != 1) {
+    throw Error(fmt::format("evaluating: regression logits: expected shape [{}, 1], got {}",
+                            N,
+                            fmt::join(logits.sizes(), "x")));
+  }
+  at::Tensor scores = logits.detach().to(torch::kCPU, torch::kFloat).squeeze(-1);  // (N)
+  std::vector<float> gold_float(targets.begin(), targets.end());
+  EvalResult result;
+  result.loss = torch::mse_loss(scores, torch::tensor(gold_float, torch::kFloat)).item<double>();
+  auto values = scores.accessor<float, 1>();
+  std::vector<double> predicted(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) predicted[static_cast<size_t>(i)] = values[i];
+  result.regression = compute_regression_report(targets, predicted);
+  return result;
+}
+
+EvalResult compute_multilabel_result(const at::Tensor& logits,
+                                     const std::vector<std::vector<uint8_t>>& targets,
+                                     const std::vector<std::string>& id2label, double threshold) {
+  const auto N = static_cast<int64_t>(targets.size());
+  const auto L = static_cast<int64_t>(id2label.size());
+  if (logits.dim() != 2 || logits.size(0) != N || logits.size(1) != L) {
+    throw Error(fmt::format("evaluating: multi-label logits: expected shape [{}, {}], got {}",
+                            N,
+                            L,
+                            fmt::join(logits.sizes(), "x")));
+  }
+  at::Tensor scores = logits.detach().to(torch::kCPU, torch::kFloat);  // (N, L)
+  at::Tensor gold = torch::zeros({N, L}, torch::kFloat);
+  auto gold_rows = gold.accessor<float, 2>();
+  for (int64_t i = 0; i < N; ++i) {
+    for (int64_t k = 0; k < L; ++k) gold_rows[i][k] = targets[i][k] ? 1.0F : 0.0F;
+  }
+  EvalResult result;
+  result.loss = torch::binary_cross_entropy_with_logits(scores, gold).item<double>();
+  at::Tensor chosen = torch::sigmoid(scores).ge(threshold);  // (N, L) bool
+  auto chosen_rows = chosen.accessor<bool, 2>();
+  std::vector<std::vector<uint8_t>> predicted(targets.size(), std::vector<uint8_t>(L, 0));
+  for (int64_t i = 0; i < N; ++i) {
+    std::string names;
+    for (int64_t k = 0; k < L; ++k) {
+      predicted[i][k] = chosen_rows[i][k] ? 1 : 0;
+      if (predicted[i][k]) names += (names.empty() ? "" : "|") + id2label[k];
+    }
+    result.predictions.push_back(names);
+  }
+  result.multilabel = compute_multilabel_report(targets, predicted, id2label);
+  return result;
+}
+
+std::vector<std::vector<uint8_t>> map_label_sets(const TextExamples& examples,
+                                                 const std::vector<std::string>& id2label) {
+  std::map<std::string, size_t> ids;
+  for (size_t k = 0; k < id2label.size(); ++k) ids.emplace(id2label[k], k);
+  const auto sets = label_sets(examples);
+  std::vector<std::vector<uint8_t>> rows(sets.size(), std::vector<uint8_t>(id2label.size(), 0));
+  for (size_t i = 0; i < sets.size(); ++i) {
+    for (const auto& label : sets[i]) {
+      const auto found = ids.find(label);
+      if (found == ids.end()) {
+        throw DataError(fmt::format(
+            "evaluating: label at '{}' line {}: expected one of the model's labels ({}), got "
+            "'{}'; hint: evaluate with the model fine-tuned on these labels, or check "
+            "--label-column",
+            examples.file.string(),
+            examples.line_numbers[i],
+            list_labels(id2label),
+            label));
+      }
+      rows[i][found->second] = 1;
+    }
+  }
+  return rows;
+}
+
 std::vector<int64_t> map_label_ids(const TextExamples& examples,
                                    const std::vector<std::string>& id2label) {
   std::map<std::string, int64_t> ids;
@@ -145,6 +223,21 @@ std::vector<int64_t> map_label_ids(const TextExamples& examples,
 
 std::string format_eval_result(const EvalResult& result, int digits) {
   const int decimals = std::max(4, digits);
+  if (result.multilabel) {
+    const MultiLabelReport& report = *result.multilabel;
+    std::string text = format_multilabel_report(report, digits) + "\n";
+    text += fmt::format("subset_accuracy {:.{}f}\n", report.subset_accuracy, decimals);
+    text += fmt::format("hamming_loss {:.{}f}\n", report.hamming_loss, decimals);
+    text += fmt::format("micro_f1 {:.{}f}\n", report.micro_avg.f1, decimals);
+    text += fmt::format("macro_f1 {:.{}f}\n", report.macro_avg.f1, decimals);
+    if (result.loss) text += fmt::format("loss {:.{}f}\n", *result.loss, decimals);
+    return text;
+  }
+  if (result.regression) {
+    std::string text = format_regression_report(*result.regression, digits);
+    if (result.loss) text += fmt::format("loss {:.{}f}\n", *result.loss, decimals);
+    return text;
+  }
   std::string text = format_classification_report(result.report, digits);
   text += "\n";
   text += format_confusion_matrix(result.report);
@@ -157,6 +250,23 @@ std::string format_eval_result(const EvalResult& result, int digits) {
 }
 
 nlohmann::json eval_result_to_json(const EvalResult& result) {
+  if (result.multilabel) {
+    const MultiLabelReport& report = *result.multilabel;
+    nlohmann::json metrics = {{"subset_accuracy", report.subset_accuracy},
+                              {"hamming_loss", report.hamming_loss},
+                              {"f1_micro", report.micro_avg.f1},
+                              {"f1_macro", report.macro_avg.f1},
+                              {"f1_weighted", report.weighted_avg.f1},
+                              {"f1_samples", report.samples_avg.f1},
+                              {"support", report.micro_avg.support}};
+    if (result.loss) metrics["loss"] = *result.loss;
+    return {{"classification_report", multilabel_report_to_json(report)}, {"metrics", metrics}};
+  }
+  if (result.regression) {
+    nlohmann::json metrics = regression_report_to_json(*result.regression);
+    if (result.loss) metrics["loss"] = *result.loss;
+    return {{"metrics", metrics}};
+  }
   const ClassificationReport& report = result.report;
   nlohmann::json metrics;
   metrics["accuracy"] = report.accuracy;

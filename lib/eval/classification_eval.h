@@ -12,6 +12,7 @@
 
 #include "lib/data/text_dataset.h"
 #include "lib/metrics/classification_metrics.h"
+#include "lib/metrics/regression_metrics.h"
 #include "models/bert.h"
 
 namespace ftune {
@@ -26,9 +27,11 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
 
 // What one evaluation found. `loss` is absent when there were no logits (`ftune score`).
 struct EvalResult {
-  ClassificationReport report;
-  std::optional<double> loss;            // mean cross-entropy over the examples
-  std::vector<std::string> predictions;  // predicted label names, in data order
+  ClassificationReport report;                 // single-label classification
+  std::optional<RegressionReport> regression;  // problem_type regression: instead of report
+  std::optional<MultiLabelReport> multilabel;  // multi_label_classification: instead of report
+  std::optional<double> loss;            // mean cross-entropy (regression: MSE) over the examples
+  std::vector<std::string> predictions;  // predicted label names, in data order (classification)
   int64_t skipped_rows = 0;              // rows left out by --skip-bad-rows
 };
 
@@ -39,6 +42,22 @@ struct EvalResult {
 //   fmt::print("eval macro_f1 {:.4f} loss {:.4f}\n", r.report.macro_avg.f1, *r.loss);
 EvalResult compute_eval_result(const at::Tensor& logits, const std::vector<int64_t>& label_ids,
                                const std::vector<std::string>& id2label);
+
+// The same for a regression head: `logits` (N, 1) against the numeric `targets` (N); the loss
+// is the MSE in float32, as BertForSequenceClassification computes it.
+EvalResult compute_regression_result(const at::Tensor& logits, const std::vector<double>& targets);
+
+// Multi-label: sigmoid(`logits`) (N, L) >= `threshold` against the 0/1 rows `targets` (N x L);
+// the loss is BCE-with-logits (mean over every cell) in float32, as Hugging Face computes it.
+EvalResult compute_multilabel_result(const at::Tensor& logits,
+                                     const std::vector<std::vector<uint8_t>>& targets,
+                                     const std::vector<std::string>& id2label,
+                                     double threshold = 0.5);
+
+// Each example's label set (lib/data/text_dataset.h label_sets) as a 0/1 row over `id2label`.
+// DataError naming file:line, the unknown label and the model's labels, as map_label_ids.
+std::vector<std::vector<uint8_t>> map_label_sets(const TextExamples& examples,
+                                                 const std::vector<std::string>& id2label);
 
 // The id of each example's label in `id2label`. Throws DataError naming file:line, the unknown
 // value and the labels the model knows (and how many rows share the problem).
@@ -54,13 +73,18 @@ std::vector<int64_t> map_label_ids(const TextExamples& examples,
 //   macro_f1 0.3755
 //   mcc 0.4576
 //   loss 1.1112          (only when result.loss is set)
-// The four numbers have max(4, digits) decimals.
+// The four numbers have max(4, digits) decimals. Regression: format_regression_report's lines,
+// then the loss line. Multi-label: sklearn's multi-label report, a blank line, then
+// `subset_accuracy`, `hamming_loss`, `micro_f1`, `macro_f1` and `loss` lines.
 std::string format_eval_result(const EvalResult& result, int digits);
 
 // The --report-json document: {"classification_report": sklearn's output_dict exactly,
 // "confusion_matrix": {"labels": [...], "matrix": [[...]]}, "metrics": {"accuracy", "f1_macro",
 // "f1_micro", "f1_weighted", "matthews_corrcoef", "support", and "loss" when set}}. The sklearn
-// dict sits under its own key so that no label name can collide with ours.
+// dict sits under its own key so that no label name can collide with ours. Regression:
+// {"metrics": {"mse", "mae", "pearson", "spearman", "count", and "loss" when set}}. Multi-label:
+// {"classification_report": sklearn's output_dict, "metrics": {"subset_accuracy",
+// "hamming_loss", "f1_micro", "f1_macro", "f1_weighted", "f1_samples", "support", "loss"}}.
 nlohmann::json eval_result_to_json(const EvalResult& result);
 
 }  // namespace ftune

@@ -36,7 +36,17 @@ EvalResult run_eval(const EvalOptions& options) {
                                              max_length,
                                              /*read_labels=*/true,
                                              options.table);
-  const std::vector<int64_t> label_ids = map_label_ids(examples, config.id2label);
+  // Regression labels are numbers; classification labels must be the model's.
+  std::vector<double> targets;
+  std::vector<int64_t> label_ids;
+  std::vector<std::vector<uint8_t>> label_rows;
+  if (config.is_regression()) {
+    targets = numeric_labels(examples);
+  } else if (config.is_multi_label()) {
+    label_rows = map_label_sets(examples, config.id2label);
+  } else {
+    label_ids = map_label_ids(examples, config.id2label);
+  }
 
   ClassifierLoadOptions load_options;
   load_options.weights = options.weights;
@@ -50,7 +60,10 @@ EvalResult run_eval(const EvalOptions& options) {
                             options.batch_size,
                             "eval");  // (N, L)
   }
-  EvalResult result = compute_eval_result(logits, label_ids, classifier.config.id2label);
+  EvalResult result = config.is_regression() ? compute_regression_result(logits, targets)
+                      : config.is_multi_label()
+                          ? compute_multilabel_result(logits, label_rows, config.id2label)
+                          : compute_eval_result(logits, label_ids, config.id2label);
   result.skipped_rows = examples.skipped_rows;
   if (options.report_json) {
     write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");

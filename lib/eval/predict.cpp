@@ -45,14 +45,40 @@ size_t run_predict(const PredictOptions& options) {
   InferenceScope inference(*classifier.model, runtime);
   at::Tensor logits = compute_logits(
       classifier.model, examples.encodings, tokenizer.pad_id(), options.batch_size, "predict");
-  at::Tensor probs = torch::softmax(logits, -1);  // (N, L)
-  at::Tensor best = logits.argmax(-1);            // (N)
+  // (N, L): one sigmoid per label for multi-label (as the eval threshold), else a softmax.
+  at::Tensor probs =
+      classifier.config.is_multi_label() ? torch::sigmoid(logits) : torch::softmax(logits, -1);
+  at::Tensor best = logits.argmax(-1);  // (N)
 
   AtomicFileWriter writer(options.output);
   auto logit_rows = logits.accessor<float, 2>();
   auto prob_rows = probs.accessor<float, 2>();
   const auto L = logits.size(1);
   for (int64_t i = 0; i < logits.size(0); ++i) {
+    if (classifier.config.is_regression()) {
+      // One output: the predicted value itself (HF's pipeline applies no function to it).
+      nlohmann::ordered_json line;
+      line["score"] = logit_rows[i][0];
+      line["logits"] = std::vector<float>{logit_rows[i][0]};
+      writer.stream() << line.dump() << '\n';
+      continue;
+    }
+    if (classifier.config.is_multi_label()) {
+      // One sigmoid per label; the labels at or above 0.5, in label-id order.
+      nlohmann::ordered_json line;
+      std::vector<std::string> chosen;
+      std::vector<float> p(L), l(L);
+      for (int64_t j = 0; j < L; ++j) {
+        l[j] = logit_rows[i][j];
+        p[j] = prob_rows[i][j];
+        if (p[j] >= 0.5F) chosen.push_back(classifier.config.id2label[j]);
+      }
+      line["labels"] = chosen;
+      line["probs"] = p;
+      line["logits"] = l;
+      writer.stream() << line.dump() << '\n';
+      continue;
+    }
     const int64_t label_id = best[i].item<int64_t>();
     nlohmann::ordered_json line;  // keys in the documented order
     line["label"] = classifier.config.id2label[label_id];

@@ -2,10 +2,14 @@
 // or sacreBLEU's BLEU and chrF.
 #include "lib/eval/score.h"
 
+#include <algorithm>
+#include <set>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "lib/data/lines.h"
+#include "lib/data/text_dataset.h"
 #include "lib/eval/classification_eval.h"
 #include "lib/metrics/bleu.h"
 #include "lib/metrics/classification_metrics.h"
@@ -75,6 +79,92 @@ std::string score_classification(const ScoreOptions& options) {
   return format_eval_result(result, options.digits);
 }
 
+std::vector<double> read_numbers(const std::filesystem::path& file) {
+  const std::vector<std::string> lines = read_labels(file);
+  std::vector<double> values;
+  values.reserve(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto value = parse_number(lines[i]);
+    if (!value) {
+      throw DataError(fmt::format(
+          "scoring: file '{}' line {}: expected a number (--task regression), got '{}'; hint: "
+          "one value per line, e.g. from `ftune predict` output: jq -r .score predictions.jsonl",
+          file.string(),
+          i + 1,
+          lines[i]));
+    }
+    values.push_back(*value);
+  }
+  return values;
+}
+
+std::string score_regression(const ScoreOptions& options) {
+  if (options.references.size() != 1) {
+    throw DataError(
+        fmt::format("scoring: --references: expected one file for --task regression, got {}",
+                    options.references.size()));
+  }
+  const auto references = read_numbers(options.references[0]);
+  const auto predictions = read_numbers(options.predictions);
+  require_same_line_count(
+      options.predictions, predictions.size(), options.references[0], references.size());
+  EvalResult result;
+  result.regression = compute_regression_report(references, predictions);
+  if (options.report_json) {
+    write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");
+  }
+  return format_eval_result(result, options.digits);
+}
+
+// The label set of each line of `file` ('|'-separated or a JSON list), as label_sets reads a
+// multi-label column.
+std::vector<std::vector<std::string>> read_label_sets(const std::filesystem::path& file) {
+  TextExamples lines;
+  lines.file = file;
+  lines.labels = read_lines(file);
+  if (lines.labels.empty()) {
+    throw DataError(fmt::format(
+        "scoring: file '{}': expected the labels of one example per line, got an empty file",
+        file.string()));
+  }
+  for (size_t i = 0; i < lines.labels.size(); ++i) {
+    lines.line_numbers.push_back(static_cast<int64_t>(i + 1));
+  }
+  return label_sets(lines);
+}
+
+std::string score_multilabel(const ScoreOptions& options) {
+  if (options.references.size() != 1) {
+    throw DataError(
+        fmt::format("scoring: --references: expected one file for --task multi-label, got {}",
+                    options.references.size()));
+  }
+  const auto references = read_label_sets(options.references[0]);
+  const auto predictions = read_label_sets(options.predictions);
+  require_same_line_count(
+      options.predictions, predictions.size(), options.references[0], references.size());
+  std::set<std::string> names;
+  for (const auto* sets : {&references, &predictions}) {
+    for (const auto& set : *sets) names.insert(set.begin(), set.end());
+  }
+  const std::vector<std::string> labels(names.begin(), names.end());
+  auto rows_of = [&](const std::vector<std::vector<std::string>>& sets) {
+    std::vector<std::vector<uint8_t>> rows(sets.size(), std::vector<uint8_t>(labels.size(), 0));
+    for (size_t i = 0; i < sets.size(); ++i) {
+      for (const auto& label : sets[i]) {
+        rows[i][std::lower_bound(labels.begin(), labels.end(), label) - labels.begin()] = 1;
+      }
+    }
+    return rows;
+  };
+  EvalResult result;
+  result.multilabel = compute_multilabel_report(rows_of(references), rows_of(predictions), labels);
+  if (options.report_json) {
+    write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");
+  }
+  return format_eval_result(result, options.digits);
+}
+
 std::string score_translation(const ScoreOptions& options) {
   if (options.references.empty()) {
     throw DataError("scoring: --references: expected at least one file, got none");
@@ -119,8 +209,17 @@ std::string run_score(const ScoreOptions& options) {
     for (const auto& file : options.references) inputs.emplace_back("--references", file);
     refuse_output_over_input(*options.report_json, "--report-json", inputs);
   }
-  return options.task == ScoreTask::kClassify ? score_classification(options)
-                                              : score_translation(options);
+  switch (options.task) {
+    case ScoreTask::kClassify:
+      return score_classification(options);
+    case ScoreTask::kRegression:
+      return score_regression(options);
+    case ScoreTask::kMultiLabel:
+      return score_multilabel(options);
+    case ScoreTask::kTranslate:
+      break;
+  }
+  return score_translation(options);
 }
 
 }  // namespace ftune

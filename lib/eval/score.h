@@ -8,11 +8,12 @@
 
 namespace ftune {
 
-enum class ScoreTask { kClassify, kTranslate };
+enum class ScoreTask { kClassify, kTranslate, kRegression, kMultiLabel };
 
 struct ScoreOptions {
   ScoreTask task = ScoreTask::kClassify;
-  std::vector<std::filesystem::path> references;  // classify: exactly one; translate: one or more
+  std::vector<std::filesystem::path>
+      references;  // classify, regression: exactly one; translate: one or more
   std::filesystem::path predictions;
   std::optional<std::filesystem::path> report_json;
   int digits = 2;
@@ -26,6 +27,11 @@ struct ScoreOptions {
 //   chrF2|nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0
 // (sacreBLEU's str(score), then its signature prefixed with the metric name). Every file must
 // have as many lines as the predictions, else a DataError names both files and both counts.
+// multi-label: each line the labels of one example, '|'-separated or a JSON list ([] for none);
+// sklearn's multi-label report over the sorted union of both files' labels, then the
+// subset_accuracy, hamming_loss, micro_f1 and macro_f1 lines (format_eval_result).
+// regression: one number per line in both files; the lines of format_regression_report (MSE, MAE,
+// Pearson, Spearman), and --report-json {"metrics": {...}} as `ftune eval` writes it.
 // --report-json for translate: {"bleu": {score, counts, totals, precisions, bp, sys_len, ref_len,
 // signature}, "chrf": {score, signature}}.
 std::string run_score(const ScoreOptions& options);

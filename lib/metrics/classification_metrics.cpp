@@ -293,4 +293,139 @@ std::string format_confusion_matrix(const ClassificationReport& report) {
   return text;
 }
 
+namespace {
+
+// F1 from counts, as scikit-learn >= 1.3 computes it: 2 tp / (true + pred), 0.0 when both are 0.
+double f1_from_counts(int64_t tp, int64_t true_count, int64_t pred_count) {
+  return divide_or_zero(2 * tp, true_count + pred_count);
+}
+
+}  // namespace
+
+MultiLabelReport compute_multilabel_report(const std::vector<std::vector<uint8_t>>& y_true,
+                                           const std::vector<std::vector<uint8_t>>& y_pred,
+                                           const std::vector<std::string>& labels) {
+  if (y_true.size() != y_pred.size()) {
+    throw DataError(fmt::format(
+        "computing multi-label metrics: expected as many predicted rows as true rows ({}), got {}",
+        y_true.size(),
+        y_pred.size()));
+  }
+  if (y_true.empty()) {
+    throw DataError("computing multi-label metrics: expected at least one example, got 0");
+  }
+  const size_t L = labels.size();
+  for (size_t i = 0; i < y_true.size(); ++i) {
+    if (y_true[i].size() != L || y_pred[i].size() != L) {
+      throw DataError(fmt::format(
+          "computing multi-label metrics: row {}: expected {} columns (one per label), got {} "
+          "true and {} predicted",
+          i,
+          L,
+          y_true[i].size(),
+          y_pred[i].size()));
+    }
+  }
+  MultiLabelReport report;
+  report.labels = labels;
+  report.samples = static_cast<int64_t>(y_true.size());
+  std::vector<int64_t> tp(L, 0), true_sum(L, 0), pred_sum(L, 0);
+  std::vector<double> sample_precision, sample_recall, sample_f1;
+  int64_t exact = 0, wrong_cells = 0;
+  for (size_t i = 0; i < y_true.size(); ++i) {
+    int64_t row_tp = 0, row_true = 0, row_pred = 0;
+    bool same = true;
+    for (size_t k = 0; k < L; ++k) {
+      const bool t = y_true[i][k] != 0, p = y_pred[i][k] != 0;
+      row_tp += t && p;
+      row_true += t;
+      row_pred += p;
+      if (t != p) {
+        same = false;
+        ++wrong_cells;
+      }
+    }
+    for (size_t k = 0; k < L; ++k) {
+      const bool t = y_true[i][k] != 0, p = y_pred[i][k] != 0;
+      tp[k] += t && p;
+      true_sum[k] += t;
+      pred_sum[k] += p;
+    }
+    exact += same;
+    sample_precision.push_back(divide_or_zero(row_tp, row_pred));
+    sample_recall.push_back(divide_or_zero(row_tp, row_true));
+    sample_f1.push_back(f1_from_counts(row_tp, row_true, row_pred));
+  }
+  int64_t support = 0, all_tp = 0, all_pred = 0;
+  std::vector<double> precisions(L), recalls(L), f1s(L);
+  for (size_t k = 0; k < L; ++k) {
+    precisions[k] = divide_or_zero(tp[k], pred_sum[k]);
+    recalls[k] = divide_or_zero(tp[k], true_sum[k]);
+    f1s[k] = f1_from_counts(tp[k], true_sum[k], pred_sum[k]);
+    report.per_label.push_back({labels[k], precisions[k], recalls[k], f1s[k], true_sum[k]});
+    support += true_sum[k];
+    all_tp += tp[k];
+    all_pred += pred_sum[k];
+  }
+  report.micro_avg = {"micro avg",
+                      divide_or_zero(all_tp, all_pred),
+                      divide_or_zero(all_tp, support),
+                      f1_from_counts(all_tp, support, all_pred),
+                      support};
+  report.macro_avg = {"macro avg",
+                      average_like_numpy(precisions),
+                      average_like_numpy(recalls),
+                      average_like_numpy(f1s),
+                      support};
+  // With no positive label anywhere the weights sum to 0: sklearn gives 0.0 (zero_division).
+  auto weighted = [&](const std::vector<double>& values) {
+    return support == 0 ? 0.0 : weighted_average_like_numpy(values, true_sum);
+  };
+  report.weighted_avg = {
+      "weighted avg", weighted(precisions), weighted(recalls), weighted(f1s), support};
+  report.samples_avg = {"samples avg",
+                        average_like_numpy(sample_precision),
+                        average_like_numpy(sample_recall),
+                        average_like_numpy(sample_f1),
+                        support};
+  report.subset_accuracy = static_cast<double>(exact) / static_cast<double>(report.samples);
+  report.hamming_loss = static_cast<double>(wrong_cells) /
+                        (static_cast<double>(report.samples) * static_cast<double>(L));
+  return report;
+}
+
+std::string format_multilabel_report(const MultiLabelReport& report, int digits) {
+  if (digits < 0 || digits > kMaxDigits) {
+    throw Error(
+        fmt::format("formatting classification report: argument 'digits': expected 0..{}, got {}",
+                    kMaxDigits,
+                    digits));
+  }
+  size_t width = count_code_points("weighted avg");
+  for (const auto& label : report.labels) width = std::max(width, count_code_points(label));
+  width = std::max(width, static_cast<size_t>(digits));
+  std::string text = std::string(width, ' ') + " ";
+  for (const char* header : {"precision", "recall", "f1-score", "support"}) {
+    text += fmt::format(" {:>9}", header);
+  }
+  text += "\n\n";
+  for (const auto& row : report.per_label) text += format_metrics_row(row, width, digits);
+  text += "\n";
+  for (const auto* row :
+       {&report.micro_avg, &report.macro_avg, &report.weighted_avg, &report.samples_avg}) {
+    text += format_metrics_row(*row, width, digits);
+  }
+  return text;
+}
+
+nlohmann::json multilabel_report_to_json(const MultiLabelReport& report) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& row : report.per_label) json[row.label] = metrics_to_json(row);
+  for (const auto* row :
+       {&report.micro_avg, &report.macro_avg, &report.weighted_avg, &report.samples_avg}) {
+    json[row->label] = metrics_to_json(*row);
+  }
+  return json;
+}
+
 }  // namespace ftune

@@ -1,6 +1,8 @@
 // Classification metrics that reproduce scikit-learn 1.2 bit for bit: classification_report
 // (text and output_dict), f1_score (micro/macro/weighted), matthews_corrcoef, confusion_matrix.
-// Not here: sample weights, multilabel targets, logits → labels (the caller passes label strings).
+// Multi-label: the same report for indicator matrices (scikit-learn 1.9), with micro and samples
+// averages, subset accuracy and Hamming loss. Not here: sample weights, logits → labels (the
+// caller passes label strings or 0/1 rows).
 #pragma once
 
 #include <cstdint>
@@ -55,5 +57,33 @@ nlohmann::json classification_report_to_json(const ClassificationReport& report)
 // A readable confusion matrix (our own layout, not sklearn's): a header row of predicted labels,
 // then one row per true label, counts right-aligned.
 std::string format_confusion_matrix(const ClassificationReport& report);
+
+// Everything classification_report(y_true, y_pred, target_names=labels) reports for multi-label
+// indicator input (rows of 0/1, one column per label), plus accuracy_score (subset accuracy: the
+// rows predicted exactly) and hamming_loss. Undefined ratios are 0.0 (zero_division "warn").
+struct MultiLabelReport {
+  std::vector<std::string> labels;  // column names, in column order
+  std::vector<ClassMetrics> per_label;
+  ClassMetrics micro_avg, macro_avg, weighted_avg, samples_avg;  // support = sum of supports
+  double subset_accuracy = 0.0;
+  double hamming_loss = 0.0;
+  int64_t samples = 0;
+};
+
+// DataError when the shapes differ from each other or from `labels`, or there are no rows.
+//
+//   auto r = compute_multilabel_report({{1, 0}, {1, 1}}, {{1, 0}, {0, 1}}, {"sports", "tech"});
+//   r.subset_accuracy;  // 0.5
+//   r.hamming_loss;     // 0.25
+MultiLabelReport compute_multilabel_report(const std::vector<std::vector<uint8_t>>& y_true,
+                                           const std::vector<std::vector<uint8_t>>& y_pred,
+                                           const std::vector<std::string>& labels);
+
+// sklearn's text for it: the label rows, a blank line, then "micro avg", "macro avg",
+// "weighted avg" and "samples avg" rows.
+std::string format_multilabel_report(const MultiLabelReport& report, int digits = 2);
+
+// sklearn's output_dict: one object per label, then the four averages.
+nlohmann::json multilabel_report_to_json(const MultiLabelReport& report);
 
 }  // namespace ftune

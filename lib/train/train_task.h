@@ -36,6 +36,13 @@ struct TaskInputs {
 
 struct ClassifyTaskOptions {
   TextColumns columns;
+  // single_label_classification (cross-entropy over named labels) or regression (one output,
+  // MSE, numeric labels), Hugging Face's problem_type values. Empty: the model's config.json
+  // problem_type, else single-label.
+  std::string problem_type;
+  // Single-label only: "balanced" (scikit-learn's formula over the training labels) or a JSON
+  // file of label -> weight; the cross-entropy's per-class weights. Empty: none.
+  std::string class_weights;
 };
 
 struct TranslateTaskOptions {

@@ -39,6 +39,11 @@ void check_options(const TrainOptions& o) {
     fail(fmt::format("--task '{}': expected classify or translate",
                      o.task));  // pretrain: own command
   }
+  if (o.task != "classify" &&
+      (!o.classify.problem_type.empty() || !o.classify.class_weights.empty())) {
+    fail(
+        fmt::format("--problem-type and --class-weights apply to --task classify, not {}", o.task));
+  }
   if (!parse_lr_scheduler(o.lr_scheduler)) {
     fail(
         fmt::format("--lr-scheduler '{}': expected linear, cosine, constant or "
@@ -259,7 +264,8 @@ class Trainer {
 }  // namespace
 
 bool metric_greater_is_better(const std::string& name) {
-  return name != "loss" && name != "perplexity";
+  return name != "loss" && name != "perplexity" && name != "mse" && name != "mae" &&
+         name != "hamming_loss";
 }
 
 namespace {

@@ -5,6 +5,12 @@ a current transformers (the torch venv of scripts/install-torch2.sh):
       with AutoModelForSequenceClassification / AutoTokenizer (fast), in eval mode, float32
   hf_roundtrip.py save MODEL_DIR OUT_DIR         from_pretrained + save_pretrained with this release
       (safetensors, tokenizer.json), then vocab.txt removed: a folder as current HF writes it
+  hf_roundtrip.py train-reference MODEL_DIR DATA_JSONL   the fixtures' fixed-batch training
+      reference (tests/fixtures/generators/fixture_common.train_reference: AdamW, linear warmup,
+      clipping; batches rows 0-7 and 8-15) of the folder loaded with
+      AutoModelForSequenceClassification, with HF's own loss for its problem_type: regression
+      (MSE on the numeric labels) or multi_label_classification (BCE with logits on the label
+      lists as 0/1 rows); prints {"steps": [{"step", "loss", "grad_norm", "lr"}, ...]}
   hf_roundtrip.py tokenize-data MODEL_DIR OUT_DIR    every line of the English text data (the
       bundled assets/data, and where present ../shared/data's Financial PhraseBank, Banking77,
       CLINC150, SST-2, MRPC pairs and Multi30k English) into OUT_DIR/texts.jsonl, and the
@@ -41,6 +47,33 @@ def save(model_dir, out_dir):
     if os.path.exists(vocab):
         os.remove(vocab)
     print(json.dumps({"files": sorted(os.listdir(out_dir))}))
+
+
+def train_reference(model_dir, data_jsonl):
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "fixtures", "generators"))
+    import fixture_common as fc
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir,
+                                                               attn_implementation="eager")
+    rows = [json.loads(line) for line in open(data_jsonl, encoding="utf-8")]
+    encoded = tokenizer([r["text"] for r in rows], padding=True, truncation=True, max_length=128,
+                        return_tensors="pt")
+    if model.config.problem_type == "regression":
+        labels = torch.tensor([float(r["label"]) for r in rows])
+    else:
+        assert model.config.problem_type == "multi_label_classification"
+        labels = torch.zeros(len(rows), model.config.num_labels)
+        for i, r in enumerate(rows):
+            for name in r["label"]:
+                labels[i, model.config.label2id[name]] = 1.0
+
+    def loss_fn(m, batch):
+        idx = torch.tensor(batch)
+        return m(**{k: v[idx] for k, v in encoded.items()}, labels=labels[idx]).loss
+
+    _, _, _, steps = fc.train_reference(model, [list(range(0, 8)), list(range(8, 16))], loss_fn)
+    print(json.dumps({"steps": steps}))
 
 
 def data_rows():
@@ -101,4 +134,5 @@ def tokenize_data(model_dir, out_dir):
 
 
 if __name__ == "__main__":
-    {"logits": logits, "save": save, "tokenize-data": tokenize_data}[sys.argv[1]](*sys.argv[2:])
+    {"logits": logits, "save": save, "train-reference": train_reference,
+     "tokenize-data": tokenize_data}[sys.argv[1]](*sys.argv[2:])

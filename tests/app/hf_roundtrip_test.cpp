@@ -6,9 +6,12 @@
 // torch2 build of `make test` has it); skipped, saying why, elsewhere. And the real model's
 // vocabulary (all-MiniLM-L6-v2, fetched by make test): ftune's WordPiece, read from vocab.txt or
 // from tokenizer.json alone, gives BertTokenizerFast's and BertTokenizer's ids on every line of
-// the English text data (bundled and ../shared/data).
+// the English text data (bundled and ../shared/data). And --problem-type regression: ftune's
+// training trajectory equals Hugging Face's with its own MSE loss from the same folder, and the
+// trained folder loads in transformers with ftune's outputs.
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -127,6 +130,109 @@ TEST_F(HfRoundTrip, AFolderCurrentSavePretrainedWritesLoadsInFtuneWithTheSameLog
   ASSERT_FALSE(fs::exists(saved / "vocab.txt")) << out;
   expect_close(ftune_logits(saved, "saved.jsonl"), hf_logits(saved));
 }
+
+// The fixture's texts with labels made from their intents: regression values ('balance' 0.5,
+// 'transfer' 2.25, 'oos' 4.0, + 0.1 * (row % 3)) or multi-label sets ('balance' [money],
+// 'transfer' [action, money], 'oos' []).
+fs::path write_problem_data(const fs::path& dir, bool regression) {
+  const std::map<std::string, double> value = {{"balance", 0.5}, {"transfer", 2.25}, {"oos", 4.0}};
+  const std::map<std::string, json> sets = {{"balance", json::array({"money"})},
+                                            {"transfer", json::array({"action", "money"})},
+                                            {"oos", json::array()}};
+  std::string data;
+  size_t row = 0;
+  for (const auto& line : read_json_lines(kTexts)) {
+    const std::string intent = line["label"].get<std::string>();
+    const json label =
+        regression ? json(value.at(intent) + 0.1 * double(row % 3)) : sets.at(intent);
+    ++row;
+    data += json{{"text", line["text"]}, {"label", label}}.dump() + "\n";
+  }
+  const auto file = dir / (regression ? "regression.jsonl" : "multi_label.jsonl");
+  write_text_file(file, data);
+  return file;
+}
+
+class HfProblemTypes : public HfRoundTrip, public ::testing::WithParamInterface<std::string> {};
+
+// From one starting folder with a fresh head (learning rate 0 leaves every weight as loaded),
+// ftune's trajectory equals Hugging Face's with its own loss for the problem_type, and the
+// trained folder loads in transformers with ftune's outputs.
+TEST_P(HfProblemTypes, TrainsAsHuggingFacesOwnLossAndItsFolderLoadsThere) {
+  const std::string problem = GetParam();
+  const auto data_file = write_problem_data(dir_, problem == "regression");
+  auto start = run_ftune({"--threads",
+                          "1",
+                          "train",
+                          "--model",
+                          kModel,
+                          "--train",
+                          data_file.string(),
+                          "--output-dir",
+                          (dir_ / "start").string(),
+                          "--problem-type",
+                          problem,
+                          "--max-steps",
+                          "1",
+                          "--learning-rate",
+                          "0",
+                          "--eval-strategy",
+                          "no"});
+  ASSERT_EQ(start.exit_code, 0) << start.err;
+  const auto folder = dir_ / "start" / "last";
+  auto run = run_ftune({"--threads",
+                        "1",
+                        "train",
+                        "--model",
+                        folder.string(),
+                        "--train",
+                        data_file.string(),
+                        "--output-dir",
+                        (dir_ / "run").string(),
+                        "--no-shuffle",
+                        "--max-steps",
+                        "6",
+                        "--batch-size",
+                        "8",
+                        "--learning-rate",
+                        "1e-3",
+                        "--weight-decay",
+                        "0.01",
+                        "--warmup-steps",
+                        "2",
+                        "--max-grad-norm",
+                        "1.0",
+                        "--logging-steps",
+                        "1",
+                        "--eval-strategy",
+                        "no"});  // problem_type read from config.json
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("classification head kept"), std::string::npos) << run.err;
+
+  auto [status, out] = capture(python_ + " " + kScript + " train-reference '" + folder.string() +
+                               "' '" + data_file.string() + "' 2>&1");
+  ASSERT_EQ(status, 0) << out;
+  const json want = json::parse(out.substr(out.find('{')))["steps"];
+  std::vector<nlohmann::ordered_json> got;
+  for (auto& record : read_json_lines(dir_ / "run" / "trainer_log.jsonl")) {
+    if (record.contains("grad_norm")) got.push_back(record);
+  }
+  ASSERT_EQ(got.size(), 6u);
+  ASSERT_EQ(want.size(), 6u);
+  for (size_t i = 0; i < got.size(); ++i) {
+    for (const char* key : {"loss", "grad_norm"}) {
+      EXPECT_NEAR(got[i][key].get<double>(),
+                  want[i][key].get<double>(),
+                  1e-5 * std::abs(want[i][key].get<double>()))
+          << key << " at step " << i + 1;
+    }
+  }
+  expect_close(ftune_logits(dir_ / "run" / "last", "trained.jsonl"),
+               hf_logits(dir_ / "run" / "last"));
+}
+
+INSTANTIATE_TEST_SUITE_P(ProblemType, HfProblemTypes,
+                         ::testing::Values("regression", "multi_label_classification"));
 
 // The input_ids of every line of `jsonl` (ftune tokenize's output, or hf.jsonl's bare lists).
 std::vector<std::vector<int64_t>> read_ids(const fs::path& jsonl) {

@@ -139,9 +139,14 @@ TEST(BertConfig, RejectsMissingKeyWrongTypeAndUnsupportedVariants) {
   relative["position_embedding_type"] = "relative_key";
   expect_error(relative,
                "position_embedding_type 'relative_key' is not supported (only 'absolute')");
-  auto multi_label = base;
-  multi_label["problem_type"] = "multi_label_classification";
-  expect_error(multi_label, "problem_type 'multi_label_classification' is not supported");
+  auto unknown_problem = base;
+  unknown_problem["problem_type"] = "token_classification";
+  expect_error(unknown_problem, "problem_type 'token_classification' is not supported");
+  auto regression_with_labels = base;
+  regression_with_labels["problem_type"] = "regression";
+  regression_with_labels["id2label"] = {{"0", "low"}, {"1", "high"}};
+  expect_error(regression_with_labels,
+               "problem_type 'regression' has one output, but id2label names 2 labels");
 }
 
 TEST(BertConfig, ReadsLabelsAndWritesThemBack) {

@@ -233,5 +233,43 @@ TEST(ClassificationMetrics, EmptyInputThrowsDataError) {
   EXPECT_THROW(compute_classification_report({}, {}), DataError);
 }
 
+// ----- multi-label (tests/fixtures/metrics/multilabel.json, scikit-learn 1.9.1) -----
+
+std::vector<std::vector<uint8_t>> rows_of(const nlohmann::json& value) {
+  std::vector<std::vector<uint8_t>> rows;
+  for (const auto& row : value) rows.push_back(row.get<std::vector<uint8_t>>());
+  return rows;
+}
+
+TEST(MultiLabelReport, EqualsScikitLearnOnEveryFixtureCase) {
+  const auto cases = read_fixture("multilabel.json")["cases"];
+  ASSERT_EQ(cases.size(), 4u);
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    const auto labels = c["labels"].get<std::vector<std::string>>();
+    const auto report =
+        compute_multilabel_report(rows_of(c["y_true"]), rows_of(c["y_pred"]), labels);
+    EXPECT_TRUE(same_text(c["report_digits2"], format_multilabel_report(report, 2)));
+    EXPECT_TRUE(same_text(c["report_digits4"], format_multilabel_report(report, 4)));
+    const auto json = multilabel_report_to_json(report);
+    for (const auto& [key, want] : c["report_dict"].items()) {
+      ASSERT_TRUE(json.contains(key)) << key;
+      for (const char* field : {"precision", "recall", "f1-score", "support"}) {
+        EXPECT_NEAR(want[field].get<double>(), json[key][field].get<double>(), kDictTolerance)
+            << key << " " << field;
+      }
+    }
+    EXPECT_EQ(json.size(), c["report_dict"].size());
+    EXPECT_NEAR(c["subset_accuracy"].get<double>(), report.subset_accuracy, kDictTolerance);
+    EXPECT_NEAR(c["hamming_loss"].get<double>(), report.hamming_loss, kDictTolerance);
+  }
+}
+
+TEST(MultiLabelReport, RefusesRowsOfTheWrongWidthAndEmptyInput) {
+  EXPECT_THROW(compute_multilabel_report({{1, 0}}, {{1}}, {"a", "b"}), DataError);
+  EXPECT_THROW(compute_multilabel_report({{1, 0}}, {}, {"a", "b"}), DataError);
+  EXPECT_THROW(compute_multilabel_report({}, {}, {"a", "b"}), DataError);
+}
+
 }  // namespace
 }  // namespace ftune

@@ -1,0 +1,407 @@
+// `ftune train --class-weights` and `--problem-type regression|multi_label_classification` end to
+// end (issue #16): the
+// class-weighted training trajectory against PyTorch's weighted cross-entropy
+// (tests/fixtures/bert-cls/train_class_weights_expected.json, make_problem_types.py); the
+// weights logged and saved; regression and multi-label through train, eval, predict and score;
+// and the bad inputs, each one error line with nothing written. The regression and multi-label
+// trajectories against Hugging Face's own losses are in hf_roundtrip_test.cpp (they need
+// transformers at test time).
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/app/cli_testing.h"
+#include "tests/common/tensor_testing.h"
+
+namespace ftune::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kModel = "tests/fixtures/bert-cls";
+const std::string kTexts = "tests/fixtures/bert-cls/texts.jsonl";
+
+// The fixture's 16 texts with a number per label: 'balance' 0.5, 'transfer' 2.25, 'oos' 4.0,
+// plus 0.1 * (row % 3), so that the values are not three constants.
+void write_regression_data(const fs::path& file) {
+  const std::map<std::string, double> value = {{"balance", 0.5}, {"transfer", 2.25}, {"oos", 4.0}};
+  std::ofstream out(file);
+  size_t row = 0;
+  for (const auto& line : read_json_lines(kTexts)) {
+    const double label = value.at(line["label"].get<std::string>()) + 0.1 * double(row++ % 3);
+    out << nlohmann::json{{"text", line["text"]}, {"label", label}}.dump() << "\n";
+  }
+}
+
+// The fixture's 16 texts with label sets, half the rows as JSON lists and half as 'a|b' cells
+// (both forms in one file: a .jsonl string cell is split on '|'): 'balance' [money],
+// 'transfer' [action, money], 'oos' [] (no label).
+void write_multi_label_data(const fs::path& file) {
+  const std::map<std::string, std::vector<std::string>> sets = {
+      {"balance", {"money"}}, {"transfer", {"action", "money"}}, {"oos", {}}};
+  std::ofstream out(file);
+  size_t row = 0;
+  for (const auto& line : read_json_lines(kTexts)) {
+    const auto& set = sets.at(line["label"].get<std::string>());
+    nlohmann::json label = set;
+    if (row++ % 2 == 1 && !set.empty()) {
+      std::string cell;
+      for (const auto& name : set) cell += (cell.empty() ? "" : " | ") + name;
+      label = cell;
+    }
+    out << nlohmann::json{{"text", line["text"]}, {"label", label}}.dump() << "\n";
+  }
+}
+
+// The label names of a data row: a JSON list, or a '|'-separated string.
+std::set<std::string> label_set_of(const nlohmann::ordered_json& label) {
+  std::set<std::string> names;
+  if (label.is_array()) {
+    for (const auto& name : label) names.insert(name.get<std::string>());
+    return names;
+  }
+  std::string cell = label.get<std::string>();
+  size_t start = 0;
+  while (true) {
+    const size_t bar = cell.find('|', start);
+    std::string name = cell.substr(start, bar - start);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    names.insert(name);
+    if (bar == std::string::npos) return names;
+    start = bar + 1;
+  }
+}
+
+class ProblemTypes : public CliTest {
+ protected:
+  CommandResult train(const fs::path& data, const fs::path& out, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--threads",
+                                     "1",
+                                     "train",
+                                     "--model",
+                                     kModel,
+                                     "--train",
+                                     data.string(),
+                                     "--output-dir",
+                                     out.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_ftune(args);
+  }
+  static std::vector<nlohmann::ordered_json> steps_of(const fs::path& log) {
+    std::vector<nlohmann::ordered_json> out;
+    for (auto& record : read_json_lines(log)) {
+      if (record.contains("grad_norm")) out.push_back(record);
+    }
+    return out;
+  }
+  // The parity run's settings (as train_test's HF trajectory).
+  static std::vector<std::string> parity_settings() {
+    return {"--no-shuffle",
+            "--max-steps",
+            "6",
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "1e-3",
+            "--weight-decay",
+            "0.01",
+            "--warmup-steps",
+            "2",
+            "--max-grad-norm",
+            "1.0",
+            "--logging-steps",
+            "1",
+            "--eval-strategy",
+            "no"};
+  }
+};
+
+TEST_F(ProblemTypes, BalancedClassWeightsReproducePyTorchsWeightedCrossEntropyTrajectory) {
+  auto settings = parity_settings();
+  settings.insert(settings.end(), {"--class-weights", "balanced"});
+  auto result = train(kTexts, dir_ / "run", settings);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto expected = read_json_file(kModel + "/train_class_weights_expected.json");
+  const auto steps = steps_of(dir_ / "run" / "trainer_log.jsonl");
+  ASSERT_EQ(steps.size(), 6u);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const auto& want = expected["steps"][i];
+    EXPECT_NEAR(steps[i]["loss"].get<double>(),
+                want["loss"].get<double>(),
+                1e-5 * std::abs(want["loss"].get<double>()))
+        << "step " << i + 1;
+    EXPECT_NEAR(steps[i]["grad_norm"].get<double>(),
+                want["grad_norm"].get<double>(),
+                1e-5 * std::abs(want["grad_norm"].get<double>()))
+        << "step " << i + 1;
+  }
+  // Logged, and saved in the format --class-weights FILE reads.
+  EXPECT_NE(result.err.find("class weights (balanced): balance=0.8889 transfer=1.0667 oos=1.0667"),
+            std::string::npos)
+      << result.err;
+  const auto saved = read_json_file((dir_ / "run" / "last" / "class_weights.json").string());
+  for (const auto& [label, weight] : expected["class_weights"].items()) {
+    EXPECT_NEAR(saved[label].get<double>(), weight.get<double>(), 1e-15) << label;
+  }
+  // The same weights from that file give the same run.
+  auto settings_file = parity_settings();
+  settings_file.insert(
+      settings_file.end(),
+      {"--class-weights", (dir_ / "run" / "last" / "class_weights.json").string()});
+  auto again = train(kTexts, dir_ / "again", settings_file);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const auto again_steps = steps_of(dir_ / "again" / "trainer_log.jsonl");
+  ASSERT_EQ(again_steps.size(), 6u);
+  EXPECT_EQ(again_steps.back()["loss"], steps.back()["loss"]);
+}
+
+TEST_F(ProblemTypes, AWeightsFileMissingALabelIsOneErrorAndWritesNothing) {
+  write_text_file(dir_ / "weights.json", R"({"balance": 2.0, "oos": 1.0})");
+  auto result =
+      train(kTexts,
+            dir_ / "run",
+            {"--class-weights", (dir_ / "weights.json").string(), "--eval-strategy", "no"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("error: reading class weights '" + (dir_ / "weights.json").string() +
+                            "': no weight for label 'transfer'"),
+            std::string::npos)
+      << result.err;
+  EXPECT_FALSE(fs::exists(dir_ / "run" / "trainer_log.jsonl"));
+  EXPECT_FALSE(fs::exists(dir_ / "run" / "last"));
+}
+
+TEST_F(ProblemTypes, RegressionTrainsEvaluatesPredictsAndScores) {
+  write_regression_data(dir_ / "train.jsonl");
+  auto trained = train(dir_ / "train.jsonl",
+                       dir_ / "run",
+                       {"--problem-type",
+                        "regression",
+                        "--valid",
+                        (dir_ / "train.jsonl").string(),
+                        "--epochs",
+                        "2",
+                        "--learning-rate",
+                        "1e-3"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  EXPECT_NE(trained.err.find("16 examples, regression"), std::string::npos) << trained.err;
+  EXPECT_NE(trained.err.find("eval pearson"), std::string::npos) << trained.err;
+  const auto config = read_json_file((dir_ / "run" / "best" / "config.json").string());
+  EXPECT_EQ(config["problem_type"], "regression");
+  EXPECT_EQ(config["id2label"], (nlohmann::json{{"0", "LABEL_0"}}));
+
+  auto predicted = run_ftune({"predict",
+                              "--model",
+                              (dir_ / "run" / "best").string(),
+                              "--data",
+                              (dir_ / "train.jsonl").string(),
+                              "--output",
+                              (dir_ / "p.jsonl").string()});
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  const auto rows = read_json_lines(dir_ / "p.jsonl");
+  const auto data = read_json_lines(dir_ / "train.jsonl");
+  ASSERT_EQ(rows.size(), 16u);
+  // The MSE and MAE of the predicted scores, computed here, are what eval reports.
+  double squared = 0.0, absolute = 0.0;
+  std::string scores, references;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i]["logits"].size(), 1u);
+    EXPECT_EQ(rows[i]["score"], rows[i]["logits"][0]);
+    const double error = data[i]["label"].get<double>() - rows[i]["score"].get<double>();
+    squared += error * error;
+    absolute += std::abs(error);
+    scores += rows[i]["score"].dump() + "\n";
+    references += data[i]["label"].dump() + "\n";
+  }
+  auto evaluated = run_ftune({"eval",
+                              "--model",
+                              (dir_ / "run" / "best").string(),
+                              "--data",
+                              (dir_ / "train.jsonl").string(),
+                              "--report-json",
+                              (dir_ / "report.json").string()});
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  const auto report = read_json_file((dir_ / "report.json").string())["metrics"];
+  EXPECT_NEAR(report["mse"].get<double>(), squared / 16, 1e-6);
+  EXPECT_NEAR(report["mae"].get<double>(), absolute / 16, 1e-6);
+  EXPECT_NEAR(report["loss"].get<double>(), squared / 16, 1e-5);
+  EXPECT_EQ(report["count"], 16);
+  EXPECT_NE(evaluated.out.find("pearson "), std::string::npos) << evaluated.out;
+  EXPECT_NE(evaluated.err.find("evaluated 16 rows"), std::string::npos) << evaluated.err;
+
+  // score on the same numbers gives eval's correlations.
+  write_text_file(dir_ / "scores.txt", scores);
+  write_text_file(dir_ / "references.txt", references);
+  auto scored = run_ftune({"score",
+                           "--task",
+                           "regression",
+                           "--references",
+                           (dir_ / "references.txt").string(),
+                           "--predictions",
+                           (dir_ / "scores.txt").string(),
+                           "--report-json",
+                           (dir_ / "scored.json").string()});
+  ASSERT_EQ(scored.exit_code, 0) << scored.err;
+  const auto score_report = read_json_file((dir_ / "scored.json").string())["metrics"];
+  for (const char* key : {"pearson", "spearman", "mse", "mae"}) {
+    EXPECT_NEAR(score_report[key].get<double>(), report[key].get<double>(), 1e-6) << key;
+  }
+}
+
+TEST_F(ProblemTypes, MultiLabelTrainsEvaluatesPredictsAndScores) {
+  write_multi_label_data(dir_ / "train.jsonl");
+  auto trained = train(dir_ / "train.jsonl",
+                       dir_ / "run",
+                       {"--problem-type",
+                        "multi_label_classification",
+                        "--valid",
+                        (dir_ / "train.jsonl").string(),
+                        "--epochs",
+                        "3",
+                        "--learning-rate",
+                        "1e-2",
+                        "--class-weights",
+                        "balanced"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  EXPECT_NE(trained.err.find("16 examples, 2 labels (multi-label)"), std::string::npos)
+      << trained.err;
+  EXPECT_NE(trained.err.find("eval macro_f1"), std::string::npos) << trained.err;
+  // pos_weight = negatives / positives: 'action' on 5 of 16 rows (transfer), 'money' on 11
+  // (balance and transfer).
+  EXPECT_NE(trained.err.find("positive weights (balanced): action=2.2000 money=0.4545"),
+            std::string::npos)
+      << trained.err;
+  const auto config = read_json_file((dir_ / "run" / "best" / "config.json").string());
+  EXPECT_EQ(config["problem_type"], "multi_label_classification");
+  EXPECT_EQ(config["id2label"], (nlohmann::json{{"0", "action"}, {"1", "money"}}));
+
+  auto predicted = run_ftune({"predict",
+                              "--model",
+                              (dir_ / "run" / "best").string(),
+                              "--data",
+                              (dir_ / "train.jsonl").string(),
+                              "--output",
+                              (dir_ / "p.jsonl").string()});
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  const auto rows = read_json_lines(dir_ / "p.jsonl");
+  const auto data = read_json_lines(dir_ / "train.jsonl");
+  ASSERT_EQ(rows.size(), 16u);
+  // Subset accuracy and Hamming loss of the predicted label lists, computed here, are eval's.
+  const std::vector<std::string> names = {"action", "money"};
+  int exact = 0, wrong = 0;
+  std::string predictions, references;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::set<std::string> got;
+    for (const auto& name : rows[i]["labels"]) got.insert(name.get<std::string>());
+    const auto want = label_set_of(data[i]["label"]);
+    for (size_t k = 0; k < names.size(); ++k) {
+      // A label is predicted exactly when its sigmoid is at least 0.5.
+      EXPECT_EQ(got.count(names[k]) == 1, rows[i]["probs"][k].get<double>() >= 0.5) << i;
+      wrong += got.count(names[k]) != want.count(names[k]);
+    }
+    exact += got == want;
+    predictions += nlohmann::json(got).dump() + "\n";
+    references += nlohmann::json(want).dump() + "\n";
+  }
+  auto evaluated = run_ftune({"eval",
+                              "--model",
+                              (dir_ / "run" / "best").string(),
+                              "--data",
+                              (dir_ / "train.jsonl").string(),
+                              "--report-json",
+                              (dir_ / "report.json").string()});
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  const auto report = read_json_file((dir_ / "report.json").string());
+  EXPECT_DOUBLE_EQ(report["metrics"]["subset_accuracy"].get<double>(), exact / 16.0);
+  EXPECT_DOUBLE_EQ(report["metrics"]["hamming_loss"].get<double>(), wrong / 32.0);
+  EXPECT_EQ(report["classification_report"]["money"]["support"], 11);
+  EXPECT_EQ(report["classification_report"]["action"]["support"], 5);
+  EXPECT_NE(evaluated.out.find("samples avg"), std::string::npos) << evaluated.out;
+
+  write_text_file(dir_ / "predictions.txt", predictions);
+  write_text_file(dir_ / "references.txt", references);
+  auto scored = run_ftune({"score",
+                           "--task",
+                           "multi-label",
+                           "--references",
+                           (dir_ / "references.txt").string(),
+                           "--predictions",
+                           (dir_ / "predictions.txt").string(),
+                           "--report-json",
+                           (dir_ / "scored.json").string()});
+  ASSERT_EQ(scored.exit_code, 0) << scored.err;
+  const auto score_report = read_json_file((dir_ / "scored.json").string());
+  EXPECT_EQ(score_report["classification_report"], report["classification_report"]);
+}
+
+TEST_F(ProblemTypes, AMultiLabelCellWithAnUnknownLabelOrABrokenListNamesFileLineAndValue) {
+  write_multi_label_data(dir_ / "train.jsonl");
+  write_text_file(dir_ / "valid.csv", "text,label\nhello,money\nbye,money|refund\n");
+  auto unknown = train(
+      dir_ / "train.jsonl",
+      dir_ / "run",
+      {"--problem-type", "multi_label_classification", "--valid", (dir_ / "valid.csv").string()});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("label at '" + (dir_ / "valid.csv").string() +
+                             "' line 3: expected one of the model's labels ('action', "
+                             "'money'), got 'refund'"),
+            std::string::npos)
+      << unknown.err;
+  EXPECT_FALSE(fs::exists(dir_ / "run" / "trainer_log.jsonl"));
+
+  write_text_file(dir_ / "broken.csv", "text,label\nhello,money\nbye,\"[\"\"money\"\", \"\n");
+  auto broken = train(dir_ / "broken.csv",
+                      dir_ / "run",
+                      {"--problem-type", "multi_label_classification", "--eval-strategy", "no"});
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.err.find("line 3: label '[\"money\", ': not a valid JSON list"),
+            std::string::npos)
+      << broken.err;
+}
+
+TEST_F(ProblemTypes, ARegressionLabelThatIsNotANumberNamesFileLineAndValue) {
+  write_text_file(dir_ / "train.csv", "text,label\nfine,3.5\nnot fine,high\n");
+  auto result = train(
+      dir_ / "train.csv", dir_ / "run", {"--problem-type", "regression", "--eval-strategy", "no"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("error: reading '" + (dir_ / "train.csv").string() +
+                            "': line 3: label: expected a number (--problem-type regression), "
+                            "got 'high'"),
+            std::string::npos)
+      << result.err;
+  EXPECT_FALSE(fs::exists(dir_ / "run" / "trainer_log.jsonl"));
+}
+
+TEST_F(ProblemTypes, ScoreRegressionNamesTheLineThatIsNotANumber) {
+  write_text_file(dir_ / "references.txt", "1\n2\n3\n");
+  write_text_file(dir_ / "predictions.txt", "1.5\nnan\n2\n");
+  auto result = run_ftune({"score",
+                           "--task",
+                           "regression",
+                           "--references",
+                           (dir_ / "references.txt").string(),
+                           "--predictions",
+                           (dir_ / "predictions.txt").string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("line 2: expected a number (--task regression), got 'nan'"),
+            std::string::npos)
+      << result.err;
+}
+
+TEST_F(ProblemTypes, ClassWeightsAreRefusedForRegression) {
+  write_regression_data(dir_ / "train.jsonl");
+  auto result = train(
+      dir_ / "train.jsonl",
+      dir_ / "run",
+      {"--problem-type", "regression", "--class-weights", "balanced", "--eval-strategy", "no"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("--class-weights: applies to classification"), std::string::npos)
+      << result.err;
+}
+
+}  // namespace
+}  // namespace ftune::testing
