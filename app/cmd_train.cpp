@@ -57,6 +57,11 @@ Command add_train_command(CLI::App& app) {
                    "problem_type, else single-label")
       ->check(CLI::IsMember(
           {"single_label_classification", "multi_label_classification", "regression"}));
+  classify->add_flag("--tune-thresholds",
+                     o->classify.tune_thresholds,
+                     "multi-label: after each evaluation, tune each label's decision threshold "
+                     "on the validation set (the one that maximizes its F1) and save them in "
+                     "config.json's label_thresholds, which eval and predict use (default: 0.5)");
   classify->add_option(
       "--class-weights",
       o->classify.class_weights,

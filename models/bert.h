@@ -40,7 +40,10 @@ struct BertConfig {
   std::optional<double> classifier_dropout;
   std::optional<std::string> problem_type;
   std::vector<std::string> id2label;  // index = label id; empty = no classification head yet
-  nlohmann::json raw;                 // every key as read, so saving keeps what we do not model
+  // Multi-label decision thresholds by label id (--tune-thresholds), from config.json's
+  // "label_thresholds" {"label": t}; empty = 0.5 for every label.
+  std::vector<double> label_thresholds;
+  nlohmann::json raw;  // every key as read, so saving keeps what we do not model
 
   // Parses and validates config.json content; `source` names the file in error messages.
   static BertConfig from_json(const nlohmann::json& json, const std::string& source);

@@ -8,6 +8,7 @@
 #include "models/bert.h"
 #include "models/config_json.h"
 #include "util/error.h"
+#include "util/json.h"
 
 namespace ftune {
 namespace {
@@ -145,6 +146,35 @@ BertConfig BertConfig::from_json(const nlohmann::json& json, const std::string& 
     config.problem_type = value;
   }
   config.id2label = read_id2label(json, source);
+  if (json.contains("label_thresholds") && !json["label_thresholds"].is_null()) {
+    const auto& thresholds = json["label_thresholds"];
+    if (!thresholds.is_object()) {
+      throw ConfigError(
+          fmt::format("reading config '{}': key 'label_thresholds': expected an object of label -> "
+                      "threshold, got {}",
+                      source,
+                      quote_json_value(thresholds)));
+    }
+    config.label_thresholds.assign(config.id2label.size(), 0.5);
+    for (const auto& [label, value] : thresholds.items()) {
+      const auto at = std::find(config.id2label.begin(), config.id2label.end(), label);
+      if (at == config.id2label.end()) {
+        throw ConfigError(fmt::format(
+            "reading config '{}': label_thresholds names '{}', which is not in id2label",
+            source,
+            label));
+      }
+      if (!value.is_number() || value.get<double>() < 0.0 || value.get<double>() > 1.0) {
+        throw ConfigError(fmt::format(
+            "reading config '{}': label_thresholds['{}']: expected a number from 0 to 1, got {}",
+            source,
+            label,
+            quote_json_value(value)));
+      }
+      config.label_thresholds[static_cast<size_t>(at - config.id2label.begin())] =
+          value.get<double>();
+    }
+  }
 
   for (const auto& [value, key] : {std::pair{config.vocab_size, "vocab_size"},
                                    {config.hidden_size, "hidden_size"},
@@ -236,6 +266,15 @@ nlohmann::json BertConfig::to_json() const {
     json["architectures"] = {"BertForSequenceClassification"};
   }
   if (problem_type) json["problem_type"] = *problem_type;
+  if (!label_thresholds.empty()) {
+    nlohmann::json thresholds = nlohmann::json::object();
+    for (size_t i = 0; i < label_thresholds.size() && i < id2label.size(); ++i) {
+      thresholds[id2label[i]] = label_thresholds[i];
+    }
+    json["label_thresholds"] = thresholds;
+  } else {
+    json.erase("label_thresholds");  // the source's belong to its labels and its weights
+  }
   json.erase("num_labels");
   json.erase("torchscript");  // a traced export flag; the saved folder is a plain eager model
   json["torch_dtype"] = "float32";

@@ -119,7 +119,8 @@ EvalResult compute_regression_result(const at::Tensor& logits, const std::vector
 
 EvalResult compute_multilabel_result(const at::Tensor& logits,
                                      const std::vector<std::vector<uint8_t>>& targets,
-                                     const std::vector<std::string>& id2label, double threshold) {
+                                     const std::vector<std::string>& id2label,
+                                     const std::vector<double>& thresholds) {
   const auto N = static_cast<int64_t>(targets.size());
   const auto L = static_cast<int64_t>(id2label.size());
   if (logits.dim() != 2 || logits.size(0) != N || logits.size(1) != L) {
@@ -136,7 +137,11 @@ EvalResult compute_multilabel_result(const at::Tensor& logits,
   }
   EvalResult result;
   result.loss = torch::binary_cross_entropy_with_logits(scores, gold).item<double>();
-  at::Tensor chosen = torch::sigmoid(scores).ge(threshold);  // (N, L) bool
+  std::vector<float> cut(static_cast<size_t>(L), 0.5F);
+  for (size_t k = 0; k < thresholds.size() && k < cut.size(); ++k) {
+    cut[k] = static_cast<float>(thresholds[k]);
+  }
+  at::Tensor chosen = torch::sigmoid(scores).ge(torch::tensor(cut)).contiguous();  // (N, L)
   auto chosen_rows = chosen.accessor<bool, 2>();
   std::vector<std::vector<uint8_t>> predicted(targets.size(), std::vector<uint8_t>(L, 0));
   for (int64_t i = 0; i < N; ++i) {

@@ -47,12 +47,13 @@ EvalResult compute_eval_result(const at::Tensor& logits, const std::vector<int64
 // is the MSE in float32, as BertForSequenceClassification computes it.
 EvalResult compute_regression_result(const at::Tensor& logits, const std::vector<double>& targets);
 
-// Multi-label: sigmoid(`logits`) (N, L) >= `threshold` against the 0/1 rows `targets` (N x L);
-// the loss is BCE-with-logits (mean over every cell) in float32, as Hugging Face computes it.
+// Multi-label: sigmoid(`logits`) (N, L) >= each label's threshold (`thresholds` by label id;
+// empty: 0.5 for all) against the 0/1 rows `targets` (N x L); the loss is BCE-with-logits (mean
+// over every cell) in float32, as Hugging Face computes it.
 EvalResult compute_multilabel_result(const at::Tensor& logits,
                                      const std::vector<std::vector<uint8_t>>& targets,
                                      const std::vector<std::string>& id2label,
-                                     double threshold = 0.5);
+                                     const std::vector<double>& thresholds);
 
 // Each example's label set (lib/data/text_dataset.h label_sets) as a 0/1 row over `id2label`.
 // DataError naming file:line, the unknown label and the model's labels, as map_label_ids.

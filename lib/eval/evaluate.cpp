@@ -60,10 +60,11 @@ EvalResult run_eval(const EvalOptions& options) {
                             options.batch_size,
                             "eval");  // (N, L)
   }
-  EvalResult result = config.is_regression() ? compute_regression_result(logits, targets)
-                      : config.is_multi_label()
-                          ? compute_multilabel_result(logits, label_rows, config.id2label)
-                          : compute_eval_result(logits, label_ids, config.id2label);
+  EvalResult result =
+      config.is_regression() ? compute_regression_result(logits, targets)
+      : config.is_multi_label()
+          ? compute_multilabel_result(logits, label_rows, config.id2label, config.label_thresholds)
+          : compute_eval_result(logits, label_ids, config.id2label);
   result.skipped_rows = examples.skipped_rows;
   if (options.report_json) {
     write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");

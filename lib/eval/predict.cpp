@@ -64,14 +64,18 @@ size_t run_predict(const PredictOptions& options) {
       continue;
     }
     if (classifier.config.is_multi_label()) {
-      // One sigmoid per label; the labels at or above 0.5, in label-id order.
+      // One sigmoid per label; the labels at or above their threshold (config.json's
+      // label_thresholds, else 0.5), in label-id order.
+      const auto& thresholds = classifier.config.label_thresholds;
       nlohmann::ordered_json line;
       std::vector<std::string> chosen;
       std::vector<float> p(L), l(L);
       for (int64_t j = 0; j < L; ++j) {
         l[j] = logit_rows[i][j];
         p[j] = prob_rows[i][j];
-        if (p[j] >= 0.5F) chosen.push_back(classifier.config.id2label[j]);
+        const auto index = static_cast<size_t>(j);
+        const auto cut = static_cast<float>(index < thresholds.size() ? thresholds[index] : 0.5);
+        if (p[j] >= cut) chosen.push_back(classifier.config.id2label[index]);
       }
       line["labels"] = chosen;
       line["probs"] = p;

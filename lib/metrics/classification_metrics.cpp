@@ -394,6 +394,52 @@ MultiLabelReport compute_multilabel_report(const std::vector<std::vector<uint8_t
   return report;
 }
 
+std::vector<double> tune_label_thresholds(const std::vector<std::vector<double>>& probs,
+                                          const std::vector<std::vector<uint8_t>>& targets,
+                                          double fallback) {
+  if (probs.size() != targets.size() || probs.empty()) {
+    throw DataError(fmt::format(
+        "tuning thresholds: expected as many probability rows as label rows (at least one), got "
+        "{} and {}",
+        probs.size(),
+        targets.size()));
+  }
+  const size_t L = probs[0].size();
+  std::vector<double> thresholds(L, fallback);
+  for (size_t k = 0; k < L; ++k) {
+    // Sweep the candidates from the highest probability down: lowering t to p adds every row
+    // with probability p to the predicted ones.
+    std::vector<std::pair<double, bool>> column;
+    int64_t positives = 0;
+    for (size_t i = 0; i < probs.size(); ++i) {
+      const bool positive = targets[i].at(k) != 0;
+      column.emplace_back(probs[i].at(k), positive);
+      positives += positive;
+    }
+    if (positives == 0) continue;
+    std::sort(column.begin(), column.end(), [](const auto& a, const auto& b) {
+      return a.first > b.first;
+    });
+    double best_f1 = -1.0;
+    int64_t tp = 0, predicted = 0;
+    for (size_t i = 0; i < column.size(); ++i) {
+      tp += column[i].second;
+      ++predicted;
+      if (i + 1 < column.size() && column[i + 1].first == column[i].first) continue;
+      const double t = column[i].first;
+      const double f1 = f1_from_counts(tp, positives, predicted);
+      const double distance = std::abs(t - fallback),
+                   best_distance = std::abs(thresholds[k] - fallback);
+      if (f1 > best_f1 || (f1 == best_f1 && (distance < best_distance ||
+                                             (distance == best_distance && t > thresholds[k])))) {
+        best_f1 = f1;
+        thresholds[k] = t;
+      }
+    }
+  }
+  return thresholds;
+}
+
 std::string format_multilabel_report(const MultiLabelReport& report, int digits) {
   if (digits < 0 || digits > kMaxDigits) {
     throw Error(

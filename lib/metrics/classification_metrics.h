@@ -79,6 +79,16 @@ MultiLabelReport compute_multilabel_report(const std::vector<std::vector<uint8_t
                                            const std::vector<std::vector<uint8_t>>& y_pred,
                                            const std::vector<std::string>& labels);
 
+// Per-label decision thresholds tuned on labelled data (--tune-thresholds): for each column k,
+// the t among that label's probabilities that maximizes its F1 when predicting p >= t (ties: the
+// t closest to `fallback`, then the larger); `fallback` for a label with no positive row.
+// `probs` and `targets` are N rows of L columns.
+//
+//   tune_label_thresholds({{0.9}, {0.8}, {0.3}, {0.2}}, {{1}, {0}, {1}, {0}});  // {0.3}: F1 0.8
+std::vector<double> tune_label_thresholds(const std::vector<std::vector<double>>& probs,
+                                          const std::vector<std::vector<uint8_t>>& targets,
+                                          double fallback = 0.5);
+
 // sklearn's text for it: the label rows, a blank line, then "micro avg", "macro avg",
 // "weighted avg" and "samples avg" rows.
 std::string format_multilabel_report(const MultiLabelReport& report, int digits = 2);

@@ -58,6 +58,17 @@ class ClassificationTask : public TrainTask {
     const auto config = BertConfig::read((o.model_dir / "config.json").string());
     require_vocabulary_fits(tokenizer_, config, o.model_dir);
     problem_ = resolve_problem(task.problem_type, config);
+    if (task.tune_thresholds && problem_ != Problem::kMultiLabel) {
+      throw ConfigError(
+          "--tune-thresholds: applies to --problem-type multi_label_classification (one "
+          "threshold per label); hint: leave it out, or train a multi-label model");
+    }
+    if (task.tune_thresholds && !o.valid_file) {
+      throw ConfigError(
+          "--tune-thresholds: tunes on the validation set, and there is none; hint: pass "
+          "--valid FILE");
+    }
+    tune_thresholds_ = task.tune_thresholds;
     if (problem_ == Problem::kRegression && !task.class_weights.empty()) {
       throw ConfigError(
           "--class-weights: applies to classification, not to --problem-type regression (its "
@@ -91,6 +102,8 @@ class ClassificationTask : public TrainTask {
     }
     load_options.seed = context.seed;
     classifier_ = load_classifier(o.model_dir, load_options);
+    // Thresholds belong to the weights they were tuned for: none until this run tunes its own.
+    classifier_.config.label_thresholds.clear();
     // Saved so that eval, predict and from_pretrained pick the same loss and outputs.
     if (problem_ != Problem::kSingleLabel || classifier_.config.problem_type) {
       classifier_.config.problem_type = problem_name(problem_);
@@ -191,8 +204,22 @@ class ClassificationTask : public TrainTask {
       return metrics;
     }
     if (problem_ == Problem::kMultiLabel) {
-      EvalResult eval = compute_multilabel_result(logits, valid_sets_, classifier_.config.id2label);
+      // The metrics at 0.5 for every label: what --metric-for-best-model compares.
+      EvalResult eval = compute_multilabel_result(
+          logits, valid_sets_, classifier_.config.id2label, /*thresholds=*/{});
       const auto& r = *eval.multilabel;
+      if (tune_thresholds_) {
+        // Saved with the next model folder, which holds the weights just evaluated.
+        at::Tensor probs = torch::sigmoid(logits.to(torch::kCPU, torch::kDouble));
+        std::vector<std::vector<double>> rows(static_cast<size_t>(probs.size(0)));
+        auto cells = probs.accessor<double, 2>();
+        for (size_t i = 0; i < rows.size(); ++i) {
+          for (int64_t k = 0; k < probs.size(1); ++k) {
+            rows[i].push_back(cells[static_cast<int64_t>(i)][k]);
+          }
+        }
+        classifier_.config.label_thresholds = tune_label_thresholds(rows, valid_sets_);
+      }
       metrics.loss = eval.loss.value_or(0.0);
       metrics.values = {{"macro_f1", r.macro_avg.f1},
                         {"micro_f1", r.micro_avg.f1},
@@ -278,6 +305,7 @@ class ClassificationTask : public TrainTask {
   Classifier classifier_;
   std::vector<size_t> lengths_;
   Problem problem_ = Problem::kSingleLabel;
+  bool tune_thresholds_ = false;
   std::vector<double> train_targets_, valid_targets_;          // regression labels
   std::vector<std::vector<uint8_t>> train_sets_, valid_sets_;  // multi-label 0/1 rows
   std::vector<double> class_weight_values_;                    // in label-id order

@@ -43,6 +43,9 @@ struct ClassifyTaskOptions {
   // Single-label only: "balanced" (scikit-learn's formula over the training labels) or a JSON
   // file of label -> weight; the cross-entropy's per-class weights. Empty: none.
   std::string class_weights;
+  // Multi-label only: at each evaluation, tune each label's threshold on the validation set
+  // (tune_label_thresholds) and save them in config.json's label_thresholds.
+  bool tune_thresholds = false;
 };
 
 struct TranslateTaskOptions {

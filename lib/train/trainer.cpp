@@ -39,8 +39,8 @@ void check_options(const TrainOptions& o) {
     fail(fmt::format("--task '{}': expected classify or translate",
                      o.task));  // pretrain: own command
   }
-  if (o.task != "classify" &&
-      (!o.classify.problem_type.empty() || !o.classify.class_weights.empty())) {
+  if (o.task != "classify" && (!o.classify.problem_type.empty() ||
+                               !o.classify.class_weights.empty() || o.classify.tune_thresholds)) {
     fail(
         fmt::format("--problem-type and --class-weights apply to --task classify, not {}", o.task));
   }

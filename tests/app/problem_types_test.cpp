@@ -338,6 +338,97 @@ TEST_F(ProblemTypes, MultiLabelTrainsEvaluatesPredictsAndScores) {
   EXPECT_EQ(score_report["classification_report"], report["classification_report"]);
 }
 
+TEST_F(ProblemTypes, TunedThresholdsAreSavedWithTheModelAndDecidePredictAndEval) {
+  write_multi_label_data(dir_ / "train.jsonl");
+  auto trained = train(dir_ / "train.jsonl",
+                       dir_ / "run",
+                       {"--problem-type",
+                        "multi_label_classification",
+                        "--valid",
+                        (dir_ / "train.jsonl").string(),
+                        "--epochs",
+                        "2",
+                        "--learning-rate",
+                        "1e-3",
+                        "--tune-thresholds"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const auto config = read_json_file((dir_ / "run" / "best" / "config.json").string());
+  ASSERT_TRUE(config.contains("label_thresholds")) << config.dump();
+  const auto& thresholds = config["label_thresholds"];
+  ASSERT_EQ(thresholds.size(), 2u);
+  auto predicted = run_ftune({"predict",
+                              "--model",
+                              (dir_ / "run" / "best").string(),
+                              "--data",
+                              (dir_ / "train.jsonl").string(),
+                              "--output",
+                              (dir_ / "p.jsonl").string()});
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  // Each label is predicted exactly when its probability reaches its saved threshold; with a
+  // tuned threshold each label's F1 on this (validation) data is at least the one at 0.5.
+  const std::vector<std::string> names = {"action", "money"};
+  const auto data = read_json_lines(dir_ / "train.jsonl");
+  const auto rows = read_json_lines(dir_ / "p.jsonl");
+  for (size_t k = 0; k < names.size(); ++k) {
+    const double t = thresholds[names[k]].get<double>();
+    int64_t tp = 0, tp_half = 0, positives = 0, chosen = 0, chosen_half = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const double p = rows[i]["probs"][k].get<float>();
+      bool in = false;
+      for (const auto& name : rows[i]["labels"]) in = in || name == names[k];
+      EXPECT_EQ(in, p >= static_cast<float>(t)) << names[k] << " row " << i;
+      const bool truth = label_set_of(data[i]["label"]).count(names[k]) == 1;
+      positives += truth;
+      chosen += in;
+      tp += in && truth;
+      chosen_half += p >= 0.5;
+      tp_half += p >= 0.5 && truth;
+    }
+    EXPECT_GE(2.0 * tp / double(positives + chosen),
+              2.0 * tp_half / double(std::max<int64_t>(1, positives + chosen_half)))
+        << names[k];
+  }
+  // eval reads the same thresholds: its subset accuracy is predict's.
+  auto evaluated = run_ftune({"eval",
+                              "--model",
+                              (dir_ / "run" / "best").string(),
+                              "--data",
+                              (dir_ / "train.jsonl").string(),
+                              "--report-json",
+                              (dir_ / "report.json").string()});
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  int exact = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::set<std::string> got;
+    for (const auto& name : rows[i]["labels"]) got.insert(name.get<std::string>());
+    exact += got == label_set_of(data[i]["label"]);
+  }
+  EXPECT_DOUBLE_EQ(
+      read_json_file((dir_ / "report.json").string())["metrics"]["subset_accuracy"].get<double>(),
+      exact / 16.0);
+}
+
+TEST_F(ProblemTypes, TuneThresholdsIsRefusedForSingleLabelAndWithoutValidation) {
+  auto single = train(kTexts, dir_ / "run", {"--tune-thresholds", "--valid", kTexts});
+  EXPECT_EQ(single.exit_code, 1);
+  EXPECT_NE(single.err.find("--tune-thresholds: applies to --problem-type "
+                            "multi_label_classification"),
+            std::string::npos)
+      << single.err;
+  write_multi_label_data(dir_ / "train.jsonl");
+  auto no_valid = train(dir_ / "train.jsonl",
+                        dir_ / "run",
+                        {"--problem-type",
+                         "multi_label_classification",
+                         "--tune-thresholds",
+                         "--eval-strategy",
+                         "no"});
+  EXPECT_EQ(no_valid.exit_code, 1);
+  EXPECT_NE(no_valid.err.find("--tune-thresholds: tunes on the validation set, and there is none"),
+            std::string::npos)
+      << no_valid.err;
+}
+
 TEST_F(ProblemTypes, AMultiLabelCellWithAnUnknownLabelOrABrokenListNamesFileLineAndValue) {
   write_multi_label_data(dir_ / "train.jsonl");
   write_text_file(dir_ / "valid.csv", "text,label\nhello,money\nbye,money|refund\n");

@@ -142,6 +142,12 @@ TEST(BertConfig, RejectsMissingKeyWrongTypeAndUnsupportedVariants) {
   auto unknown_problem = base;
   unknown_problem["problem_type"] = "token_classification";
   expect_error(unknown_problem, "problem_type 'token_classification' is not supported");
+  auto thresholds = base;
+  thresholds["id2label"] = {{"0", "joy"}, {"1", "anger"}};
+  thresholds["label_thresholds"] = {{"joy", 0.3}, {"fear", 0.4}};
+  expect_error(thresholds, "label_thresholds names 'fear', which is not in id2label");
+  thresholds["label_thresholds"] = {{"joy", 1.5}};
+  expect_error(thresholds, "label_thresholds['joy']: expected a number from 0 to 1, got 1.5");
   auto regression_with_labels = base;
   regression_with_labels["problem_type"] = "regression";
   regression_with_labels["id2label"] = {{"0", "low"}, {"1", "high"}};

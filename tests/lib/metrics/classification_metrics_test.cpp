@@ -265,6 +265,29 @@ TEST(MultiLabelReport, EqualsScikitLearnOnEveryFixtureCase) {
   }
 }
 
+TEST(TuneLabelThresholds, PicksTheProbabilityThatMaximizesEachLabelsF1) {
+  // Label 0, probabilities 0.9 0.8 0.3 0.2 for truths 1 0 1 0: predicting p >= t gives
+  // F1 = 2tp / (true + predicted) = 2/3 (t 0.9), 2/4 (0.8), 4/5 (0.3), 4/6 (0.2): t = 0.3.
+  // Label 1, truths 0 1 0 1: 0 (0.9), 2/4 (0.8), 2/5 (0.3), 4/6 (0.2): t = 0.2.
+  // Label 2 has no positive row: it keeps the fallback.
+  const std::vector<std::vector<double>> probs = {
+      {0.9, 0.9, 0.7}, {0.8, 0.8, 0.6}, {0.3, 0.3, 0.2}, {0.2, 0.2, 0.1}};
+  const std::vector<std::vector<uint8_t>> targets = {{1, 0, 0}, {0, 1, 0}, {1, 0, 0}, {0, 1, 0}};
+  EXPECT_EQ(tune_label_thresholds(probs, targets), (std::vector<double>{0.3, 0.2, 0.5}));
+  EXPECT_EQ(tune_label_thresholds(probs, targets, 0.4), (std::vector<double>{0.3, 0.2, 0.4}));
+}
+
+TEST(TuneLabelThresholds, TiesGoToTheThresholdClosestToTheFallbackAndEqualRowsShareOne) {
+  // Truths 1 0 0 1 at 0.9 0.8 0.7 0.35: F1 2/3 (t 0.9), 2/4, 2/5, 4/6 = 2/3 (t 0.35): a tie
+  // between 0.9 and 0.35, and 0.35 is closer to 0.5.
+  EXPECT_EQ(tune_label_thresholds({{0.9}, {0.8}, {0.7}, {0.35}}, {{1}, {0}, {0}, {1}}),
+            (std::vector<double>{0.35}));
+  // Two rows at 0.4 (both true) and a false one at 0.95: t 0.95 gives F1 0; t 0.4 takes both
+  // rows at once, 4/5.
+  EXPECT_EQ(tune_label_thresholds({{0.95}, {0.4}, {0.4}}, {{0}, {1}, {1}}),
+            (std::vector<double>{0.4}));
+}
+
 TEST(MultiLabelReport, RefusesRowsOfTheWrongWidthAndEmptyInput) {
   EXPECT_THROW(compute_multilabel_report({{1, 0}}, {{1}}, {"a", "b"}), DataError);
   EXPECT_THROW(compute_multilabel_report({{1, 0}}, {}, {"a", "b"}), DataError);
