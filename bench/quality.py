@@ -17,9 +17,15 @@ no test split here one is cut with seed 0 and said so):
   clinc150    the 150 in-scope intents: shared train, cut 90/10 into train/valid; shared val as test
   sst2        8,000 train + 1,000 valid sampled from shared train.tsv; shared dev.tsv as test
   mrpc        sentence pairs: shared train.tsv cut 90/10 into train/valid; shared dev.tsv as test
+  phrasebank_imbalanced  the bundled split with 4 in 5 negative training rows left out (issue
+              #16: run it with --trainers ftune ftune_balanced to see what class weights give)
 Both trainers: AdamW, linear schedule, --epochs with early stopping (patience 2) on validation
 macro F1 evaluated each epoch, the best checkpoint tested. Appends every run to
 WORKDIR/results.jsonl and prints a markdown table; the load (os.getloadavg) is recorded per run.
+Runs go seed by seed (every dataset's seed 42 first); a rerun with the same --workdir, --epochs
+and --learning-rate skips the runs already in results.jsonl, so an interrupted measurement
+continues where it stopped. --table-only prints the table of what results.jsonl holds.
+Trainers: ftune, hf, tfidf, and ftune_balanced (ftune with --class-weights balanced).
 """
 import argparse
 import csv
@@ -61,6 +67,14 @@ def load_dataset(name):
         folder = os.path.join(ROOT, "assets", "data", "financial_phrasebank")
         parts = {s: read_csv(os.path.join(folder, f"{s}.csv")) for s in ("train", "valid", "test")}
         return {**parts, "note": "bundled split"}
+    if name == "phrasebank_imbalanced":
+        # Issue #16's imbalanced case: the bundled split with 4 of every 5 negative training
+        # sentences left out (seed 0), so that negative is a rare class; valid/test unchanged.
+        folder = os.path.join(ROOT, "assets", "data", "financial_phrasebank")
+        parts = {s: read_csv(os.path.join(folder, f"{s}.csv")) for s in ("train", "valid", "test")}
+        rng = random.Random(0)
+        parts["train"] = [r for r in parts["train"] if r["label"] != "negative" or rng.random() < 0.2]
+        return {**parts, "note": "bundled split, train negatives cut to 1 in 5"}
     if name == "banking77":
         rows = read_csv(os.path.join(SHARED, "banking77", "train.csv"), label="category")
         train, valid, test = split(rows, [0.8, 0.1, 0.1])
@@ -115,14 +129,14 @@ def run_tfidf(data):
     return scores([r["label"] for r in data["test"]], list(predicted))
 
 
-def run_ftune(args, data, files, seed, out):
+def run_ftune(args, data, files, seed, out, extra=()):
     command = [args.ftune, "--threads", str(args.threads), "train", "--model", args.model,
                "--train", files["train"], "--valid", files["valid"], "--output-dir", out,
                "--overwrite-output-dir", "--epochs", str(args.epochs), "--batch-size",
                str(args.batch_size), "--learning-rate", str(args.learning_rate), "--warmup-ratio",
                str(args.warmup_ratio), "--weight-decay", str(args.weight_decay),
                "--early-stopping-patience", "2", "--save-total-limit", "2", "--max-length",
-               str(args.max_length), "--seed", str(seed)]
+               str(args.max_length), "--seed", str(seed), *extra]
     subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
     summary = [json.loads(l) for l in open(os.path.join(out, "trainer_log.jsonl"))
                if "train_runtime" in l][-1]
@@ -203,49 +217,83 @@ def main():
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--table-only", action="store_true",
+                        help="print the table of WORKDIR/results.jsonl and run nothing")
     args = parser.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     results_file = os.path.join(args.workdir, "results.jsonl")
-    table = []
+    if not args.table_only:
+        run_all(args, results_file)
+    print_table(args, results_file)
+
+
+def run_all(args, results_file):
+    """Seed by seed, and within a seed dataset by dataset, ftune and HF one after the other: an
+    interrupted run still leaves every dataset with its first seeds, and both trainers see the
+    same machine load."""
+    datasets, files = {}, {}
     for name in args.datasets:
-        data = load_dataset(name)
-        files = {}
+        datasets[name] = load_dataset(name)
+        files[name] = {}
         for part in ("train", "valid", "test"):
-            files[part] = os.path.join(args.workdir, f"{name}-{part}.jsonl")
-            write_jsonl(files[part], data[part])
-        runs = {t: [] for t in args.trainers}
+            files[name][part] = os.path.join(args.workdir, f"{name}-{part}.jsonl")
+            write_jsonl(files[name][part], datasets[name][part])
+    jobs = [(name, "tfidf", 0) for name in args.datasets if "tfidf" in args.trainers]
+    jobs += [(name, trainer, seed) for seed in args.seeds for name in args.datasets
+             for trainer in args.trainers if trainer != "tfidf"]
+    done = set()
+    if os.path.exists(results_file):  # a rerun after an interruption continues where it stopped
+        for line in open(results_file):
+            r = json.loads(line)
+            if r.get("epochs") == args.epochs and r.get("learning_rate") == args.learning_rate:
+                done.add((r["dataset"], r["trainer"], r["seed"]))
+    for name, trainer, seed in jobs:
+        if (name, trainer, seed) in done:
+            continue
+        data = datasets[name]
+        load = os.getloadavg()[0]
+        started = time.time()
+        out = os.path.join(args.workdir, f"{name}-{trainer}-{seed}")
+        if trainer == "ftune":
+            result = run_ftune(args, data, files[name], seed, out)
+        elif trainer == "ftune_balanced":
+            result = run_ftune(args, data, files[name], seed, out, ["--class-weights", "balanced"])
+        elif trainer == "hf":
+            result = run_hf(args, data, seed, out)
+        else:
+            result = run_tfidf(data)
+        record = {"dataset": name, "trainer": trainer, "seed": seed, **result,
+                  "wall_seconds": time.time() - started, "load_before": load,
+                  "threads": args.threads, "epochs": args.epochs,
+                  "learning_rate": args.learning_rate, "batch_size": args.batch_size,
+                  "note": data["note"]}
+        with open(results_file, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(json.dumps(record), file=sys.stderr, flush=True)
+
+
+def print_table(args, results_file):
+    records = [json.loads(l) for l in open(results_file)] if os.path.exists(results_file) else []
+    names = {"ftune": "ftune", "ftune_balanced": "ftune --class-weights balanced",
+             "hf": "HF Trainer", "tfidf": "TF-IDF + LR"}
+    print("| dataset | trainer | runs | test accuracy | test macro F1 | s/epoch |")
+    print("|---|---|---|---|---|---|")
+    for name in args.datasets:
         for trainer in args.trainers:
-            for seed in ([0] if trainer == "tfidf" else args.seeds):
-                load = os.getloadavg()[0]
-                started = time.time()
-                out = os.path.join(args.workdir, f"{name}-{trainer}-{seed}")
-                if trainer == "ftune":
-                    result = run_ftune(args, data, files, seed, out)
-                elif trainer == "hf":
-                    result = run_hf(args, data, seed, out)
-                else:
-                    result = run_tfidf(data)
-                record = {"dataset": name, "trainer": trainer, "seed": seed, **result,
-                          "wall_seconds": time.time() - started, "load_before": load,
-                          "threads": args.threads, "note": data["note"]}
-                runs[trainer].append(record)
-                with open(results_file, "a") as f:
-                    f.write(json.dumps(record) + "\n")
-                print(json.dumps(record), file=sys.stderr, flush=True)
-        for trainer, records in runs.items():
+            runs = [r for r in records if r["dataset"] == name and r["trainer"] == trainer
+                    and (trainer == "tfidf" or r["seed"] in args.seeds)]
+            if not runs:
+                continue
+
             def stat(key):
-                values = [r[key] for r in records if key in r]
+                values = [r[key] for r in runs if key in r]
                 if not values:
                     return "-"
                 if len(values) == 1:
                     return f"{values[0]:.4f}"
                 return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
-            table.append(f"| {name} | {trainer} | {len(records)} | {stat('accuracy')} | "
-                         f"{stat('macro_f1')} | {stat('seconds_per_epoch')} |")
-    print("| dataset | trainer | runs | test accuracy | test macro F1 | s/epoch |")
-    print("|---|---|---|---|---|---|")
-    print("\n".join(table))
-
+            print(f"| {name} | {names[trainer]} | {len(runs)} | {stat('accuracy')} | "
+                  f"{stat('macro_f1')} | {stat('seconds_per_epoch')} |")
 
 if __name__ == "__main__":
     main()
