@@ -148,8 +148,8 @@ std::vector<double> numeric_labels(const TextExamples& examples) {
     if (!value) {
       throw DataError(fmt::format(
           "reading '{}': line {}: label: expected a number (--problem-type regression), got "
-          "'{}'; hint: regression labels are numbers such as 3.8; for named classes leave out "
-          "--problem-type",
+          "'{}'; hint: regression labels are numbers such as 3.8; for named classes pass "
+          "--problem-type single_label_classification",
           examples.file.string(),
           examples.line_numbers[i],
           examples.labels[i]));
