@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -59,24 +60,36 @@ std::vector<std::string> read_labels(const std::filesystem::path& file) {
   return labels;
 }
 
-std::string score_classification(const ScoreOptions& options) {
+// The tasks scored against one references file: both files read by `read` and lined up, scored
+// into an EvalResult by `score`, --report-json written as `ftune eval` writes it, and the text
+// format_eval_result prints.
+template <typename Read, typename Score>
+std::string score_against_one_file(const ScoreOptions& options, std::string_view task, Read read,
+                                   Score score) {
   if (options.references.size() != 1) {
-    throw DataError(
-        fmt::format("scoring: --references: expected one file for --task classify, "
-                    "got {}",
-                    options.references.size()));
+    throw DataError(fmt::format("scoring: --references: expected one file for --task {}, got {}",
+                                task,
+                                options.references.size()));
   }
-  const auto references = read_labels(options.references[0]);
-  const auto predictions = read_labels(options.predictions);
+  const auto references = read(options.references[0]);
+  const auto predictions = read(options.predictions);
   require_same_line_count(
       options.predictions, predictions.size(), options.references[0], references.size());
-  EvalResult result;
-  result.report = compute_classification_report(references, predictions);
-  result.predictions = predictions;
+  const EvalResult result = score(references, predictions);
   if (options.report_json) {
     write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");
   }
   return format_eval_result(result, options.digits);
+}
+
+std::string score_classification(const ScoreOptions& options) {
+  return score_against_one_file(
+      options, "classify", read_labels, [](const auto& references, const auto& predictions) {
+        EvalResult result;
+        result.report = compute_classification_report(references, predictions);
+        result.predictions = predictions;
+        return result;
+      });
 }
 
 std::vector<double> read_numbers(const std::filesystem::path& file) {
@@ -99,21 +112,12 @@ std::vector<double> read_numbers(const std::filesystem::path& file) {
 }
 
 std::string score_regression(const ScoreOptions& options) {
-  if (options.references.size() != 1) {
-    throw DataError(
-        fmt::format("scoring: --references: expected one file for --task regression, got {}",
-                    options.references.size()));
-  }
-  const auto references = read_numbers(options.references[0]);
-  const auto predictions = read_numbers(options.predictions);
-  require_same_line_count(
-      options.predictions, predictions.size(), options.references[0], references.size());
-  EvalResult result;
-  result.regression = compute_regression_report(references, predictions);
-  if (options.report_json) {
-    write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");
-  }
-  return format_eval_result(result, options.digits);
+  return score_against_one_file(
+      options, "regression", read_numbers, [](const auto& references, const auto& predictions) {
+        EvalResult result;
+        result.regression = compute_regression_report(references, predictions);
+        return result;
+      });
 }
 
 // The label set of each line of `file` ('|'-separated or a JSON list), as label_sets reads a
@@ -134,35 +138,33 @@ std::vector<std::vector<std::string>> read_label_sets(const std::filesystem::pat
 }
 
 std::string score_multilabel(const ScoreOptions& options) {
-  if (options.references.size() != 1) {
-    throw DataError(
-        fmt::format("scoring: --references: expected one file for --task multi-label, got {}",
-                    options.references.size()));
-  }
-  const auto references = read_label_sets(options.references[0]);
-  const auto predictions = read_label_sets(options.predictions);
-  require_same_line_count(
-      options.predictions, predictions.size(), options.references[0], references.size());
-  std::set<std::string> names;
-  for (const auto* sets : {&references, &predictions}) {
-    for (const auto& set : *sets) names.insert(set.begin(), set.end());
-  }
-  const std::vector<std::string> labels(names.begin(), names.end());
-  auto rows_of = [&](const std::vector<std::vector<std::string>>& sets) {
-    std::vector<std::vector<uint8_t>> rows(sets.size(), std::vector<uint8_t>(labels.size(), 0));
-    for (size_t i = 0; i < sets.size(); ++i) {
-      for (const auto& label : sets[i]) {
-        rows[i][std::lower_bound(labels.begin(), labels.end(), label) - labels.begin()] = 1;
-      }
-    }
-    return rows;
-  };
-  EvalResult result;
-  result.multilabel = compute_multilabel_report(rows_of(references), rows_of(predictions), labels);
-  if (options.report_json) {
-    write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");
-  }
-  return format_eval_result(result, options.digits);
+  return score_against_one_file(
+      options,
+      "multi-label",
+      read_label_sets,
+      [](const std::vector<std::vector<std::string>>& references,
+         const std::vector<std::vector<std::string>>& predictions) {
+        // The labels are the sorted union of both files'.
+        std::set<std::string> names;
+        for (const auto* sets : {&references, &predictions}) {
+          for (const auto& set : *sets) names.insert(set.begin(), set.end());
+        }
+        const std::vector<std::string> labels(names.begin(), names.end());
+        auto rows_of = [&](const std::vector<std::vector<std::string>>& sets) {
+          std::vector<std::vector<uint8_t>> rows(sets.size(),
+                                                 std::vector<uint8_t>(labels.size(), 0));
+          for (size_t i = 0; i < sets.size(); ++i) {
+            for (const auto& label : sets[i]) {
+              rows[i][std::lower_bound(labels.begin(), labels.end(), label) - labels.begin()] = 1;
+            }
+          }
+          return rows;
+        };
+        EvalResult result;
+        result.multilabel =
+            compute_multilabel_report(rows_of(references), rows_of(predictions), labels);
+        return result;
+      });
 }
 
 std::string score_translation(const ScoreOptions& options) {
