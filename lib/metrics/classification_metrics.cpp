@@ -120,16 +120,8 @@ std::string format_classification_report(const ClassificationReport& report, int
         kMaxDigits,
         digits));
   }
-  static const std::string kLongestLastLineHeading = "weighted avg";
-  size_t width = count_code_points(kLongestLastLineHeading);
-  for (const auto& label : report.labels) width = std::max(width, count_code_points(label));
-  width = std::max(width, static_cast<size_t>(digits));
-
-  std::string text = std::string(width, ' ') + " ";
-  for (const char* header : {"precision", "recall", "f1-score", "support"}) {
-    text += fmt::format(" {:>9}", header);
-  }
-  text += "\n\n";
+  const size_t width = report_name_width(report.per_class, digits);
+  std::string text = report_header(width);
   for (const auto& row : report.per_class) text += format_metrics_row(row, width, digits);
   text += "\n";
   // The accuracy row leaves precision and recall blank and shows the micro F1 (= accuracy).
@@ -334,21 +326,10 @@ std::string format_multilabel_report(const MultiLabelReport& report, int digits)
                     kMaxDigits,
                     digits));
   }
-  size_t width = count_code_points("weighted avg");
-  for (const auto& label : report.labels) width = std::max(width, count_code_points(label));
-  width = std::max(width, static_cast<size_t>(digits));
-  std::string text = std::string(width, ' ') + " ";
-  for (const char* header : {"precision", "recall", "f1-score", "support"}) {
-    text += fmt::format(" {:>9}", header);
-  }
-  text += "\n\n";
-  for (const auto& row : report.per_label) text += format_metrics_row(row, width, digits);
-  text += "\n";
-  for (const auto* row :
-       {&report.micro_avg, &report.macro_avg, &report.weighted_avg, &report.samples_avg}) {
-    text += format_metrics_row(*row, width, digits);
-  }
-  return text;
+  return format_report_rows(
+      report.per_label,
+      {&report.micro_avg, &report.macro_avg, &report.weighted_avg, &report.samples_avg},
+      digits);
 }
 
 nlohmann::json multilabel_report_to_json(const MultiLabelReport& report) {

@@ -142,20 +142,8 @@ std::string format_entity_report(const EntityReport& report, int digits) {
     throw Error(fmt::format(
         "formatting entity report: argument 'digits': expected 0..{}, got {}", kMaxDigits, digits));
   }
-  size_t width = count_code_points("weighted avg");
-  for (const auto& row : report.per_type) width = std::max(width, count_code_points(row.label));
-  width = std::max(width, static_cast<size_t>(digits));
-  std::string text = std::string(width, ' ') + " ";
-  for (const char* header : {"precision", "recall", "f1-score", "support"}) {
-    text += fmt::format(" {:>9}", header);
-  }
-  text += "\n\n";
-  for (const auto& row : report.per_type) text += format_metrics_row(row, width, digits);
-  text += "\n";
-  for (const auto* row : {&report.micro_avg, &report.macro_avg, &report.weighted_avg}) {
-    text += format_metrics_row(*row, width, digits);
-  }
-  return text;
+  return format_report_rows(
+      report.per_type, {&report.micro_avg, &report.macro_avg, &report.weighted_avg}, digits);
 }
 
 nlohmann::json entity_report_to_json(const EntityReport& report) {

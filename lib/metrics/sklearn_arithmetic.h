@@ -129,4 +129,34 @@ inline nlohmann::json metrics_to_json(const ClassMetrics& row) {
           {"support", row.support}};
 }
 
+// The width of a report's row-name column: its longest row name, at least "weighted avg" (the
+// longest average row) and at least `digits`, in code points, as sklearn and seqeval size it.
+inline size_t report_name_width(const std::vector<ClassMetrics>& rows, int digits) {
+  size_t width = count_code_points("weighted avg");
+  for (const auto& row : rows) width = std::max(width, count_code_points(row.label));
+  return std::max(width, static_cast<size_t>(digits));
+}
+
+// The header line of a report, and the blank line after it.
+inline std::string report_header(size_t width) {
+  std::string text = std::string(width, ' ') + " ";
+  for (const char* header : {"precision", "recall", "f1-score", "support"}) {
+    text += fmt::format(" {:>9}", header);
+  }
+  return text + "\n\n";
+}
+
+// A report without an accuracy row (multi-label, seqeval): the header, one row per label, a blank
+// line, then the average rows.
+inline std::string format_report_rows(const std::vector<ClassMetrics>& rows,
+                                      const std::vector<const ClassMetrics*>& averages,
+                                      int digits) {
+  const size_t width = report_name_width(rows, digits);
+  std::string text = report_header(width);
+  for (const auto& row : rows) text += format_metrics_row(row, width, digits);
+  text += "\n";
+  for (const auto* row : averages) text += format_metrics_row(*row, width, digits);
+  return text;
+}
+
 }  // namespace ftune::sklearn_arithmetic
