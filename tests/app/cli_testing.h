@@ -62,6 +62,43 @@ inline std::vector<nlohmann::ordered_json> read_json_lines(const std::filesystem
   return lines;
 }
 
+// The records of a trainer_log.jsonl that have `key`, in order: "grad_norm" picks the step
+// records, "eval_loss" the evaluations.
+inline std::vector<nlohmann::ordered_json> records_with(const std::filesystem::path& log,
+                                                        const std::string& key) {
+  std::vector<nlohmann::ordered_json> found;
+  for (auto& record : read_json_lines(log)) {
+    if (record.contains(key)) found.push_back(record);
+  }
+  return found;
+}
+
+// The settings of the fixtures' fixed-batch training reference
+// (tests/fixtures/generators/fixture_common.train_reference): 6 steps over rows 0-7 and 8-15,
+// AdamW at 1e-3 with weight decay 0.01, 2 warmup steps of a linear schedule, clipping at 1, every
+// step logged, no evaluation.
+inline std::vector<std::string> reference_trajectory_settings() {
+  return {"--no-shuffle",
+          "--max-steps",
+          "6",
+          "--batch-size",
+          "8",
+          "--learning-rate",
+          "1e-3",
+          "--weight-decay",
+          "0.01",
+          "--warmup-steps",
+          "2",
+          "--lr-scheduler",
+          "linear",
+          "--max-grad-norm",
+          "1.0",
+          "--logging-steps",
+          "1",
+          "--eval-strategy",
+          "no"};
+}
+
 // The "loss" of every step record (those with a grad_norm) of a trainer_log.jsonl, in order.
 inline std::vector<double> read_step_losses(const std::filesystem::path& log) {
   std::vector<double> losses;

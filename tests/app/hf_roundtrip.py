@@ -10,7 +10,7 @@ a current transformers (the torch venv of scripts/install-torch2.sh):
       clipping; batches rows 0-7 and 8-15) of the folder loaded with
       AutoModelForSequenceClassification, with HF's own loss for its problem_type: regression
       (MSE on the numeric labels) or multi_label_classification (BCE with logits on the label
-      lists as 0/1 rows); prints {"steps": [{"step", "loss", "grad_norm", "lr"}, ...]}
+      lists, or 'a | b' cells, as 0/1 rows); prints {"steps": [{"step", "loss", "grad_norm", "lr"}, ...]}
   hf_roundtrip.py tokenize-data MODEL_DIR OUT_DIR    every line of the English text data (the
       bundled assets/data, and where present ../shared/data's Financial PhraseBank, Banking77,
       CLINC150, SST-2, MRPC pairs and Multi30k English) into OUT_DIR/texts.jsonl, and the
@@ -65,8 +65,9 @@ def train_reference(model_dir, data_jsonl):
         assert model.config.problem_type == "multi_label_classification"
         labels = torch.zeros(len(rows), model.config.num_labels)
         for i, r in enumerate(rows):
-            for name in r["label"]:
-                labels[i, model.config.label2id[name]] = 1.0
+            names = r["label"] if isinstance(r["label"], list) else r["label"].split("|")
+            for name in names:
+                labels[i, model.config.label2id[name.strip()]] = 1.0
 
     def loss_fn(m, batch):
         idx = torch.tensor(batch)

@@ -11,7 +11,6 @@
 // trained folder loads in transformers with ftune's outputs.
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/app/cli_testing.h"
+#include "tests/app/problem_data.h"
 #include "tests/common/model_cache.h"
 
 namespace ftune::testing {
@@ -131,28 +131,6 @@ TEST_F(HfRoundTrip, AFolderCurrentSavePretrainedWritesLoadsInFtuneWithTheSameLog
   expect_close(ftune_logits(saved, "saved.jsonl"), hf_logits(saved));
 }
 
-// The fixture's texts with labels made from their intents: regression values ('balance' 0.5,
-// 'transfer' 2.25, 'oos' 4.0, + 0.1 * (row % 3)) or multi-label sets ('balance' [money],
-// 'transfer' [action, money], 'oos' []).
-fs::path write_problem_data(const fs::path& dir, bool regression) {
-  const std::map<std::string, double> value = {{"balance", 0.5}, {"transfer", 2.25}, {"oos", 4.0}};
-  const std::map<std::string, json> sets = {{"balance", json::array({"money"})},
-                                            {"transfer", json::array({"action", "money"})},
-                                            {"oos", json::array()}};
-  std::string data;
-  size_t row = 0;
-  for (const auto& line : read_json_lines(kTexts)) {
-    const std::string intent = line["label"].get<std::string>();
-    const json label =
-        regression ? json(value.at(intent) + 0.1 * double(row % 3)) : sets.at(intent);
-    ++row;
-    data += json{{"text", line["text"]}, {"label", label}}.dump() + "\n";
-  }
-  const auto file = dir / (regression ? "regression.jsonl" : "multi_label.jsonl");
-  write_text_file(file, data);
-  return file;
-}
-
 class HfProblemTypes : public HfRoundTrip, public ::testing::WithParamInterface<std::string> {};
 
 // From one starting folder with a fresh head (learning rate 0 leaves every weight as loaded),
@@ -160,7 +138,12 @@ class HfProblemTypes : public HfRoundTrip, public ::testing::WithParamInterface<
 // trained folder loads in transformers with ftune's outputs.
 TEST_P(HfProblemTypes, TrainsAsHuggingFacesOwnLossAndItsFolderLoadsThere) {
   const std::string problem = GetParam();
-  const auto data_file = write_problem_data(dir_, problem == "regression");
+  const auto data_file = dir_ / "data.jsonl";
+  if (problem == "regression") {
+    write_regression_data(data_file);
+  } else {
+    write_multi_label_data(data_file);
+  }
   auto start = run_ftune({"--threads",
                           "1",
                           "train",
@@ -180,32 +163,17 @@ TEST_P(HfProblemTypes, TrainsAsHuggingFacesOwnLossAndItsFolderLoadsThere) {
                           "no"});
   ASSERT_EQ(start.exit_code, 0) << start.err;
   const auto folder = dir_ / "start" / "last";
-  auto run = run_ftune({"--threads",
-                        "1",
-                        "train",
-                        "--model",
-                        folder.string(),
-                        "--train",
-                        data_file.string(),
-                        "--output-dir",
-                        (dir_ / "run").string(),
-                        "--no-shuffle",
-                        "--max-steps",
-                        "6",
-                        "--batch-size",
-                        "8",
-                        "--learning-rate",
-                        "1e-3",
-                        "--weight-decay",
-                        "0.01",
-                        "--warmup-steps",
-                        "2",
-                        "--max-grad-norm",
-                        "1.0",
-                        "--logging-steps",
-                        "1",
-                        "--eval-strategy",
-                        "no"});  // problem_type read from config.json
+  std::vector<std::string> args = {"--threads",
+                                   "1",
+                                   "train",
+                                   "--model",
+                                   folder.string(),
+                                   "--train",
+                                   data_file.string(),
+                                   "--output-dir",
+                                   (dir_ / "run").string()};
+  for (const auto& setting : reference_trajectory_settings()) args.push_back(setting);
+  auto run = run_ftune(args);  // problem_type read from config.json
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.err.find("classification head kept"), std::string::npos) << run.err;
 
@@ -213,10 +181,7 @@ TEST_P(HfProblemTypes, TrainsAsHuggingFacesOwnLossAndItsFolderLoadsThere) {
                                "' '" + data_file.string() + "' 2>&1");
   ASSERT_EQ(status, 0) << out;
   const json want = json::parse(out.substr(out.find('{')))["steps"];
-  std::vector<nlohmann::ordered_json> got;
-  for (auto& record : read_json_lines(dir_ / "run" / "trainer_log.jsonl")) {
-    if (record.contains("grad_norm")) got.push_back(record);
-  }
+  const auto got = records_with(dir_ / "run" / "trainer_log.jsonl", "grad_norm");
   ASSERT_EQ(got.size(), 6u);
   ASSERT_EQ(want.size(), 6u);
   for (size_t i = 0; i < got.size(); ++i) {

@@ -38,14 +38,6 @@ class PretrainTest : public CliTest {
     args.insert(args.begin(), {"--threads", "1", "pretrain"});
     return run_ftune(args);
   }
-  static std::vector<nlohmann::ordered_json> records_with(const std::filesystem::path& log,
-                                                          const std::string& key) {
-    std::vector<nlohmann::ordered_json> out;
-    for (auto& record : read_json_lines(log)) {
-      if (record.contains(key)) out.push_back(record);
-    }
-    return out;
-  }
   // Python's json writes NaN, which is not JSON: read it as null.
   static nlohmann::json read_json_with_nan(const std::string& path) {
     std::string text = read_text_file(path);

@@ -7,14 +7,13 @@
 // trajectories against Hugging Face's own losses are in hf_roundtrip_test.cpp (they need
 // transformers at test time).
 #include <cmath>
-#include <fstream>
-#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/app/cli_testing.h"
+#include "tests/app/problem_data.h"
 #include "tests/common/tensor_testing.h"
 
 namespace ftune::testing {
@@ -24,58 +23,6 @@ namespace fs = std::filesystem;
 
 const std::string kModel = "tests/fixtures/bert-cls";
 const std::string kTexts = "tests/fixtures/bert-cls/texts.jsonl";
-
-// The fixture's 16 texts with a number per label: 'balance' 0.5, 'transfer' 2.25, 'oos' 4.0,
-// plus 0.1 * (row % 3), so that the values are not three constants.
-void write_regression_data(const fs::path& file) {
-  const std::map<std::string, double> value = {{"balance", 0.5}, {"transfer", 2.25}, {"oos", 4.0}};
-  std::ofstream out(file);
-  size_t row = 0;
-  for (const auto& line : read_json_lines(kTexts)) {
-    const double label = value.at(line["label"].get<std::string>()) + 0.1 * double(row++ % 3);
-    out << nlohmann::json{{"text", line["text"]}, {"label", label}}.dump() << "\n";
-  }
-}
-
-// The fixture's 16 texts with label sets, half the rows as JSON lists and half as 'a|b' cells
-// (both forms in one file: a .jsonl string cell is split on '|'): 'balance' [money],
-// 'transfer' [action, money], 'oos' [] (no label).
-void write_multi_label_data(const fs::path& file) {
-  const std::map<std::string, std::vector<std::string>> sets = {
-      {"balance", {"money"}}, {"transfer", {"action", "money"}}, {"oos", {}}};
-  std::ofstream out(file);
-  size_t row = 0;
-  for (const auto& line : read_json_lines(kTexts)) {
-    const auto& set = sets.at(line["label"].get<std::string>());
-    nlohmann::json label = set;
-    if (row++ % 2 == 1 && !set.empty()) {
-      std::string cell;
-      for (const auto& name : set) cell += (cell.empty() ? "" : " | ") + name;
-      label = cell;
-    }
-    out << nlohmann::json{{"text", line["text"]}, {"label", label}}.dump() << "\n";
-  }
-}
-
-// The label names of a data row: a JSON list, or a '|'-separated string.
-std::set<std::string> label_set_of(const nlohmann::ordered_json& label) {
-  std::set<std::string> names;
-  if (label.is_array()) {
-    for (const auto& name : label) names.insert(name.get<std::string>());
-    return names;
-  }
-  std::string cell = label.get<std::string>();
-  size_t start = 0;
-  while (true) {
-    const size_t bar = cell.find('|', start);
-    std::string name = cell.substr(start, bar - start);
-    name.erase(0, name.find_first_not_of(' '));
-    name.erase(name.find_last_not_of(' ') + 1);
-    names.insert(name);
-    if (bar == std::string::npos) return names;
-    start = bar + 1;
-  }
-}
 
 class ProblemTypes : public CliTest {
  protected:
@@ -92,42 +39,15 @@ class ProblemTypes : public CliTest {
     args.insert(args.end(), extra.begin(), extra.end());
     return run_ftune(args);
   }
-  static std::vector<nlohmann::ordered_json> steps_of(const fs::path& log) {
-    std::vector<nlohmann::ordered_json> out;
-    for (auto& record : read_json_lines(log)) {
-      if (record.contains("grad_norm")) out.push_back(record);
-    }
-    return out;
-  }
-  // The parity run's settings (as train_test's HF trajectory).
-  static std::vector<std::string> parity_settings() {
-    return {"--no-shuffle",
-            "--max-steps",
-            "6",
-            "--batch-size",
-            "8",
-            "--learning-rate",
-            "1e-3",
-            "--weight-decay",
-            "0.01",
-            "--warmup-steps",
-            "2",
-            "--max-grad-norm",
-            "1.0",
-            "--logging-steps",
-            "1",
-            "--eval-strategy",
-            "no"};
-  }
 };
 
 TEST_F(ProblemTypes, BalancedClassWeightsReproducePyTorchsWeightedCrossEntropyTrajectory) {
-  auto settings = parity_settings();
+  auto settings = reference_trajectory_settings();
   settings.insert(settings.end(), {"--class-weights", "balanced"});
   auto result = train(kTexts, dir_ / "run", settings);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const auto expected = read_json_file(kModel + "/train_class_weights_expected.json");
-  const auto steps = steps_of(dir_ / "run" / "trainer_log.jsonl");
+  const auto steps = records_with(dir_ / "run" / "trainer_log.jsonl", "grad_norm");
   ASSERT_EQ(steps.size(), 6u);
   for (size_t i = 0; i < steps.size(); ++i) {
     const auto& want = expected["steps"][i];
@@ -149,13 +69,13 @@ TEST_F(ProblemTypes, BalancedClassWeightsReproducePyTorchsWeightedCrossEntropyTr
     EXPECT_NEAR(saved[label].get<double>(), weight.get<double>(), 1e-15) << label;
   }
   // The same weights from that file give the same run.
-  auto settings_file = parity_settings();
+  auto settings_file = reference_trajectory_settings();
   settings_file.insert(
       settings_file.end(),
       {"--class-weights", (dir_ / "run" / "last" / "class_weights.json").string()});
   auto again = train(kTexts, dir_ / "again", settings_file);
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  const auto again_steps = steps_of(dir_ / "again" / "trainer_log.jsonl");
+  const auto again_steps = records_with(dir_ / "again" / "trainer_log.jsonl", "grad_norm");
   ASSERT_EQ(again_steps.size(), 6u);
   EXPECT_EQ(again_steps.back()["loss"], steps.back()["loss"]);
 }

@@ -54,13 +54,6 @@ class ReadmePromises : public CliTest {
     write_text_file(dir_ / name, out);
     return dir_ / name;
   }
-  static std::vector<json> records_with(const fs::path& log, const std::string& key) {
-    std::vector<json> found;
-    for (auto& record : read_json_lines(log)) {
-      if (record.contains(key)) found.push_back(record);
-    }
-    return found;
-  }
 };
 
 TEST_F(ReadmePromises, HeadIsKeptForTheSameLabelsAndReplacedForOthers) {

@@ -27,37 +27,10 @@ class TrainTest : public CliTest {
     args.insert(args.end(), extra.begin(), extra.end());
     return run_ftune(args);
   }
-  static std::vector<nlohmann::ordered_json> records_with(const std::filesystem::path& log,
-                                                          const std::string& key) {
-    std::vector<nlohmann::ordered_json> out;
-    for (auto& record : read_json_lines(log)) {
-      if (record.contains(key)) out.push_back(record);
-    }
-    return out;
-  }
 };
 
 TEST_F(TrainTest, ReproducesHuggingFaceTrajectoryAndFinalLogits) {
-  auto result = train(dir_ / "run",
-                      {"--no-shuffle",
-                       "--max-steps",
-                       "6",
-                       "--batch-size",
-                       "8",
-                       "--learning-rate",
-                       "1e-3",
-                       "--weight-decay",
-                       "0.01",
-                       "--warmup-steps",
-                       "2",
-                       "--lr-scheduler",
-                       "linear",
-                       "--max-grad-norm",
-                       "1.0",
-                       "--logging-steps",
-                       "1",
-                       "--eval-strategy",
-                       "no"});
+  auto result = train(dir_ / "run", reference_trajectory_settings());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto expected = read_json_file(kModel + "/train_expected.json");
   auto steps = records_with(dir_ / "run" / "trainer_log.jsonl", "grad_norm");

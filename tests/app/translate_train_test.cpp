@@ -68,10 +68,7 @@ TEST_F(TranslateTrain, ReproducesHuggingFaceTrajectoryWithLabelSmoothing) {
   auto result = train_like_the_fixture(dir_ / "run");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto expected = read_json_file(kModel + "/train_expected.json");
-  std::vector<nlohmann::ordered_json> steps;
-  for (auto& record : read_json_lines(dir_ / "run" / "trainer_log.jsonl")) {
-    if (record.contains("grad_norm")) steps.push_back(record);
-  }
+  const auto steps = records_with(dir_ / "run" / "trainer_log.jsonl", "grad_norm");
   ASSERT_EQ(steps.size(), 6u);
   for (size_t i = 0; i < steps.size(); ++i) {
     const auto& want = expected["steps"][i];
