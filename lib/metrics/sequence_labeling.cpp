@@ -1,4 +1,5 @@
-// seqeval's default mode: chunk boundaries by the conlleval rules, then counts per type.
+// seqeval's default mode (chunk boundaries by the conlleval rules) and strict IOB2 mode, then
+// counts per type.
 #include "lib/metrics/sequence_labeling.h"
 
 #include <map>
@@ -64,8 +65,53 @@ std::vector<Entity> get_entities(const std::vector<std::vector<std::string>>& se
   return entities;
 }
 
+std::vector<Entity> get_entities_strict_iob2(
+    const std::vector<std::vector<std::string>>& sentences) {
+  // seqeval.scheme.IOB2: the prefix is the first character (B, I or O); the type the rest with
+  // the delimiter stripped from both ends.
+  auto type_of = [](const std::string& tag) {
+    const auto first = tag.find_first_not_of('-', 1);
+    const auto last = tag.find_last_not_of('-');
+    std::string type =
+        first == std::string::npos || last < first ? "" : tag.substr(first, last - first + 1);
+    return type.empty() ? std::string("_") : type;
+  };
+  std::vector<Entity> entities;
+  size_t offset = 0;  // the sentence's first token in get_entities' layout
+  for (size_t s = 0; s < sentences.size(); ++s) {
+    const auto& tags = sentences[s];
+    for (size_t i = 0; i < tags.size(); ++i) {
+      const char prefix = tags[i].empty() ? '\0' : tags[i][0];
+      if (prefix != 'B' && prefix != 'I' && prefix != 'O') {
+        throw DataError(fmt::format(
+            "computing strict IOB2 entities: sentence {} token {}: tag '{}': expected B-TYPE, "
+            "I-TYPE or O; hint: strict mode reads IOB2 only (seqeval raises 'Invalid token is "
+            "found'); use the default mode for IOB1, IOE or IOBES tags",
+            s + 1,
+            i + 1,
+            tags[i]));
+      }
+    }
+    size_t i = 0;
+    while (i < tags.size()) {
+      if (tags[i][0] != 'B') {
+        ++i;
+        continue;
+      }
+      const std::string type = type_of(tags[i]);
+      size_t end = i + 1;  // one past the entity
+      while (end < tags.size() && tags[end][0] == 'I' && type_of(tags[end]) == type) ++end;
+      entities.push_back({type, offset + i, offset + end - 1});
+      i = end;
+    }
+    offset += tags.size() + 1;
+  }
+  return entities;
+}
+
 EntityReport compute_entity_report(const std::vector<std::vector<std::string>>& y_true,
-                                   const std::vector<std::vector<std::string>>& y_pred) {
+                                   const std::vector<std::vector<std::string>>& y_pred,
+                                   SeqevalMode mode) {
   if (y_true.size() != y_pred.size()) {
     throw DataError(fmt::format(
         "computing entity metrics: expected as many predicted sentences as true ones ({}), got {}",
@@ -87,8 +133,13 @@ EntityReport compute_entity_report(const std::vector<std::vector<std::string>>& 
   }
   if (tokens == 0) throw DataError("computing entity metrics: expected at least one token, got 0");
   std::map<std::string, std::set<std::pair<size_t, size_t>>> true_by_type, pred_by_type;
-  for (const auto& e : get_entities(y_true)) true_by_type[e.type].insert({e.begin, e.end});
-  for (const auto& e : get_entities(y_pred)) pred_by_type[e.type].insert({e.begin, e.end});
+  const bool strict = mode == SeqevalMode::kStrictIob2;
+  for (const auto& e : strict ? get_entities_strict_iob2(y_true) : get_entities(y_true)) {
+    true_by_type[e.type].insert({e.begin, e.end});
+  }
+  for (const auto& e : strict ? get_entities_strict_iob2(y_pred) : get_entities(y_pred)) {
+    pred_by_type[e.type].insert({e.begin, e.end});
+  }
   std::set<std::string> types;
   for (const auto& [type, spans] : true_by_type) types.insert(type);
   for (const auto& [type, spans] : pred_by_type) types.insert(type);
