@@ -35,11 +35,22 @@ Command add_eval_command(CLI::App& app) {
       "`pearson`, `spearman` (scikit-learn's errors, scipy's correlations) and `loss` (the MSE)\n"
       "lines; --report-json writes {\"metrics\": {\"mse\", \"mae\", \"pearson\", \"spearman\",\n"
       "\"count\", \"loss\"}}.\n"
+      "A token classifier (config.json architectures BertForTokenClassification; CoNLL or JSONL\n"
+      "tagged words, as `ftune train --task ner` reads): seqeval's classification_report (entity\n"
+      "types), a blank line, then `accuracy` (per word), `precision`, `recall`, `f1` (entity\n"
+      "level, micro) and `loss` lines; --seqeval-mode strict counts as seqeval's strict IOB2 "
+      "mode.\n"
+      "Example: ftune eval --model runs/ner/best --data dev.conll\n"
       "With --task translate (a Marian model; data with source/target columns): the loss, then\n"
       "sacreBLEU's BLEU and chrF lines, each followed by its signature.\n"
       "Example: ftune eval --task translate --model runs/m30k/best --data valid.jsonl --beam 4");
-  sub->add_option("--task", *task, "classify (default) or translate")
-      ->check(CLI::IsMember({"classify", "translate"}));
+  sub->add_option("--task",
+                  *task,
+                  "classify (default), ner (the default for a BertForTokenClassification folder) "
+                  "or translate")
+      ->check(CLI::IsMember({"classify", "ner", "translate"}));
+  add_stride_option(*sub, options->stride);
+  add_seqeval_mode_option(*sub, options->seqeval_mode);
   sub->add_option("--source-column", options->pair_columns.source, "translate: source column");
   sub->add_option("--target-column", options->pair_columns.target, "translate: target column");
   sub->add_option("--max-target-length",
@@ -73,6 +84,16 @@ Command add_eval_command(CLI::App& app) {
   return {sub, [options, task] {
             if (*task == "translate") {
               std::fputs(run_translate_eval(*options).c_str(), stdout);
+              return;
+            }
+            if (*task == "ner" || is_token_classifier_folder(options->model_dir)) {
+              const NerEvalResult result = run_ner_eval(*options);
+              std::fputs(format_ner_result(result, options->digits).c_str(), stdout);
+              std::string note = fmt::format("evaluated {} sentences of {}",
+                                             result.predictions.size(),
+                                             options->data.string());
+              if (options->report_json) note += " -> " + options->report_json->string();
+              std::fputs((note + "\n").c_str(), stderr);
               return;
             }
             const EvalResult result = run_eval(*options);

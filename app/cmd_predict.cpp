@@ -6,6 +6,7 @@
 
 #include "app/commands.h"
 #include "app/options.h"
+#include "lib/eval/evaluate.h"
 #include "lib/eval/predict.h"
 
 namespace ftune {
@@ -18,6 +19,10 @@ Command add_predict_command(CLI::App& app) {
       "Output, one line per row in order: {\"label\", \"label_id\", \"probs\", \"logits\"}; for a\n"
       "multi-label model {\"labels\" (sigmoid >= 0.5), \"probs\" (sigmoids), \"logits\"}; for a\n"
       "regression model (config.json problem_type regression) {\"score\", \"logits\"}.\n"
+      "A token classifier (BertForTokenClassification, `ftune train --task ner`) reads CoNLL or\n"
+      "JSONL words (tags, if any, are ignored) and writes one line per sentence:\n"
+      "{\"tokens\", \"tags\" (one per word), \"scores\" (each tag's probability)}, which\n"
+      "`ftune score --task ner` reads.\n"
       "Example: ftune predict --model runs/intent/best --data test.csv --output predictions.jsonl");
   sub->add_option("--model", options->model_dir, "fine-tuned model folder")
       ->transform(model_folder())
@@ -34,12 +39,20 @@ Command add_predict_command(CLI::App& app) {
   add_text_column_options(*sub, options->columns, /*with_label=*/false);
   add_table_options(*sub, options->table);
   add_runtime_options(*sub, options->runtime);
-  return {sub, [options] {
-            const size_t rows = run_predict(*options);
-            std::fputs(
-                fmt::format("predicted {} rows -> {}\n", rows, options->output.string()).c_str(),
-                stderr);
-          }};
+  add_stride_option(*sub, options->stride);
+  return {
+      sub, [options] {
+        if (is_token_classifier_folder(options->model_dir)) {
+          const size_t sentences = run_ner_predict(*options);
+          std::fputs(fmt::format("tagged {} sentences -> {}\n", sentences, options->output.string())
+                         .c_str(),
+                     stderr);
+          return;
+        }
+        const size_t rows = run_predict(*options);
+        std::fputs(fmt::format("predicted {} rows -> {}\n", rows, options->output.string()).c_str(),
+                   stderr);
+      }};
 }
 
 }  // namespace ftune

@@ -24,6 +24,10 @@ Command add_score_command(CLI::App& app) {
       "--task regression: one number per line. Prints `mse`, `mae`, `pearson` and `spearman`\n"
       "lines (scikit-learn's errors, scipy's correlations; nan where scipy gives nan), as\n"
       "`ftune eval` does for a regression model; --report-json writes {\"metrics\": {...}}.\n"
+      "--task ner: CoNLL or JSONL tagged sentences in both files (`ftune predict` writes JSONL\n"
+      "with \"tokens\" and \"tags\"), as many sentences and words on each side. Prints seqeval's\n"
+      "classification_report, then `accuracy`, `precision`, `recall` and `f1` lines\n"
+      "(--seqeval-mode strict: seqeval's strict IOB2 mode).\n"
       "--task translate: one sentence per line, one or more reference files. Prints sacreBLEU's\n"
       "corpus BLEU and chrF2 (defaults: 13a, exp smoothing, mixed case), each as its score line\n"
       "then its signature line:\n"
@@ -35,9 +39,10 @@ Command add_score_command(CLI::App& app) {
       "signature}, \"chrf\": {score, signature}}.\n"
       "Example: ftune score --task translate --references ref.de --predictions hyp.de");
   auto task = std::make_shared<std::string>();
-  sub->add_option("--task", *task, "classify, multi-label, regression or translate")
+  sub->add_option("--task", *task, "classify, multi-label, regression, ner or translate")
       ->required()
-      ->check(CLI::IsMember({"classify", "multi-label", "regression", "translate"}));
+      ->check(CLI::IsMember({"classify", "multi-label", "regression", "ner", "translate"}));
+  add_seqeval_mode_option(*sub, options->seqeval_mode);
   sub->add_option("--references",
                   options->references,
                   "reference file (translate: one or more, one per reference set)")
@@ -53,6 +58,7 @@ Command add_score_command(CLI::App& app) {
     options->task = *task == "classify"      ? ScoreTask::kClassify
                     : *task == "regression"  ? ScoreTask::kRegression
                     : *task == "multi-label" ? ScoreTask::kMultiLabel
+                    : *task == "ner"         ? ScoreTask::kNer
                                              : ScoreTask::kTranslate;
     if (options->task != ScoreTask::kTranslate && options->references.size() != 1) {
       throw CLI::ValidationError("--references",

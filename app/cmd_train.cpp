@@ -1,4 +1,5 @@
-// `ftune train`: fine-tune a BERT-family checkpoint for sequence classification.
+// `ftune train`: fine-tune a BERT-family checkpoint for sequence or token classification, or a
+// Marian model for translation.
 #include <memory>
 
 #include "app/commands.h"
@@ -13,8 +14,9 @@ Command add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* sub = app.add_subcommand(
       "train",
-      "Fine-tune a BERT-family checkpoint for text (or sentence-pair) classification, or a Marian "
-      "model for translation (--task translate), as Hugging Face's Trainer does.\n"
+      "Fine-tune a BERT-family checkpoint for text (or sentence-pair) classification, for named "
+      "entities (--task ner: CoNLL or JSONL tagged words), or a Marian model for translation "
+      "(--task translate), as Hugging Face's Trainer does.\n"
       "Writes DIR/checkpoint-<step>/ (resumable), DIR/best/ and DIR/last/ (model folders that "
       "`ftune predict` and Hugging Face from_pretrained load) and DIR/trainer_log.jsonl.\n"
       "Example:\n"
@@ -27,13 +29,16 @@ Command add_train_command(CLI::App& app) {
   auto* io = sub->add_option_group("Inputs and outputs");
   io->add_option("--task",
                  o->task,
-                 "classify (BERT sequence classification, default) or translate (Marian seq2seq)");
+                 "classify (BERT sequence classification, default), ner (BERT token "
+                 "classification: named entities) or translate (Marian seq2seq)");
   io->add_option("--model", o->inputs.model_dir, "Hugging Face model folder to start from")
       ->transform(model_folder())
       ->required();
   io->add_option("--weights", o->inputs.weights, "weights file overriding the folder's own");
-  io->add_option(
-        "--train", o->inputs.train_file, "training data: .jsonl, .csv or .tsv with a header")
+  io->add_option("--train",
+                 o->inputs.train_file,
+                 "training data: .jsonl, .csv or .tsv with a header (ner: CoNLL columns, or "
+                 ".jsonl with \"tokens\" and \"tags\")")
       ->required();
   io->add_option("--valid", o->inputs.valid_file, "validation data (same format)");
   io->add_option("--output-dir", o->output_dir, "where checkpoints, best/, last/ and logs go")
@@ -70,6 +75,17 @@ Command add_train_command(CLI::App& app) {
       "negatives / positives per label) or a JSON file "
       "{\"label\": weight, ...} naming every label; logged, and saved as class_weights.json in "
       "each saved folder");
+  auto* ner = sub->add_option_group(
+      "Named entities (--task ner)",
+      "data: CoNLL columns (the word first, its tag last; a blank line between sentences; "
+      "-DOCSTART- skipped) or .jsonl {\"tokens\": [...], \"tags\": [...]}; labels on each "
+      "word's first sub-word (Hugging Face run_ner); metrics: seqeval's");
+  ner->add_flag("--label-all-tokens",
+                o->ner.label_all_tokens,
+                "train on every sub-word of a word (its B- tag becoming I- after the first), "
+                "run_ner's --label_all_tokens; default: the first sub-word alone");
+  add_stride_option(*ner, o->ner.stride);
+  add_seqeval_mode_option(*ner, o->ner.mode);
   auto* seq2seq = sub->add_option_group("Translation (--task translate)");
   seq2seq->add_option(
       "--source-column", o->translate.columns.source, "source text column (default source)");
@@ -111,7 +127,9 @@ Command add_train_command(CLI::App& app) {
                       "macro_precision, macro_recall; multi-label: macro_f1 (default), micro_f1, "
                       "weighted_f1, samples_f1, subset_accuracy, hamming_loss (lower is better); "
                       "regression: pearson (default), spearman, "
-                      "mse, mae (lower is better); translate: bleu (default with "
+                      "mse, mae (lower is better); ner: f1 (default; entity-level micro F1), "
+                      "precision, recall, accuracy, macro_f1, weighted_f1; translate: bleu "
+                      "(default with "
                       "--predict-with-generate), chrf; all: loss (lower is better)");
 
   auto launch = std::make_shared<LaunchOptions>();

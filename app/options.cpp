@@ -40,6 +40,26 @@ void add_table_options(CLI::App& sub, TableReadOptions& table) {
                "skip rows that cannot be read (and count them) instead of stopping");
 }
 
+void add_stride_option(CLI::App& sub, std::optional<size_t>& stride) {
+  sub.add_option("--stride",
+                 stride,
+                 "ner: a sentence longer than --max-length is cut into windows that share this "
+                 "many sub-words with the next (default 32, at most half a window); each word "
+                 "takes its tag from the window where it has the most context");
+}
+
+void add_seqeval_mode_option(CLI::App& sub, SeqevalMode& mode) {
+  sub.add_option_function<std::string>(
+         "--seqeval-mode",
+         [&mode](const std::string& name) {
+           mode = name == "strict" ? SeqevalMode::kStrictIob2 : SeqevalMode::kDefault;
+         },
+         "ner: how entities are counted: default (seqeval's default, the conlleval rules: an I- "
+         "with no B- before it starts an entity) or strict (seqeval's mode='strict', "
+         "scheme=IOB2: only B- starts one; tags other than B-, I-, O are an error)")
+      ->check(CLI::IsMember({"default", "strict"}));
+}
+
 CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime) {
   auto* group = sub.add_option_group("Hardware and precision");
   group->add_option("--device",

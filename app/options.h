@@ -1,16 +1,23 @@
 // CLI11 options shared by several subcommands (data columns, encodings).
 #pragma once
 
+#include <cstddef>
+#include <optional>
+
 #include <CLI/CLI.hpp>
 
 #include "lib/data/table.h"
 #include "lib/data/text_dataset.h"
+#include "lib/metrics/sequence_labeling.h"
 #include "lib/tensors/device.h"
 
 namespace ftune {
 
 void add_text_column_options(CLI::App& sub, TextColumns& columns, bool with_label);
 void add_table_options(CLI::App& sub, TableReadOptions& table);
+// NER: --stride (window overlap) and --seqeval-mode (default | strict), on `sub` or a group of it.
+void add_stride_option(CLI::App& sub, std::optional<size_t>& stride);
+void add_seqeval_mode_option(CLI::App& sub, SeqevalMode& mode);
 // --device and --precision, in a "Hardware and precision" group (returned, for more options).
 CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime);
 

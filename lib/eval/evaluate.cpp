@@ -8,6 +8,7 @@
 
 #include "lib/eval/translation_eval.h"
 #include "lib/io/bert_folder.h"
+#include "lib/io/bert_token_folder.h"
 #include "lib/io/marian_folder.h"
 #include "lib/metrics/bleu.h"
 #include "util/atomic_file.h"
@@ -68,6 +69,48 @@ EvalResult run_eval(const EvalOptions& options) {
   result.skipped_rows = examples.skipped_rows;
   if (options.report_json) {
     write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");
+  }
+  return result;
+}
+
+bool is_token_classifier_folder(const std::filesystem::path& model_dir) {
+  require_model_folder(model_dir);
+  return is_token_classifier(BertConfig::read((model_dir / "config.json").string()));
+}
+
+NerEvalResult run_ner_eval(const EvalOptions& options) {
+  require_model_folder(options.model_dir);
+  if (options.report_json) {
+    require_writable_parent(*options.report_json);
+    refuse_output_over_input(
+        *options.report_json,
+        "--report-json",
+        {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
+  }
+  const Runtime runtime = resolve_runtime(options.runtime);
+  // Tags are checked against config.json before the (possibly large) weights are read.
+  const BertConfig config = BertConfig::read((options.model_dir / "config.json").string());
+  auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
+  require_vocabulary_fits(tokenizer, config, options.model_dir);
+  const size_t max_length = clamp_max_length(config, options.max_length);
+  const TaggedSentences sentences = read_tagged_sentences(options.data, /*read_tags=*/true);
+  const auto tag_ids = map_tag_ids(sentences, config.id2label);
+  const auto windows = encode_word_windows(
+      sentences, tokenizer, max_length, options.stride.value_or(default_stride(max_length)));
+
+  ClassifierLoadOptions load_options;
+  load_options.weights = options.weights;
+  TokenClassifier classifier = load_token_classifier(options.model_dir, load_options);
+  at::Tensor logits;
+  {
+    InferenceScope inference(*classifier.model, runtime);
+    logits = compute_window_logits(
+        classifier.model, windows, tokenizer.pad_id(), options.batch_size, 0, "eval");
+  }
+  NerEvalResult result = compute_ner_result(
+      logits, sentences, windows, tag_ids, classifier.config.id2label, options.seqeval_mode);
+  if (options.report_json) {
+    write_file_atomically(*options.report_json, ner_result_to_json(result).dump(2) + "\n");
   }
   return result;
 }

@@ -1,5 +1,6 @@
 // `ftune eval`: a fine-tuned model on labelled data. Classification: loss and the scikit-learn
-// report (lib/eval/classification_eval.h); translation: loss, BLEU and chrF of its translations.
+// report (lib/eval/classification_eval.h); NER: loss and the seqeval report
+// (lib/eval/token_classification_eval.h); translation: loss, BLEU and chrF of its translations.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include "lib/data/seq2seq_data.h"
 #include "lib/data/text_dataset.h"
 #include "lib/eval/classification_eval.h"
+#include "lib/eval/token_classification_eval.h"
 #include "lib/generate/search.h"
 #include "lib/tensors/device.h"
 
@@ -28,6 +30,9 @@ struct EvalOptions {
   TextColumns columns;
   std::optional<std::filesystem::path> report_json;  // written atomically (eval_result_to_json)
   int digits = 2;
+  // ner
+  std::optional<size_t> stride;  // default_stride(max_length)
+  SeqevalMode seqeval_mode = SeqevalMode::kDefault;
   // translate
   PairColumns pair_columns;
   size_t max_target_length = 128;
@@ -37,6 +42,15 @@ struct EvalOptions {
 // Classification: loads the model, reads the labelled data, runs it, and writes --report-json
 // when asked.
 EvalResult run_eval(const EvalOptions& options);
+
+// NER (a BertForTokenClassification folder; CoNLL or JSONL data): loads the model, reads the
+// tagged sentences, runs them in windows, and writes --report-json (ner_result_to_json) when
+// asked. DataError naming file:line for a tag the model does not know.
+NerEvalResult run_ner_eval(const EvalOptions& options);
+
+// Whether `model_dir`'s config.json names BertForTokenClassification (eval and predict then run
+// the NER path without --task ner).
+bool is_token_classifier_folder(const std::filesystem::path& model_dir);
 
 // Translation: the text to print (loss, BLEU and chrF lines with signatures).
 std::string run_translate_eval(const EvalOptions& options);

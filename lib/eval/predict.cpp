@@ -9,7 +9,9 @@
 #include <torch/torch.h>
 
 #include "lib/eval/classification_eval.h"
+#include "lib/eval/token_classification_eval.h"
 #include "lib/io/bert_folder.h"
+#include "lib/io/bert_token_folder.h"
 #include "lib/tensors/collate.h"
 #include "lib/tensors/device.h"
 #include "util/atomic_file.h"
@@ -98,6 +100,44 @@ size_t run_predict(const PredictOptions& options) {
   }
   writer.commit();
   return static_cast<size_t>(logits.size(0));
+}
+
+size_t run_ner_predict(const PredictOptions& options) {
+  require_writable_parent(options.output);
+  refuse_output_over_input(options.output,
+                           "--output",
+                           {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
+  require_model_folder(options.model_dir);
+  auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
+  ClassifierLoadOptions load_options;
+  load_options.weights = options.weights;
+  const Runtime runtime = resolve_runtime(options.runtime);
+  TokenClassifier classifier = load_token_classifier(options.model_dir, load_options);
+  require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
+  const size_t max_length = clamp_max_length(classifier.config, options.max_length);
+  const TaggedSentences sentences = read_tagged_sentences(options.data, /*read_tags=*/false);
+  const auto windows = encode_word_windows(
+      sentences, tokenizer, max_length, options.stride.value_or(default_stride(max_length)));
+  at::Tensor logits;
+  {
+    InferenceScope inference(*classifier.model, runtime);
+    logits = compute_window_logits(
+        classifier.model, windows, tokenizer.pad_id(), options.batch_size, 0, "predict");
+  }
+  const WordPredictions predicted =
+      predict_word_tags(logits, sentences, windows, classifier.config.id2label);
+  AtomicFileWriter writer(options.output);
+  for (size_t s = 0; s < sentences.words.size(); ++s) {
+    nlohmann::ordered_json line;  // keys in the documented order
+    line["tokens"] = sentences.words[s];
+    line["tags"] = predicted.tags[s];
+    line["scores"] = predicted.scores[s];
+    // A word of invalid UTF-8 is written with U+FFFD rather than failing the whole file.
+    writer.stream() << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+                    << '\n';
+  }
+  writer.commit();
+  return sentences.words.size();
 }
 
 }  // namespace ftune

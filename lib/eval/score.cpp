@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/data/lines.h"
+#include "lib/data/ner_data.h"
 #include "lib/data/text_dataset.h"
 #include "lib/eval/classification_eval.h"
+#include "lib/eval/token_classification_eval.h"
 #include "lib/metrics/bleu.h"
 #include "lib/metrics/classification_metrics.h"
 #include "util/atomic_file.h"
@@ -167,6 +169,47 @@ std::string score_multilabel(const ScoreOptions& options) {
       });
 }
 
+// Tagged sentences (CoNLL or JSONL, as `ftune predict` writes them for a token classifier), lined
+// up sentence by sentence and word by word.
+std::string score_ner(const ScoreOptions& options) {
+  if (options.references.size() != 1) {
+    throw DataError(fmt::format("scoring: --references: expected one file for --task ner, got {}",
+                                options.references.size()));
+  }
+  const auto references = read_tagged_sentences(options.references[0], /*read_tags=*/true);
+  const auto predictions = read_tagged_sentences(options.predictions, /*read_tags=*/true);
+  if (references.words.size() != predictions.words.size()) {
+    throw DataError(fmt::format(
+        "scoring: predictions '{}': expected {} sentences (as many as references '{}'), got {}; "
+        "hint: sentence i of the predictions must tag sentence i of the references",
+        options.predictions.string(),
+        references.words.size(),
+        options.references[0].string(),
+        predictions.words.size()));
+  }
+  for (size_t s = 0; s < references.words.size(); ++s) {
+    if (references.words[s].size() != predictions.words[s].size()) {
+      throw DataError(fmt::format(
+          "scoring: predictions '{}' line {}: expected {} tags (the words of the sentence at "
+          "references '{}' line {}), got {}",
+          options.predictions.string(),
+          predictions.line_numbers[s],
+          references.words[s].size(),
+          options.references[0].string(),
+          references.line_numbers[s],
+          predictions.words[s].size()));
+    }
+  }
+  NerEvalResult result;
+  result.mode = options.seqeval_mode;
+  result.predictions = predictions.tags;
+  result.report = compute_entity_report(references.tags, predictions.tags, options.seqeval_mode);
+  if (options.report_json) {
+    write_file_atomically(*options.report_json, ner_result_to_json(result).dump(2) + "\n");
+  }
+  return format_ner_result(result, options.digits);
+}
+
 std::string score_translation(const ScoreOptions& options) {
   if (options.references.empty()) {
     throw DataError("scoring: --references: expected at least one file, got none");
@@ -218,6 +261,8 @@ std::string run_score(const ScoreOptions& options) {
       return score_regression(options);
     case ScoreTask::kMultiLabel:
       return score_multilabel(options);
+    case ScoreTask::kNer:
+      return score_ner(options);
     case ScoreTask::kTranslate:
       break;
   }

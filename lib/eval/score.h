@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "lib/metrics/sequence_labeling.h"
+
 namespace ftune {
 
-enum class ScoreTask { kClassify, kTranslate, kRegression, kMultiLabel };
+enum class ScoreTask { kClassify, kTranslate, kRegression, kMultiLabel, kNer };
 
 struct ScoreOptions {
   ScoreTask task = ScoreTask::kClassify;
@@ -17,6 +19,7 @@ struct ScoreOptions {
   std::filesystem::path predictions;
   std::optional<std::filesystem::path> report_json;
   int digits = 2;
+  SeqevalMode seqeval_mode = SeqevalMode::kDefault;  // ner
 };
 
 // Scores the predictions and returns the text to print. classify: format_eval_result (no loss
@@ -32,6 +35,9 @@ struct ScoreOptions {
 // subset_accuracy, hamming_loss, micro_f1 and macro_f1 lines (format_eval_result).
 // regression: one number per line in both files; the lines of format_regression_report (MSE, MAE,
 // Pearson, Spearman), and --report-json {"metrics": {...}} as `ftune eval` writes it.
+// ner: CoNLL or JSONL tagged sentences in both files (`ftune predict`'s output for a token
+// classifier is JSONL with "tokens" and "tags"), as many sentences and words on each side;
+// format_ner_result's text and ner_result_to_json.
 // --report-json for translate: {"bleu": {score, counts, totals, precisions, bp, sys_len, ref_len,
 // signature}, "chrf": {score, signature}}.
 std::string run_score(const ScoreOptions& options);

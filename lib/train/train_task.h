@@ -1,8 +1,9 @@
-// What the training loop needs from a task (sequence classification, translation, masked-LM
-// pretraining): the model, a loss for a micro-batch, an evaluation, and saving. Three callers, so
-// an interface; lib/train/trainer.cpp drives it, lib/train/*_task.cpp implement it. Each task has
-// its own options; what they all read (model folder, data files) is TaskInputs, and what the
-// trainer resolves once for them (device, seed, eval batch size) is TaskContext.
+// What the training loop needs from a task (sequence classification, token classification,
+// translation, masked-LM pretraining): the model, a loss for a micro-batch, an evaluation, and
+// saving. Three callers, so an interface; lib/train/trainer.cpp drives it, lib/train/*_task.cpp
+// implement it. Each task has its own options; what they all read (model folder, data files) is
+// TaskInputs, and what the trainer resolves once for them (device, seed, eval batch size) is
+// TaskContext.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include "lib/data/table.h"
 #include "lib/data/text_dataset.h"
 #include "lib/eval/eval_metrics.h"
+#include "lib/metrics/sequence_labeling.h"
 
 namespace ftune {
 
@@ -46,6 +48,16 @@ struct ClassifyTaskOptions {
   // Multi-label only: at each evaluation, tune each label's threshold on the validation set
   // (tune_label_thresholds) and save them in config.json's label_thresholds.
   bool tune_thresholds = false;
+};
+
+struct NerTaskOptions {
+  // Every sub-word of a word carries its label (B- becoming I- after the first, run_ner's
+  // label_all_tokens); default: the first sub-word alone, -100 on the rest.
+  bool label_all_tokens = false;
+  // Sub-words shared by consecutive windows of a sentence longer than --max-length; default:
+  // default_stride(max_length).
+  std::optional<size_t> stride;
+  SeqevalMode mode = SeqevalMode::kDefault;  // how evaluations count entities
 };
 
 struct TranslateTaskOptions {
@@ -99,6 +111,9 @@ class TrainTask {
 std::unique_ptr<TrainTask> make_classification_task(const TaskInputs& inputs,
                                                     const ClassifyTaskOptions& options,
                                                     const TaskContext& context);
+std::unique_ptr<TrainTask> make_token_classification_task(const TaskInputs& inputs,
+                                                          const NerTaskOptions& options,
+                                                          const TaskContext& context);
 std::unique_ptr<TrainTask> make_translation_task(const TaskInputs& inputs,
                                                  const TranslateTaskOptions& options,
                                                  const TaskContext& context);

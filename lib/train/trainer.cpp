@@ -35,14 +35,19 @@ namespace {
 
 void check_options(const TrainOptions& o) {
   auto fail = [](const std::string& what) { throw Error("checking train options: " + what); };
-  if (o.task != "classify" && o.task != "translate" && o.task != "pretrain") {
-    fail(fmt::format("--task '{}': expected classify or translate",
+  if (o.task != "classify" && o.task != "ner" && o.task != "translate" && o.task != "pretrain") {
+    fail(fmt::format("--task '{}': expected classify, ner or translate",
                      o.task));  // pretrain: own command
   }
   if (o.task != "classify" && (!o.classify.problem_type.empty() ||
                                !o.classify.class_weights.empty() || o.classify.tune_thresholds)) {
     fail(
         fmt::format("--problem-type and --class-weights apply to --task classify, not {}", o.task));
+  }
+  if (o.task != "ner" &&
+      (o.ner.label_all_tokens || o.ner.stride || o.ner.mode != SeqevalMode::kDefault)) {
+    fail(fmt::format("--label-all-tokens, --stride and --seqeval-mode apply to --task ner, not {}",
+                     o.task));
   }
   if (!parse_lr_scheduler(o.lr_scheduler)) {
     fail(
@@ -168,6 +173,7 @@ void remove_if_empty(const std::filesystem::path& dir) {
 
 std::unique_ptr<TrainTask> make_task(const TrainOptions& o, const TaskContext& context) {
   if (o.task == "translate") return make_translation_task(o.inputs, o.translate, context);
+  if (o.task == "ner") return make_token_classification_task(o.inputs, o.ner, context);
   if (o.task == "pretrain") return make_mlm_task(o.inputs, o.pretrain, context);
   return make_classification_task(o.inputs, o.classify, context);
 }

@@ -13,9 +13,10 @@
 namespace ftune {
 
 struct TrainOptions {
-  std::string task = "classify";  // classify | translate | pretrain (`ftune pretrain`)
+  std::string task = "classify";  // classify | ner | translate | pretrain (`ftune pretrain`)
   TaskInputs inputs;              // model folder and data, for every task
   ClassifyTaskOptions classify;
+  NerTaskOptions ner;
   TranslateTaskOptions translate;
   PretrainTaskOptions pretrain;
   std::filesystem::path output_dir;

@@ -1,6 +1,7 @@
-// Data for the problem-type tests (problem_types_test.cpp, hf_roundtrip_test.cpp): the 16 texts
-// of tests/fixtures/bert-cls with labels made from their intents, so that the tiny fixture model
-// trains on them as a regression or a multi-label task.
+// Data for the problem-type tests (problem_types_test.cpp, ner_test.cpp, hf_roundtrip_test.cpp):
+// the 16 texts of tests/fixtures/bert-cls with labels made from their intents, so that the tiny
+// fixture model trains on them as a regression or a multi-label task; and 16 tagged sentences
+// for NER.
 #pragma once
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -67,6 +69,46 @@ inline std::set<std::string> label_set_of(const nlohmann::ordered_json& label) {
     names.insert(name);
     if (bar == std::string::npos) return names;
     start = bar + 1;
+  }
+}
+
+// 16 sentences written for these tests (not from a dataset), IOB2 tags of four types, as CoNLL
+// columns: words of several sub-words, punctuation, accents, an entity at each end of a sentence,
+// and sentence 12 longer than a 12-token window.
+inline const std::vector<std::vector<std::pair<std::string, std::string>>> kNerSentences = {
+    {{"Alice", "B-PER"}, {"moved", "O"}, {"to", "O"}, {"Paris", "B-LOC"}, {".", "O"}},
+    {{"Bob", "B-PER"}, {"Smith", "I-PER"}, {"works", "O"}, {"at", "O"}, {"Acme", "B-ORG"}},
+    {{"The", "O"}, {"United", "B-LOC"}, {"Kingdom", "I-LOC"}, {"voted", "O"}},
+    {{"Microsoft", "B-ORG"}, {"bought", "O"}, {"GitHub", "B-ORG"}, {"in", "O"}, {"2018", "O"}},
+    {{"Zoë", "B-PER"}, {"visited", "O"}, {"São", "B-LOC"}, {"Paulo", "I-LOC"}},
+    {{"Nothing", "O"}, {"happened", "O"}, {"today", "O"}, {"!", "O"}},
+    {{"Google", "B-ORG"}, {"Maps", "B-MISC"}, {"shows", "O"}, {"Berlin", "B-LOC"}},
+    {{"Dr.", "O"}, {"Watson", "B-PER"}, {"met", "O"}, {"Sherlock", "B-PER"}, {"Holmes", "I-PER"}},
+    {{"Flights", "O"},
+     {"from", "O"},
+     {"New", "B-LOC"},
+     {"York", "I-LOC"},
+     {"to", "O"},
+     {"Tokyo", "B-LOC"}},
+    {{"She", "O"}, {"reads", "O"}, {"The", "B-MISC"}, {"Hobbit", "I-MISC"}},
+    {{"Amazon", "B-ORG"}, {"Web", "I-ORG"}, {"Services", "I-ORG"}, {"failed", "O"}},
+    {{"Yesterday", "O"},  {"Carol", "B-PER"}, {"and", "O"},        {"Dave", "B-PER"},
+     {"flew", "O"},       {"from", "O"},      {"Lisbon", "B-LOC"}, {"via", "O"},
+     {"Madrid", "B-LOC"}, {"and", "O"},       {"Rome", "B-LOC"},   {"to", "O"},
+     {"Athens", "B-LOC"}, {"for", "O"},       {"the", "O"},        {"Olympic", "B-MISC"},
+     {"Games", "I-MISC"}, {"with", "O"},      {"Intel", "B-ORG"},  {"colleagues", "O"}},
+    {{"Unbelievably", "O"}, {"expensive", "O"}, {"tickets", "O"}},
+    {{"Eve", "B-PER"}, {"joined", "O"}, {"Siemens", "B-ORG"}},
+    {{"Lakes", "O"}, {"near", "O"}, {"Geneva", "B-LOC"}, {"freeze", "O"}},
+    {{"Nvidia", "B-ORG"}, {"and", "O"}, {"AMD", "B-ORG"}, {"compete", "O"}},
+};
+
+// kNerSentences as a CoNLL file (word<TAB>tag, a blank line between sentences), from `first` on.
+inline void write_ner_data(const std::filesystem::path& file, size_t first = 0) {
+  std::ofstream out(file);
+  for (size_t s = first; s < kNerSentences.size(); ++s) {
+    for (const auto& [word, tag] : kNerSentences[s]) out << word << '\t' << tag << '\n';
+    out << '\n';
   }
 }
 
