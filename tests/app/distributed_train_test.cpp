@@ -16,6 +16,7 @@
 #include "lib/io/weights.h"
 #include "lib/train/distributed.h"
 #include "tests/app/cli_testing.h"
+#include "tests/app/problem_data.h"
 #include "tests/common/tensor_testing.h"
 
 extern char** environ;
@@ -186,6 +187,65 @@ TEST_F(DistributedTrainTest, AccumulationAndEvaluationMatchOneProcessToo) {
   EXPECT_EQ(read_step_losses(dir_ / "two" / "trainer_log.jsonl").size(), 4u);
   expect_same_trajectory(dir_ / "one", dir_ / "two");
   EXPECT_TRUE(std::filesystem::exists(dir_ / "two" / "best" / "model.safetensors"));
+}
+
+TEST_F(DistributedTrainTest, NerEvaluationGathersEveryRanksWindowsIntoTheWholeSetsMetrics) {
+  // Sub-word windows of 12 tokens: the 7 validation sentences make 9 windows (sentence 12 takes
+  // three), so the two ranks evaluate 5 and 4 windows of differing lengths, gathered back into
+  // one set: the last evaluation must equal `ftune eval` of the same weights in one process.
+  // (The training steps are not compared with one process of twice the batch: the token loss
+  // is each rank's mean over its own labelled sub-words, averaged over the ranks, as PyTorch's
+  // DDP and Hugging Face's Trainer compute it, not the mean over the whole batch's.)
+  write_ner_data(dir_ / "train.conll");
+  write_ner_data(dir_ / "valid.conll", /*first=*/9);
+  auto two = run_ftune({"--threads",
+                        "1",
+                        "train",
+                        "--task",
+                        "ner",
+                        "--model",
+                        kModel,
+                        "--train",
+                        (dir_ / "train.conll").string(),
+                        "--valid",
+                        (dir_ / "valid.conll").string(),
+                        "--output-dir",
+                        (dir_ / "two").string(),
+                        "--max-length",
+                        "12",
+                        "--stride",
+                        "3",
+                        "--epochs",
+                        "2",
+                        "--learning-rate",
+                        "5e-3",
+                        "--batch-size",
+                        "4",
+                        "--nproc-per-node",
+                        "2",
+                        "--dist-timeout",
+                        "60"});
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  const auto evals = records_with(dir_ / "two" / "trainer_log.jsonl", "eval_f1");
+  ASSERT_EQ(evals.size(), 2u);
+  auto one = run_ftune({"eval",
+                        "--model",
+                        (dir_ / "two" / "last").string(),
+                        "--data",
+                        (dir_ / "valid.conll").string(),
+                        "--max-length",
+                        "12",
+                        "--stride",
+                        "3",
+                        "--report-json",
+                        (dir_ / "report.json").string()});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto report = nlohmann::json::parse(read_text_file(dir_ / "report.json"));
+  for (const char* key : {"loss", "f1", "precision", "recall", "accuracy"}) {
+    const double want = report["metrics"][key].get<double>();
+    EXPECT_NEAR(evals.back()[std::string("eval_") + key].get<double>(), want, 1e-6 * std::abs(want))
+        << key;
+  }
 }
 
 TEST_F(DistributedTrainTest, EveryRankResumesFromTheSameCheckpoint) {

@@ -11,6 +11,12 @@ a current transformers (the torch venv of scripts/install-torch2.sh):
       AutoModelForSequenceClassification, with HF's own loss for its problem_type: regression
       (MSE on the numeric labels) or multi_label_classification (BCE with logits on the label
       lists, or 'a | b' cells, as 0/1 rows); prints {"steps": [{"step", "loss", "grad_norm", "lr"}, ...]}
+  hf_roundtrip.py ner-train-reference MODEL_DIR DATA_CONLL   the same fixed-batch reference for
+      token classification: the folder loaded with AutoModelForTokenClassification, the CoNLL
+      sentences tokenized with is_split_into_words=True and labelled as run_ner does (first
+      sub-word; -100 elsewhere and at padding), the model's own loss
+  hf_roundtrip.py ner-predict MODEL_DIR DATA_CONLL   per sentence {"tags", "scores"}: the tag of
+      each word (argmax at its first sub-word, as run_ner evaluates) and its softmax probability
   hf_roundtrip.py tokenize-data MODEL_DIR OUT_DIR    every line of the English text data (the
       bundled assets/data, and where present ../shared/data's Financial PhraseBank, Banking77,
       CLINC150, SST-2, MRPC pairs and Multi30k English) into OUT_DIR/texts.jsonl, and the
@@ -77,6 +83,67 @@ def train_reference(model_dir, data_jsonl):
     print(json.dumps({"steps": steps}))
 
 
+def read_conll(path):
+    sentences, words, tags = [], [], []
+    for line in open(path, encoding="utf-8"):
+        columns = line.split()
+        if not columns:
+            if words:
+                sentences.append((words, tags))
+            words, tags = [], []
+            continue
+        words.append(columns[0])
+        tags.append(columns[-1])
+    if words:
+        sentences.append((words, tags))
+    return sentences
+
+
+def ner_batch(model_dir, data_conll):
+    from transformers import AutoModelForTokenClassification
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForTokenClassification.from_pretrained(model_dir, attn_implementation="eager")
+    sentences = read_conll(data_conll)
+    encoded = tokenizer([words for words, _ in sentences], is_split_into_words=True,
+                        padding=True, truncation=True, max_length=128, return_tensors="pt")
+    labels = torch.full(encoded["input_ids"].shape, -100)
+    first = torch.zeros(encoded["input_ids"].shape, dtype=torch.bool)
+    for b, (_, tags) in enumerate(sentences):
+        previous = None
+        for t, word in enumerate(encoded.word_ids(b)):
+            if word is not None and word != previous:
+                labels[b, t] = model.config.label2id[tags[word]]
+                first[b, t] = True
+            previous = word
+    return model, sentences, encoded, labels, first
+
+
+def ner_train_reference(model_dir, data_conll):
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "fixtures", "generators"))
+    import fixture_common as fc
+    model, _, encoded, labels, _ = ner_batch(model_dir, data_conll)
+
+    def loss_fn(m, batch):
+        idx = torch.tensor(batch)
+        return m(**{k: v[idx] for k, v in encoded.items()}, labels=labels[idx]).loss
+
+    _, _, _, steps = fc.train_reference(model, [list(range(0, 8)), list(range(8, 16))], loss_fn)
+    print(json.dumps({"steps": steps}))
+
+
+def ner_predict(model_dir, data_conll):
+    model, sentences, encoded, _, first = ner_batch(model_dir, data_conll)
+    with torch.no_grad():
+        probs = model.eval()(**encoded).logits.softmax(-1)
+    out = []
+    for b in range(len(sentences)):
+        best = probs[b][first[b]]  # (words, L), the first sub-words in word order
+        out.append({"tags": [model.config.id2label[int(i)] for i in best.argmax(-1)],
+                    "scores": best.max(-1).values.tolist()})
+    print(json.dumps({"sentences": out}))
+
+
 def data_rows():
     """(source, text, text_pair) for every text of the data tokenize-data covers."""
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -136,4 +203,5 @@ def tokenize_data(model_dir, out_dir):
 
 if __name__ == "__main__":
     {"logits": logits, "save": save, "train-reference": train_reference,
-     "tokenize-data": tokenize_data}[sys.argv[1]](*sys.argv[2:])
+     "tokenize-data": tokenize_data, "ner-train-reference": ner_train_reference,
+     "ner-predict": ner_predict}[sys.argv[1]](*sys.argv[2:])

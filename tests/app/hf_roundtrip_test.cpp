@@ -8,7 +8,8 @@
 // from tokenizer.json alone, gives BertTokenizerFast's and BertTokenizer's ids on every line of
 // the English text data (bundled and ../shared/data). And --problem-type regression: ftune's
 // training trajectory equals Hugging Face's with its own MSE loss from the same folder, and the
-// trained folder loads in transformers with ftune's outputs.
+// trained folder loads in transformers with ftune's outputs; the same for multi-label, and for
+// --task ner against AutoModelForTokenClassification (tags and their probabilities per word).
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -198,6 +199,92 @@ TEST_P(HfProblemTypes, TrainsAsHuggingFacesOwnLossAndItsFolderLoadsThere) {
 
 INSTANTIATE_TEST_SUITE_P(ProblemType, HfProblemTypes,
                          ::testing::Values("regression", "multi_label_classification"));
+
+// --task ner from a start folder with a fresh head: ftune's trajectory equals Hugging Face's
+// BertForTokenClassification loss over run_ner's labels, and the trained folder loads with
+// AutoModelForTokenClassification and tags every word as `ftune predict` does, with its
+// probabilities.
+TEST_F(HfRoundTrip, NerTrainsAsHuggingFacesTokenClassifierAndItsFolderLoadsThere) {
+  const auto data_file = dir_ / "data.conll";
+  write_ner_data(data_file);
+  auto start = run_ftune({"--threads",
+                          "1",
+                          "train",
+                          "--task",
+                          "ner",
+                          "--model",
+                          kModel,
+                          "--train",
+                          data_file.string(),
+                          "--output-dir",
+                          (dir_ / "start").string(),
+                          "--max-steps",
+                          "1",
+                          "--learning-rate",
+                          "0",
+                          "--eval-strategy",
+                          "no"});
+  ASSERT_EQ(start.exit_code, 0) << start.err;
+  const auto folder = dir_ / "start" / "last";
+  std::vector<std::string> args = {"--threads",
+                                   "1",
+                                   "train",
+                                   "--task",
+                                   "ner",
+                                   "--model",
+                                   folder.string(),
+                                   "--train",
+                                   data_file.string(),
+                                   "--output-dir",
+                                   (dir_ / "run").string()};
+  for (const auto& setting : reference_trajectory_settings()) args.push_back(setting);
+  auto run = run_ftune(args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("token classification head kept"), std::string::npos) << run.err;
+
+  auto [status, out] = capture(python_ + " " + kScript + " ner-train-reference '" +
+                               folder.string() + "' '" + data_file.string() + "' 2>&1");
+  ASSERT_EQ(status, 0) << out;
+  const json want = json::parse(out.substr(out.find('{')))["steps"];
+  const auto got = records_with(dir_ / "run" / "trainer_log.jsonl", "grad_norm");
+  ASSERT_EQ(got.size(), 6u);
+  ASSERT_EQ(want.size(), 6u);
+  for (size_t i = 0; i < got.size(); ++i) {
+    for (const char* key : {"loss", "grad_norm"}) {
+      EXPECT_NEAR(got[i][key].get<double>(),
+                  want[i][key].get<double>(),
+                  1e-5 * std::abs(want[i][key].get<double>()))
+          << key << " at step " << i + 1;
+    }
+  }
+
+  const auto trained = dir_ / "run" / "last";
+  const auto predictions = dir_ / "predictions.jsonl";
+  auto predict = run_ftune({"predict",
+                            "--model",
+                            trained.string(),
+                            "--data",
+                            data_file.string(),
+                            "--output",
+                            predictions.string()});
+  ASSERT_EQ(predict.exit_code, 0) << predict.err;
+  auto [hf_status, hf_out] = capture(python_ + " " + kScript + " ner-predict '" + trained.string() +
+                                     "' '" + data_file.string() + "' 2>&1");
+  ASSERT_EQ(hf_status, 0) << hf_out;
+  const json hf = json::parse(hf_out.substr(hf_out.find('{')))["sentences"];
+  const auto lines = read_json_lines(predictions);
+  ASSERT_EQ(lines.size(), hf.size());
+  for (size_t s = 0; s < lines.size(); ++s) {
+    EXPECT_EQ(lines[s]["tags"].get<std::vector<std::string>>(),
+              hf[s]["tags"].get<std::vector<std::string>>())
+        << "sentence " << s;
+    ASSERT_EQ(lines[s]["scores"].size(), hf[s]["scores"].size());
+    for (size_t w = 0; w < hf[s]["scores"].size(); ++w) {
+      EXPECT_NEAR(lines[s]["scores"][w].get<double>(), hf[s]["scores"][w].get<double>(), 1e-5)
+          << "sentence " << s << " word " << w;
+    }
+  }
+}
 
 // The input_ids of every line of `jsonl` (ftune tokenize's output, or hf.jsonl's bare lists).
 std::vector<std::vector<int64_t>> read_ids(const fs::path& jsonl) {
