@@ -213,6 +213,22 @@ def seed_wordpiece():
     write("wordpiece", "bad-utf8", bytes([0]) + b"caf\xc3 \xff\xfe \xed\xa0\x80 ok")
 
 
+# ----- NER data: control byte (see fuzz/ner_data_fuzzer.cpp), then the file -----
+
+def seed_ner_data():
+    conll, jsonl, tags = 0, 1, 2
+    write("ner_data", "conll2003.conll", bytes([conll | tags | (3 << 2) | (1 << 5)]) +
+          b"-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n\t\nPeter\tB-PER\r\n")
+    write("ner_data", "long.conll", bytes([conll | tags]) +
+          "".join(f"w{i}x\t{'B-X' if i % 3 == 0 else 'I-X'}\n" for i in range(40)).encode())
+    write("ner_data", "words.conll", bytes([conll | (7 << 2) | (7 << 5)]) +
+          "Caf\u00e9 \u6771\u4eac\n\u200b\n\nunaffable\n".encode())
+    write("ner_data", "tagged.jsonl", bytes([jsonl | tags | (2 << 2)]) +
+          b'{"tokens": ["Paris", "is"], "tags": ["B-LOC", "O"]}\n{"tokens": ["a"], "ner_tags": ["O"]}\n')
+    write("ner_data", "bad.jsonl", bytes([jsonl | tags]) +
+          b'{"tokens": ["a", "b"], "tags": ["O"]}\n{"tokens": [1]}\n')
+
+
 # ----- tables: control byte (see fuzz/table_fuzzer.cpp), then the file -----
 
 def seed_table():
@@ -271,6 +287,7 @@ if __name__ == "__main__":
     seed_legacy()
     seed_wordpiece()
     seed_table()
+    seed_ner_data()
     seed_json_files()
     for folder in sorted(CORPUS.iterdir()):
         print(f"{folder.relative_to(ROOT)}: {len(list(folder.iterdir()))} seeds")

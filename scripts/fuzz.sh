@@ -14,7 +14,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
-targets=(${FUZZ_TARGETS:-safetensors pickle legacy_checkpoint wordpiece table wordpiece_json marian_json
+targets=(${FUZZ_TARGETS:-safetensors pickle legacy_checkpoint wordpiece table ner_data wordpiece_json marian_json
                          trainer_state})
 build=build-fuzz
 
