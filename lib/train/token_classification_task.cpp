@@ -1,6 +1,7 @@
 // Token classification (NER) as a TrainTask: BertForTokenClassification over sub-word windows,
 // cross-entropy on each word's first sub-word (or every sub-word with --label-all-tokens), as
 // Hugging Face's run_ner trains it; evaluations report seqeval's entity metrics per word.
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
@@ -66,10 +67,28 @@ class TokenClassificationTask : public TrainTask {
     const auto& id2label = classifier_.config.id2label;
     const auto b_to_i = task.label_all_tokens ? map_b_to_i(id2label) : std::vector<int64_t>{};
     const auto train_ids = map_tag_ids(train_, id2label);
-    train_windows_ = encode_word_windows(train_, tokenizer_, max_length_, stride_);
-    for (const auto& w : train_windows_) {
-      train_labels_.push_back(align_window_labels(w, train_ids[w.sentence], b_to_i));
+    // A window without a labelled sub-word (a sentence whose words all tokenize to nothing, such
+    // as lone zero-width spaces) adds no loss, and a batch of only such windows would average
+    // over nothing (NaN): left out.
+    size_t empty = 0;
+    for (auto& w : encode_word_windows(train_, tokenizer_, max_length_, stride_)) {
+      auto labels = align_window_labels(w, train_ids[w.sentence], b_to_i);
+      if (std::all_of(labels.begin(), labels.end(), [](int64_t l) { return l == kIgnoreIndex; })) {
+        ++empty;
+        continue;
+      }
       lengths_.push_back(w.word_ids.size());
+      train_windows_.push_back(std::move(w));
+      train_labels_.push_back(std::move(labels));
+    }
+    if (empty > 0) {
+      fmt::print(stderr, "{} training windows have no labelled sub-word (left out)\n", empty);
+    }
+    if (train_windows_.empty()) {
+      throw DataError(fmt::format(
+          "reading '{}': no word of any sentence has a sub-word in this model's vocabulary; "
+          "hint: check the file's encoding",
+          o.train_file.string()));
     }
     if (valid_) {
       valid_ids_ = map_tag_ids(*valid_, id2label);

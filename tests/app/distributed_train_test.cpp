@@ -248,6 +248,72 @@ TEST_F(DistributedTrainTest, NerEvaluationGathersEveryRanksWindowsIntoTheWholeSe
   }
 }
 
+class DistributedProblemTypes : public DistributedTrainTest,
+                                public ::testing::WithParamInterface<std::string> {};
+
+// Regression and multi-label through two ranks: the same steps as one process of twice the batch
+// (their losses are means over examples or cells, so the ranks' mean is the batch's), and an
+// evaluation sharded over 8 and 7 rows whose gathered metrics are the whole set's.
+TEST_P(DistributedProblemTypes, TwoRanksTrainAndEvaluateAsOneProcess) {
+  const auto data = dir_ / "data.jsonl";
+  if (GetParam() == "regression") {
+    write_regression_data(data);
+  } else {
+    write_multi_label_data(data);
+  }
+  const auto valid = dir_ / "valid15.jsonl";
+  {
+    std::istringstream in(read_text_file(data));
+    std::string line, kept;
+    for (int i = 0; i < 15 && std::getline(in, line); ++i) kept += line + "\n";
+    write_text_file(valid, kept);
+  }
+  auto args = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> all = {"--threads",
+                                    "1",
+                                    "train",
+                                    "--model",
+                                    kModel,
+                                    "--problem-type",
+                                    GetParam(),
+                                    "--train",
+                                    data.string(),
+                                    "--valid",
+                                    valid.string(),
+                                    "--output-dir",
+                                    (dir_ / out).string(),
+                                    "--no-shuffle",
+                                    "--epochs",
+                                    "2",
+                                    "--learning-rate",
+                                    "1e-3",
+                                    "--logging-steps",
+                                    "1",
+                                    "--metric-for-best-model",
+                                    "loss",
+                                    "--dist-timeout",
+                                    "60"};
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
+  auto one = run_ftune(args("one", {"--batch-size", "8"}));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  auto two = run_ftune(args("two", {"--batch-size", "4", "--nproc-per-node", "2"}));
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  expect_same_trajectory(dir_ / "one", dir_ / "two");
+  const char* metric = GetParam() == "regression" ? "eval_pearson" : "eval_micro_f1";
+  const auto a = records_with(dir_ / "one" / "trainer_log.jsonl", metric);
+  const auto b = records_with(dir_ / "two" / "trainer_log.jsonl", metric);
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_NEAR(b[i][metric].get<double>(), a[i][metric].get<double>(), 1e-5) << metric << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(ProblemType, DistributedProblemTypes,
+                         ::testing::Values("regression", "multi_label_classification"));
+
 TEST_F(DistributedTrainTest, EveryRankResumesFromTheSameCheckpoint) {
   const std::vector<std::string> common = {
       "--epochs", "3", "--batch-size", "2", "--eval-strategy", "no", "--nproc-per-node", "2"};

@@ -173,6 +173,44 @@ TEST_F(Ner, ResumingFromACheckpointEndsWhereTheUninterruptedRunEnds) {
             read_text_file(dir_ / "full" / "last" / "model.safetensors"));
 }
 
+TEST_F(Ner, ASentenceOfWordsTheTokenizerDropsIsLeftOutOfTrainingAndTaggedOInPredict) {
+  // A zero-width space alone: BERT's normalizer removes it, so the window has no labelled
+  // sub-word (a batch of only such windows would average the loss over nothing).
+  write_text_file(dir_ / "odd.conll", "Paris\tB-LOC\n\n\u200b\tB-LOC\n");
+  auto run = run_ftune({"--threads",
+                        "1",
+                        "train",
+                        "--task",
+                        "ner",
+                        "--model",
+                        kModel,
+                        "--train",
+                        (dir_ / "odd.conll").string(),
+                        "--output-dir",
+                        (dir_ / "run").string(),
+                        "--batch-size",
+                        "1",
+                        "--no-shuffle",
+                        "--eval-strategy",
+                        "no"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("1 training windows have no labelled sub-word (left out)"),
+            std::string::npos)
+      << run.err;
+  auto predict = run_ftune({"predict",
+                            "--model",
+                            (dir_ / "run" / "last").string(),
+                            "--data",
+                            (dir_ / "odd.conll").string(),
+                            "--output",
+                            (dir_ / "p.jsonl").string()});
+  ASSERT_EQ(predict.exit_code, 0) << predict.err;
+  const auto lines = read_json_lines(dir_ / "p.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1]["tags"], nlohmann::ordered_json::array({"O"}));
+  EXPECT_EQ(lines[1]["scores"], nlohmann::ordered_json::array({0.0}));
+}
+
 TEST_F(Ner, StrictModeCountsOnlyEntitiesThatBeginWithB) {
   // An I- with no B- before it: an entity in seqeval's default mode, none in strict IOB2 mode
   // (and not an error in either).

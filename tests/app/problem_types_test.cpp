@@ -172,6 +172,50 @@ TEST_F(ProblemTypes, RegressionTrainsEvaluatesPredictsAndScores) {
   }
 }
 
+class ProblemTypeResume : public ProblemTypes, public ::testing::WithParamInterface<std::string> {};
+
+// Regression, and multi-label with balanced positive weights: a run resumed from its epoch-1
+// checkpoint ends with the uninterrupted run's evaluations and weights, bit for bit.
+TEST_P(ProblemTypeResume, ResumingEndsWhereTheUninterruptedRunEnds) {
+  const auto data = dir_ / "train.jsonl";
+  std::vector<std::string> settings = {"--problem-type",
+                                       GetParam(),
+                                       "--valid",
+                                       data.string(),
+                                       "--epochs",
+                                       "3",
+                                       "--learning-rate",
+                                       "1e-3",
+                                       "--save-total-limit",
+                                       "0"};
+  if (GetParam() == "regression") {
+    write_regression_data(data);
+  } else {
+    write_multi_label_data(data);
+    settings.insert(settings.end(), {"--class-weights", "balanced"});
+  }
+  ASSERT_EQ(train(data, dir_ / "full", settings).exit_code, 0);
+  ASSERT_EQ(train(data, dir_ / "part", settings).exit_code, 0);
+  for (const char* name : {"checkpoint-4", "checkpoint-6", "last"}) {  // 2 steps per epoch
+    ASSERT_TRUE(fs::exists(dir_ / "part" / name)) << name;
+    fs::remove_all(dir_ / "part" / name);
+  }
+  settings.insert(settings.end(), {"--resume-from-checkpoint", "latest"});
+  auto resumed = train(data, dir_ / "part", settings);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("at step 2"), std::string::npos) << resumed.err;
+  const auto full = records_with(dir_ / "full" / "trainer_log.jsonl", "eval_loss");
+  const auto part = records_with(dir_ / "part" / "trainer_log.jsonl", "eval_loss");
+  ASSERT_EQ(full.size(), 3u);
+  ASSERT_EQ(part.size(), 3u);
+  for (size_t i = 0; i < full.size(); ++i) EXPECT_EQ(part[i]["eval_loss"], full[i]["eval_loss"]);
+  EXPECT_EQ(read_text_file(dir_ / "part" / "last" / "model.safetensors"),
+            read_text_file(dir_ / "full" / "last" / "model.safetensors"));
+}
+
+INSTANTIATE_TEST_SUITE_P(ProblemType, ProblemTypeResume,
+                         ::testing::Values("regression", "multi_label_classification"));
+
 TEST_F(ProblemTypes, MultiLabelTrainsEvaluatesPredictsAndScores) {
   write_multi_label_data(dir_ / "train.jsonl");
   auto trained = train(dir_ / "train.jsonl",
