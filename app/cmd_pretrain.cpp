@@ -57,7 +57,8 @@ Command add_pretrain_command(CLI::App& app) {
   io->add_flag("--overwrite-output-dir",
                o->overwrite_output_dir,
                "start a new run in an --output-dir that holds another run's checkpoint-*/, best/, "
-               "last/ and trainer_log.jsonl, deleting them (without it, such a folder is refused)");
+               "last/, trainer_log.jsonl and runs/, deleting them (without it, such a folder is "
+               "refused)");
 
   auto* mlm = sub->add_option_group("Masking");
   mlm->add_option("--mlm-probability",

@@ -49,7 +49,8 @@ Command add_train_command(CLI::App& app) {
   io->add_flag("--overwrite-output-dir",
                o->overwrite_output_dir,
                "start a new run in an --output-dir that holds another run's checkpoint-*/, best/, "
-               "last/ and trainer_log.jsonl, deleting them (without it, such a folder is refused)");
+               "last/, trainer_log.jsonl and runs/, deleting them (without it, such a folder is "
+               "refused)");
   add_text_column_options(*sub, o->classify.columns, /*with_label=*/true);
   auto* classify = sub->add_option_group("Classification (--task classify)");
   classify

@@ -83,6 +83,13 @@ void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metr
       ->check(at_least(0));
   eval->add_option("--logging-steps", o.logging_steps, "log every N steps (default 50)")
       ->check(at_least(1));
+  eval->add_option("--report-to",
+                   o.report_to,
+                   "none (default) or tensorboard: also write the logged numbers as TensorBoard "
+                   "events in <output-dir>/runs/ (train/loss, train/learning_rate, "
+                   "train/grad_norm, eval/<metric>, ...; the run's settings as text), for "
+                   "`tensorboard --logdir <output-dir>/runs`")
+      ->check(CLI::IsMember({"none", "tensorboard"}));
 }
 
 void add_distributed_options(CLI::App& sub, LaunchOptions& launch, std::string& backend,

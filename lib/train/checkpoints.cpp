@@ -283,7 +283,8 @@ std::vector<std::string> find_previous_run(const std::filesystem::path& output_d
   for (const auto& entry : std::filesystem::directory_iterator(output_dir, error)) {
     const std::string name = entry.path().filename().string();
     const bool is_checkpoint = checkpoint_step(entry.path()).has_value();
-    if (is_checkpoint || name == "best" || name == "last" || name == "trainer_log.jsonl") {
+    if (is_checkpoint || name == "best" || name == "last" || name == "trainer_log.jsonl" ||
+        name == "runs") {
       found.push_back(name);
     }
   }

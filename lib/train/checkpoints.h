@@ -66,7 +66,7 @@ class OutputDirLock {
 };
 
 // What a finished or interrupted run leaves in an output folder: checkpoint-<step>/, best/,
-// last/, trainer_log.jsonl (sorted names; empty when there is none).
+// last/, trainer_log.jsonl, runs/ (TensorBoard events) (sorted names; empty when there is none).
 std::vector<std::string> find_previous_run(const std::filesystem::path& output_dir);
 // Deletes those (--overwrite-output-dir).
 void remove_previous_run(const std::filesystem::path& output_dir);

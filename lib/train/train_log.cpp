@@ -10,8 +10,11 @@
 
 namespace ftune {
 
-TrainLog::TrainLog(std::filesystem::path path, int64_t resume_step) : path_(std::move(path)) {
+TrainLog::TrainLog(std::filesystem::path path, int64_t resume_step,
+                   const std::optional<std::filesystem::path>& events_dir)
+    : path_(std::move(path)) {
   if (path_.empty()) return;  // another rank's log: rank 0 writes the file
+  if (events_dir) events_ = std::make_unique<EventFileWriter>(*events_dir);
   if (resume_step > 0 && std::filesystem::exists(path_)) {
     std::ifstream in(path_);
     std::string kept, line;
@@ -49,6 +52,13 @@ void TrainLog::write_step(int64_t step, double epoch, double loss, double learni
   record["grad_norm"] = grad_norm;
   record["elapsed"] = elapsed;
   write_line(record.dump());
+  if (events_) {
+    events_->add_scalar("train/loss", loss, step);
+    events_->add_scalar("train/learning_rate", learning_rate, step);
+    events_->add_scalar("train/grad_norm", grad_norm, step);
+    events_->add_scalar("train/epoch", epoch, step);
+    events_->flush();
+  }
 }
 
 void TrainLog::write_eval(int64_t step, double epoch, double loss,
@@ -59,6 +69,11 @@ void TrainLog::write_eval(int64_t step, double epoch, double loss,
   record["eval_loss"] = loss;
   for (const auto& [name, value] : metrics) record["eval_" + name] = value;
   write_line(record.dump());
+  if (events_) {
+    events_->add_scalar("eval/loss", loss, step);
+    for (const auto& [name, value] : metrics) events_->add_scalar("eval/" + name, value, step);
+    events_->flush();
+  }
 }
 
 void TrainLog::write_summary(int64_t step, double epoch, double train_loss, double runtime_seconds,
@@ -71,6 +86,20 @@ void TrainLog::write_summary(int64_t step, double epoch, double train_loss, doub
   record["train_samples_per_second"] = runtime_seconds > 0 ? samples / runtime_seconds : 0.0;
   record["train_steps_per_second"] = runtime_seconds > 0 ? steps / runtime_seconds : 0.0;
   write_line(record.dump());
+  if (events_) {
+    for (const char* key :
+         {"train_loss", "train_runtime", "train_samples_per_second", "train_steps_per_second"}) {
+      events_->add_scalar(std::string("train/") + key, record[key].get<double>(), step);
+    }
+    events_->flush();
+  }
+}
+
+void TrainLog::write_settings(const std::string& json_text, int64_t step) {
+  if (!events_) return;
+  // Markdown: a code block keeps the JSON's indentation.
+  events_->add_text("args", "```\n" + json_text + "\n```", step);
+  events_->flush();
 }
 
 }  // namespace ftune

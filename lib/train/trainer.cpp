@@ -55,6 +55,9 @@ void check_options(const TrainOptions& o) {
                     "constant_with_warmup",
                     o.lr_scheduler));
   }
+  if (o.report_to != "none" && o.report_to != "tensorboard") {
+    fail(fmt::format("--report-to '{}': expected none or tensorboard", o.report_to));
+  }
   if (o.eval_strategy != "epoch" && o.eval_strategy != "steps" && o.eval_strategy != "no") {
     fail(fmt::format("--eval-strategy '{}': expected epoch, steps or no", o.eval_strategy));
   }
@@ -240,6 +243,8 @@ class Trainer {
   void evaluate_and_save(double epoch);
   void checkpoint_if_interrupted(double epoch);
   nlohmann::json trainer_state(double epoch) const;
+  // What --report-to tensorboard shows as the run's "args" text.
+  nlohmann::ordered_json run_settings() const;
   TrainResult finish();
 
   const TrainOptions& o_;
@@ -338,8 +343,12 @@ Trainer::Trainer(const TrainOptions& options)
   dist_.broadcast_module(model);        // every rank starts from rank 0's weights
   dist_.attach_gradients(parameters_);  // and averages its gradients with the others'
   // Rank 0 alone writes logs, progress and checkpoints.
+  std::optional<std::filesystem::path> events_dir;
+  if (o_.report_to == "tensorboard") events_dir = o_.output_dir / "runs";
   log_.emplace(dist_.is_main() ? o_.output_dir / "trainer_log.jsonl" : std::filesystem::path(),
-               global_step_);
+               global_step_,
+               events_dir);
+  log_->write_settings(run_settings().dump(2), global_step_);
   if (dist_.is_main()) print_plan();
   progress_.emplace("train", plan_.total_steps, dist_.is_main());
   shard_ = make_eval_shard(dist_);
@@ -520,6 +529,36 @@ void Trainer::checkpoint_if_interrupted(double epoch) {
                                 signal_number,
                                 global_step_,
                                 saved.string()));
+}
+
+nlohmann::ordered_json Trainer::run_settings() const {
+  auto optional_path = [](const std::optional<std::filesystem::path>& path) {
+    return path ? nlohmann::ordered_json(path->string()) : nlohmann::ordered_json();
+  };
+  return {{"task", o_.task},
+          {"model", o_.inputs.model_dir.string()},
+          {"train_file", o_.inputs.train_file.string()},
+          {"valid_file", optional_path(o_.inputs.valid_file)},
+          {"output_dir", o_.output_dir.string()},
+          {"epochs", o_.epochs},
+          {"max_steps", o_.max_steps},
+          {"total_steps", plan_.total_steps},
+          {"batch_size", o_.batch_size},
+          {"gradient_accumulation_steps", o_.gradient_accumulation_steps},
+          {"world_size", dist_.world_size()},
+          {"learning_rate", o_.learning_rate},
+          {"lr_scheduler", o_.lr_scheduler},
+          {"warmup_steps", o_.warmup_steps},
+          {"warmup_ratio", o_.warmup_ratio},
+          {"weight_decay", o_.weight_decay},
+          {"max_grad_norm", o_.max_grad_norm},
+          {"seed", o_.seed},
+          {"max_length", o_.inputs.max_length},
+          {"metric_for_best_model", metric_},
+          {"early_stopping_patience", o_.early_stopping_patience},
+          {"device", runtime_.device.str()},
+          {"precision", o_.runtime.precision},
+          {"resumed_at_step", global_step_}};
 }
 
 nlohmann::json Trainer::trainer_state(double epoch) const {

@@ -51,6 +51,7 @@ struct TrainOptions {
   double early_stopping_threshold = 0.0;
   int64_t save_total_limit = 0;
   int64_t logging_steps = 50;
+  std::string report_to = "none";  // none | tensorboard (events files in output_dir/runs/)
   std::optional<std::string> resume_from_checkpoint;  // a checkpoint folder or "latest"
   bool overwrite_output_dir = false;  // a new run may delete a previous run's folders there
 

@@ -7,15 +7,18 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -220,6 +223,28 @@ inline bool wait_until_ready(pid_t child, const std::function<bool()>& ready,
     std::this_thread::sleep_for(poll);
   }
   return true;
+}
+
+// stdout of a shell `command`, and its exit status (for the reference Python scripts).
+inline std::pair<int, std::string> capture(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
+  std::string out;
+  if (!pipe) return {-1, out};
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
+  const int status = ::pclose(pipe.release());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// The reference Python of the build (FTUNE_REFERENCE_PYTHON: the torch2 build's venv), or "" when
+// this build has none or it cannot import `module`.
+inline std::string reference_python(const std::string& module) {
+#ifdef FTUNE_REFERENCE_PYTHON
+  const std::string python = FTUNE_REFERENCE_PYTHON;
+  if (capture(python + " -c 'import " + module + "' 2>/dev/null").first == 0) return python;
+#endif
+  return "";
 }
 
 class CliTest : public ::testing::Test {

@@ -33,18 +33,6 @@ const std::string kModel = "tests/fixtures/bert-cls";
 const std::string kTexts = "tests/fixtures/bert-cls/texts.jsonl";
 const std::string kScript = "tests/app/hf_roundtrip.py";
 
-// stdout of `command`, and its exit status.
-std::pair<int, std::string> capture(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
-  std::string out;
-  if (!pipe) return {-1, out};
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
-  const int status = ::pclose(pipe.release());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 class HfRoundTrip : public CliTest {
  protected:
   void SetUp() override {
