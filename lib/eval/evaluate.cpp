@@ -15,8 +15,11 @@
 #include "util/error.h"
 
 namespace ftune {
+namespace {
 
-EvalResult run_eval(const EvalOptions& options) {
+// Before anything is read: the model folder exists, and --report-json can be written without
+// landing on an input.
+void check_eval_paths(const EvalOptions& options) {
   require_model_folder(options.model_dir);
   if (options.report_json) {
     require_writable_parent(*options.report_json);
@@ -25,6 +28,12 @@ EvalResult run_eval(const EvalOptions& options) {
         "--report-json",
         {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
   }
+}
+
+}  // namespace
+
+EvalResult run_eval(const EvalOptions& options) {
+  check_eval_paths(options);
   const Runtime runtime = resolve_runtime(options.runtime);
   // Labels are checked against config.json before the (possibly large) weights are read.
   const BertConfig config = BertConfig::read((options.model_dir / "config.json").string());
@@ -79,14 +88,7 @@ bool is_token_classifier_folder(const std::filesystem::path& model_dir) {
 }
 
 NerEvalResult run_ner_eval(const EvalOptions& options) {
-  require_model_folder(options.model_dir);
-  if (options.report_json) {
-    require_writable_parent(*options.report_json);
-    refuse_output_over_input(
-        *options.report_json,
-        "--report-json",
-        {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
-  }
+  check_eval_paths(options);
   const Runtime runtime = resolve_runtime(options.runtime);
   // Tags are checked against config.json before the (possibly large) weights are read.
   const BertConfig config = BertConfig::read((options.model_dir / "config.json").string());

@@ -18,13 +18,22 @@
 #include "util/progress.h"
 
 namespace ftune {
+namespace {
 
-size_t run_predict(const PredictOptions& options) {
+// Before anything is read: --output can be written without landing on an input, and the model
+// folder exists.
+void check_predict_paths(const PredictOptions& options) {
   require_writable_parent(options.output);
   refuse_output_over_input(options.output,
                            "--output",
                            {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
   require_model_folder(options.model_dir);
+}
+
+}  // namespace
+
+size_t run_predict(const PredictOptions& options) {
+  check_predict_paths(options);
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
   ClassifierLoadOptions load_options;
   load_options.weights = options.weights;
@@ -103,11 +112,7 @@ size_t run_predict(const PredictOptions& options) {
 }
 
 size_t run_ner_predict(const PredictOptions& options) {
-  require_writable_parent(options.output);
-  refuse_output_over_input(options.output,
-                           "--output",
-                           {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
-  require_model_folder(options.model_dir);
+  check_predict_paths(options);
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
   ClassifierLoadOptions load_options;
   load_options.weights = options.weights;
