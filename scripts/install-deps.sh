@@ -8,6 +8,7 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libsentencepiece-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libutf8proc-dev zlib1g-dev libgloo-dev
+  librsvg2-bin fonts-dejavu-core
 )
 
 missing=()
