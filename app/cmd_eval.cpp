@@ -2,14 +2,29 @@
 // BLEU and chrF, on labelled data.
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "app/commands.h"
 #include "app/options.h"
 #include "lib/eval/evaluate.h"
 
 namespace ftune {
+namespace {
+
+// " -> report.json, runs/x/best/eval_results.json, ...": what the evaluation wrote.
+std::string describe_outputs(const std::optional<std::filesystem::path>& report_json,
+                             const std::vector<std::filesystem::path>& written) {
+  std::vector<std::string> paths;
+  if (report_json) paths.push_back(report_json->string());
+  for (const auto& path : written) paths.push_back(path.string());
+  return paths.empty() ? "" : fmt::format(" -> {}", fmt::join(paths, ", "));
+}
+
+}  // namespace
 
 Command add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
@@ -27,6 +42,9 @@ Command add_eval_command(CLI::App& app) {
       "\"f1_weighted\",\n"
       "\"matthews_corrcoef\", \"support\", \"loss\"}}.\n"
       "Example: ftune eval --model runs/intent/best --data test.jsonl --report-json report.json\n"
+      "Evaluating a run's best/ or last/ also writes eval_results.json and confusion_matrix.svg\n"
+      "(counts, colours by share of the true label's row) into that folder (--output-dir: "
+      "elsewhere).\n"
       "A multi-label model (problem_type multi_label_classification; each label cell a JSON list\n"
       "or 'a|b'): sklearn's multi-label report, then `subset_accuracy`, `hamming_loss`,\n"
       "`micro_f1`, `macro_f1` and `loss` (BCE) lines; a label is predicted at sigmoid >= 0.5.\n"
@@ -69,6 +87,12 @@ Command add_eval_command(CLI::App& app) {
   sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
   sub->add_option("--data", options->data, "labelled .jsonl, .csv or .tsv")->required();
   sub->add_option("--report-json", options->report_json, "also write the report as JSON here");
+  sub->add_option("--output-dir",
+                  options->output_dir,
+                  "write eval_results.json (the report JSON with the data and model paths) and, "
+                  "for single-label classification, confusion_matrix.svg here (default: the model "
+                  "folder when it is a run's best/ or last/, which `ftune report` reads; else "
+                  "nowhere)");
   sub->add_option("--digits", options->digits, "decimals in the report (default 2, as sklearn)")
       ->check(between(0, 15));
   sub->add_option("--max-length",
@@ -92,7 +116,7 @@ Command add_eval_command(CLI::App& app) {
               std::string note = fmt::format("evaluated {} sentences of {}",
                                              result.predictions.size(),
                                              options->data.string());
-              if (options->report_json) note += " -> " + options->report_json->string();
+              note += describe_outputs(options->report_json, result.written);
               std::fputs((note + "\n").c_str(), stderr);
               return;
             }
@@ -104,7 +128,7 @@ Command add_eval_command(CLI::App& app) {
             if (result.skipped_rows > 0) {
               note += fmt::format(" ({} rows skipped)", result.skipped_rows);
             }
-            if (options->report_json) note += " -> " + options->report_json->string();
+            note += describe_outputs(options->report_json, result.written);
             std::fputs((note + "\n").c_str(), stderr);
           }};
 }

@@ -95,6 +95,7 @@ Command add_pretrain_command(CLI::App& app) {
             if (valid->count() == 0 && sub->get_option("--eval-strategy")->count() == 0) {
               o->eval_strategy = "no";
             }
+            o->command_line = command_line();
             print_train_result(run_train(*o), *o);
           }};
 }

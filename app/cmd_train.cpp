@@ -18,7 +18,10 @@ Command add_train_command(CLI::App& app) {
       "entities (--task ner: CoNLL or JSONL tagged words), or a Marian model for translation "
       "(--task translate), as Hugging Face's Trainer does.\n"
       "Writes DIR/checkpoint-<step>/ (resumable), DIR/best/ and DIR/last/ (model folders that "
-      "`ftune predict` and Hugging Face from_pretrained load) and DIR/trainer_log.jsonl.\n"
+      "`ftune predict` and Hugging Face from_pretrained load), DIR/trainer_log.jsonl,\n"
+      "DIR/train_settings.json, DIR/learning_curves.svg (after each evaluation) and the model "
+      "card\n"
+      "DIR/best/README.md; `ftune report --run DIR` summarizes the run in DIR/report.html.\n"
       "Example:\n"
       "  ftune train --model bert-base-uncased --train train.csv --valid valid.csv \\\n"
       "    --output-dir runs/sentiment --epochs 5 --early-stopping-patience 2\n"
@@ -138,6 +141,7 @@ Command add_train_command(CLI::App& app) {
 
   return {sub, [o, launch] {
             if (should_launch(*launch)) return launch_local_ranks(*launch);
+            o->command_line = command_line();
             TrainResult result = run_train(*o);
             print_train_result(result, *o);
           }};

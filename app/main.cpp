@@ -16,6 +16,7 @@
 #include "app/commands.h"
 #include "app/options.h"
 #include "util/interrupt.h"
+#include "util/version.h"
 
 namespace {
 
@@ -67,7 +68,8 @@ int main(int argc, char** argv) {
       "ftune: fine-tune Transformer checkpoints (Hugging Face model folders, TorchScript) with "
       "LibTorch.\nRun `ftune <command> --help` for a command's options and examples.",
       "ftune"};
-  app.set_version_flag("--version", "ftune 0.1.0");
+  app.set_version_flag("--version", std::string("ftune ") + ftune::kFtuneVersion);
+  ftune::remember_command_line(argc, argv);
   app.require_subcommand(1);
   // One config file for every command: TOML/INI with a section per command ([train] ...).
   app.set_config(
@@ -87,6 +89,7 @@ int main(int argc, char** argv) {
       ftune::add_score_command(app),
       ftune::add_translate_command(app),
       ftune::add_pretrain_command(app),
+      ftune::add_report_command(app),
   };
 
   for (auto& command : commands) {

@@ -133,4 +133,27 @@ CLI::Validator model_folder() {
       "FOLDER");
 }
 
+namespace {
+std::string remembered_command_line;
+}  // namespace
+
+void remember_command_line(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = i == 0 ? "ftune" : argv[i];  // not the binary's path on this machine
+    const bool plain = !arg.empty() && arg.find_first_not_of(
+                                           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789-_./=:,+@%") == std::string::npos;
+    if (!plain) {
+      std::string quoted = "'";
+      for (const char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      arg = quoted + "'";
+    }
+    line += (i ? " " : "") + arg;
+  }
+  remembered_command_line = line;
+}
+
+const std::string& command_line() { return remembered_command_line; }
+
 }  // namespace ftune

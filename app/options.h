@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -34,5 +35,10 @@ CLI::Validator between(double min, double max, bool max_open = false);
 // value to the folder itself and says which folder and files on stderr; several candidates are
 // a usage error listing them.
 CLI::Validator model_folder();
+
+// The command line as typed (shell-quoted where needed), for train_settings.json and the model
+// card: main() remembers it before parsing.
+void remember_command_line(int argc, char** argv);
+const std::string& command_line();
 
 }  // namespace ftune

@@ -33,6 +33,7 @@ struct EvalResult {
   std::optional<double> loss;            // mean cross-entropy (regression: MSE) over the examples
   std::vector<std::string> predictions;  // predicted label names, in data order (classification)
   int64_t skipped_rows = 0;              // rows left out by --skip-bad-rows
+  std::vector<std::filesystem::path> written;  // `ftune eval`'s eval_results.json, pictures
 };
 
 // The metric part of an evaluation, shared with the trainer's periodic eval: argmax of `logits`

@@ -11,6 +11,8 @@
 #include "lib/io/bert_token_folder.h"
 #include "lib/io/marian_folder.h"
 #include "lib/metrics/bleu.h"
+#include "lib/report/charts.h"
+#include "lib/report/run_history.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -28,6 +30,52 @@ void check_eval_paths(const EvalOptions& options) {
         "--report-json",
         {{"--data", options.data}, {"--weights", options.weights.value_or("")}});
   }
+  if (options.output_dir) {
+    std::error_code error;
+    std::filesystem::create_directories(*options.output_dir, error);
+    require_writable_parent(*options.output_dir / kEvalResultsFile);
+  }
+}
+
+// EvalOptions::output_dir, resolved: a run's best/ or last/ gets its evaluation next to it.
+std::optional<std::filesystem::path> resolve_output_dir(const EvalOptions& options) {
+  if (options.output_dir) return options.output_dir;
+  auto model = std::filesystem::absolute(options.model_dir).lexically_normal();
+  if (!model.has_filename()) model = model.parent_path();  // "runs/x/best/"
+  if (std::filesystem::exists(model.parent_path() / kTrainLogFile)) return options.model_dir;
+  return std::nullopt;
+}
+
+// eval_results.json and the confusion matrix's picture; the paths written. A run's own folder
+// that cannot be written (read-only copy) costs a note, not the evaluation.
+std::vector<std::filesystem::path> write_eval_outputs(const EvalOptions& options,
+                                                      nlohmann::json document,
+                                                      const ClassificationReport* report) {
+  const auto dir = resolve_output_dir(options);
+  if (!dir) return {};
+  document["data"] = options.data.string();
+  document["model"] = options.model_dir.string();
+  std::vector<std::filesystem::path> written;
+  try {
+    write_file_atomically(*dir / kEvalResultsFile, document.dump(2) + "\n");
+    written.push_back(*dir / kEvalResultsFile);
+    if (report && !report->labels.empty()) {
+      ConfusionMatrix matrix;
+      auto model = std::filesystem::absolute(options.model_dir).lexically_normal();
+      if (!model.has_filename()) model = model.parent_path();  // "runs/x/best/"
+      matrix.title = fmt::format("Confusion matrix: {} on {}",
+                                 (model.parent_path().filename() / model.filename()).string(),
+                                 options.data.filename().string());
+      matrix.labels = report->labels;
+      matrix.counts = report->confusion;
+      write_file_atomically(*dir / kConfusionMatrixFile, render_confusion_matrix(matrix));
+      written.push_back(*dir / kConfusionMatrixFile);
+    }
+  } catch (const IoError& e) {
+    if (options.output_dir) throw;
+    fmt::print(stderr, "note: {}; hint: --output-dir DIR writes them elsewhere\n", e.what());
+  }
+  return written;
 }
 
 }  // namespace
@@ -76,9 +124,10 @@ EvalResult run_eval(const EvalOptions& options) {
           ? compute_multilabel_result(logits, label_rows, config.id2label, config.label_thresholds)
           : compute_eval_result(logits, label_ids, config.id2label);
   result.skipped_rows = examples.skipped_rows;
-  if (options.report_json) {
-    write_file_atomically(*options.report_json, eval_result_to_json(result).dump(2) + "\n");
-  }
+  const nlohmann::json document = eval_result_to_json(result);
+  if (options.report_json) write_file_atomically(*options.report_json, document.dump(2) + "\n");
+  const bool single_label = !result.regression && !result.multilabel;
+  result.written = write_eval_outputs(options, document, single_label ? &result.report : nullptr);
   return result;
 }
 
@@ -111,9 +160,9 @@ NerEvalResult run_ner_eval(const EvalOptions& options) {
   }
   NerEvalResult result = compute_ner_result(
       logits, sentences, windows, tag_ids, classifier.config.id2label, options.seqeval_mode);
-  if (options.report_json) {
-    write_file_atomically(*options.report_json, ner_result_to_json(result).dump(2) + "\n");
-  }
+  const nlohmann::json document = ner_result_to_json(result);
+  if (options.report_json) write_file_atomically(*options.report_json, document.dump(2) + "\n");
+  result.written = write_eval_outputs(options, document, nullptr);
   return result;
 }
 

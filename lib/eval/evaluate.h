@@ -29,6 +29,10 @@ struct EvalOptions {
   // classify
   TextColumns columns;
   std::optional<std::filesystem::path> report_json;  // written atomically (eval_result_to_json)
+  // Where eval_results.json (the report JSON, plus "data" and "model") and, for single-label
+  // classification, confusion_matrix.svg go. Empty: the model folder when `ftune train` wrote it
+  // (best/ or last/ of a run: its parent holds trainer_log.jsonl), else nowhere.
+  std::optional<std::filesystem::path> output_dir;
   int digits = 2;
   // ner
   std::optional<size_t> stride;  // default_stride(max_length)

@@ -44,6 +44,7 @@ struct NerEvalResult {
   SeqevalMode mode = SeqevalMode::kDefault;
   std::optional<double> loss;  // mean cross-entropy over the first sub-words; absent in `score`
   std::vector<std::vector<std::string>> predictions;  // tags per word
+  std::vector<std::filesystem::path> written;         // `ftune eval`'s eval_results.json
 };
 
 // The report of the predicted tags against `sentences`' own, and the loss: the mean

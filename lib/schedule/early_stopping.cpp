@@ -8,6 +8,11 @@
 
 namespace ftune {
 
+bool metric_greater_is_better(const std::string& name) {
+  return name != "loss" && name != "perplexity" && name != "mse" && name != "mae" &&
+         name != "hamming_loss";
+}
+
 EarlyStopping::EarlyStopping(std::string metric, bool greater_is_better, int64_t patience,
                              double threshold)
     : metric_(std::move(metric)),

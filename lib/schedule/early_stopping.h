@@ -17,6 +17,9 @@ struct EarlyStoppingDecision {
   std::string log_line;      // "epoch 3 step 1200 | eval macro_f1 0.8812 | new best"
 };
 
+// Larger is better for every metric but the losses, the errors and the perplexity.
+bool metric_greater_is_better(const std::string& name);
+
 class EarlyStopping {
  public:
   // patience 0 = never stop early (best-model tracking still runs).

@@ -284,7 +284,8 @@ std::vector<std::string> find_previous_run(const std::filesystem::path& output_d
     const std::string name = entry.path().filename().string();
     const bool is_checkpoint = checkpoint_step(entry.path()).has_value();
     if (is_checkpoint || name == "best" || name == "last" || name == "trainer_log.jsonl" ||
-        name == "runs") {
+        name == "runs" || name == "train_settings.json" || name == "learning_curves.svg" ||
+        name == "report.html") {
       found.push_back(name);
     }
   }

@@ -173,6 +173,7 @@ class ClassificationTask : public TrainTask {
   }
 
   bool has_validation() const override { return valid_.has_value(); }
+  size_t validation_size() const override { return valid_ ? valid_->encodings.size() : 0; }
 
   EvalMetrics evaluate(const EvalShard& shard) override {
     at::Tensor logits;  // (N, L) in file order

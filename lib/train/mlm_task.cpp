@@ -94,6 +94,7 @@ class MlmTask : public TrainTask {
   }
 
   bool has_validation() const override { return valid_.has_value(); }
+  size_t validation_size() const override { return valid_ ? valid_->size() : 0; }
 
   EvalMetrics evaluate(const EvalShard& shard) override {
     InferenceScope inference(*mlm_.model);

@@ -118,6 +118,7 @@ class TokenClassificationTask : public TrainTask {
   }
 
   bool has_validation() const override { return valid_.has_value(); }
+  size_t validation_size() const override { return valid_ ? valid_->words.size() : 0; }
 
   EvalMetrics evaluate(const EvalShard& shard) override {
     at::Tensor logits;  // (N, P, L) in window order

@@ -77,7 +77,8 @@ void TrainLog::write_eval(int64_t step, double epoch, double loss,
 }
 
 void TrainLog::write_summary(int64_t step, double epoch, double train_loss, double runtime_seconds,
-                             int64_t samples, int64_t steps) {
+                             int64_t samples, int64_t steps,
+                             const nlohmann::ordered_json& outcome) {
   nlohmann::ordered_json record;
   record["step"] = step;
   record["epoch"] = epoch;
@@ -85,6 +86,7 @@ void TrainLog::write_summary(int64_t step, double epoch, double train_loss, doub
   record["train_runtime"] = runtime_seconds;
   record["train_samples_per_second"] = runtime_seconds > 0 ? samples / runtime_seconds : 0.0;
   record["train_steps_per_second"] = runtime_seconds > 0 ? steps / runtime_seconds : 0.0;
+  for (const auto& [key, value] : outcome.items()) record[key] = value;
   write_line(record.dump());
   if (events_) {
     for (const char* key :

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "lib/report/tensorboard.h"
 
 namespace ftune {
@@ -32,8 +34,11 @@ class TrainLog {
                   double elapsed);
   void write_eval(int64_t step, double epoch, double loss,
                   const std::vector<std::pair<std::string, double>>& metrics);
+  // `outcome`: keys appended to the record after Hugging Face's (metric_for_best_model,
+  // best_metric, best_step, stopped_early), for `ftune report`; not TensorBoard scalars.
   void write_summary(int64_t step, double epoch, double train_loss, double runtime_seconds,
-                     int64_t samples, int64_t steps);
+                     int64_t samples, int64_t steps,
+                     const nlohmann::ordered_json& outcome = nlohmann::ordered_json::object());
   // The run's settings, as JSON, to TensorBoard's text dashboard (tag "args", as Hugging Face);
   // trainer_log.jsonl does not hold them (trainer_state.json does).
   void write_settings(const std::string& json_text, int64_t step);

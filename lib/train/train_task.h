@@ -95,6 +95,8 @@ class TrainTask {
   // Mean loss over the training examples `indices`, in train mode, with the graph attached.
   virtual at::Tensor compute_loss(const std::vector<size_t>& indices) = 0;
   virtual bool has_validation() const = 0;
+  // Validation examples (rows, sentences, pairs or sequences); 0 without validation data.
+  virtual size_t validation_size() const = 0;
   // Runs this rank's shard of the validation set and returns the metrics of the whole set;
   // leaves the model in train mode.
   virtual EvalMetrics evaluate(const EvalShard& shard) = 0;

@@ -13,8 +13,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 #include <unistd.h>
 
+#include "lib/report/model_card.h"
+#include "lib/report/run_history.h"
 #include "lib/schedule/batch_order.h"
 #include "lib/schedule/early_stopping.h"
 #include "lib/schedule/schedule.h"
@@ -26,9 +29,11 @@
 #include "lib/train/optim.h"
 #include "lib/train/train_log.h"
 #include "lib/train/train_task.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/interrupt.h"
 #include "util/progress.h"
+#include "util/version.h"
 
 namespace ftune {
 namespace {
@@ -107,7 +112,7 @@ void claim_output_dir(const TrainOptions& o) {
   if (!o.resume_from_checkpoint) {
     const auto previous = find_previous_run(dir);
     if (!previous.empty() && !o.overwrite_output_dir) {
-      const size_t shown = std::min<size_t>(previous.size(), 5);
+      const size_t shown = std::min<size_t>(previous.size(), 8);
       throw IoError(fmt::format(
           "preparing output folder '{}': it holds another run ({}{}); hint: continue it with "
           "--resume-from-checkpoint latest, start over with --overwrite-output-dir (deletes "
@@ -243,8 +248,11 @@ class Trainer {
   void evaluate_and_save(double epoch);
   void checkpoint_if_interrupted(double epoch);
   nlohmann::json trainer_state(double epoch) const;
-  // What --report-to tensorboard shows as the run's "args" text.
+  // train_settings.json, and what --report-to tensorboard shows as the run's "args" text.
   nlohmann::ordered_json run_settings() const;
+  // learning_curves.svg from trainer_log.jsonl as it stands (rank 0); the early stop is marked
+  // once the closing record says so.
+  void write_learning_curves() const;
   TrainResult finish();
 
   const TrainOptions& o_;
@@ -273,11 +281,6 @@ class Trainer {
 };
 
 }  // namespace
-
-bool metric_greater_is_better(const std::string& name) {
-  return name != "loss" && name != "perplexity" && name != "mse" && name != "mae" &&
-         name != "hamming_loss";
-}
 
 namespace {
 
@@ -348,8 +351,12 @@ Trainer::Trainer(const TrainOptions& options)
   log_.emplace(dist_.is_main() ? o_.output_dir / "trainer_log.jsonl" : std::filesystem::path(),
                global_step_,
                events_dir);
-  log_->write_settings(run_settings().dump(2), global_step_);
-  if (dist_.is_main()) print_plan();
+  if (dist_.is_main()) {
+    const auto settings = run_settings();
+    write_file_atomically(o_.output_dir / kTrainSettingsFile, settings.dump(2) + "\n");
+    log_->write_settings(settings.dump(2), global_step_);
+    print_plan();
+  }
   progress_.emplace("train", plan_.total_steps, dist_.is_main());
   shard_ = make_eval_shard(dist_);
 }
@@ -506,6 +513,7 @@ void Trainer::evaluate_and_save(double epoch) {
       log_->write_eval(global_step_, epoch, eval.loss, eval.values);
       progress_->print_line(decision.log_line);
       if (decision.is_new_best) replace_model_folder(o_.output_dir, "best", *task_, save_dtype_);
+      write_learning_curves();
     }
   }
   result_.stopped_early = dist_.broadcast_from_main(result_.stopped_early);  // stop together
@@ -538,7 +546,10 @@ nlohmann::ordered_json Trainer::run_settings() const {
   return {{"task", o_.task},
           {"model", o_.inputs.model_dir.string()},
           {"train_file", o_.inputs.train_file.string()},
+          {"train_examples", task_->example_lengths().size()},
+          {"train_data", task_->describe()},
           {"valid_file", optional_path(o_.inputs.valid_file)},
+          {"valid_examples", task_->validation_size()},
           {"output_dir", o_.output_dir.string()},
           {"epochs", o_.epochs},
           {"max_steps", o_.max_steps},
@@ -558,7 +569,19 @@ nlohmann::ordered_json Trainer::run_settings() const {
           {"early_stopping_patience", o_.early_stopping_patience},
           {"device", runtime_.device.str()},
           {"precision", o_.runtime.precision},
-          {"resumed_at_step", global_step_}};
+          {"resumed_at_step", global_step_},
+          {"command_line", o_.command_line},
+          {"ftune_version", kFtuneVersion},
+          {"libtorch_version", TORCH_VERSION}};
+}
+
+void Trainer::write_learning_curves() const {
+  const TrainHistory history = read_train_history(o_.output_dir / kTrainLogFile);
+  LearningCurves curves = make_learning_curves(
+      history, metric_, metric_greater_is_better(metric_), o_.output_dir.filename().string());
+  if (stopping_->best_value()) curves.best_step = stopping_->best_step();
+  curves.last_step = std::max(curves.last_step, global_step_);
+  write_file_atomically(o_.output_dir / kLearningCurvesFile, render_learning_curves(curves));
 }
 
 nlohmann::json Trainer::trainer_state(double epoch) const {
@@ -585,12 +608,29 @@ TrainResult Trainer::finish() {
   result_.best_step = stopping_->best_step();
   result_.train_runtime =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  nlohmann::ordered_json outcome = {{"metric_for_best_model", metric_},
+                                    {"best_metric", nlohmann::ordered_json(nullptr)},
+                                    {"best_step", nlohmann::ordered_json(nullptr)},
+                                    {"stopped_early", result_.stopped_early}};
+  if (result_.best_metric) {
+    outcome["best_metric"] = *result_.best_metric;
+    outcome["best_step"] = result_.best_step;
+  }
   log_->write_summary(global_step_,
                       static_cast<double>(global_step_) / plan_.steps_per_epoch,
                       loss_steps_ ? loss_total_ / loss_steps_ : 0.0,
                       result_.train_runtime,
                       dist_.sum_across_ranks(examples_seen_),
-                      loss_steps_);
+                      loss_steps_,
+                      outcome);
+  if (dist_.is_main()) {
+    // The pictures and the model card from the complete log: the final learning curves, and
+    // README.md in best/ (the folder people share), or last/ when no evaluation made a best/.
+    write_learning_curves();
+    const auto card_dir = std::filesystem::exists(o_.output_dir / "best") ? o_.output_dir / "best"
+                                                                          : o_.output_dir / "last";
+    write_model_card(o_.output_dir, card_dir);
+  }
   return result_;
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "lib/schedule/early_stopping.h"  // metric_greater_is_better
 #include "lib/tensors/device.h"
 #include "lib/train/train_task.h"
 
@@ -54,6 +55,7 @@ struct TrainOptions {
   std::string report_to = "none";  // none | tensorboard (events files in output_dir/runs/)
   std::optional<std::string> resume_from_checkpoint;  // a checkpoint folder or "latest"
   bool overwrite_output_dir = false;  // a new run may delete a previous run's folders there
+  std::string command_line;           // as typed, for train_settings.json and the model card
 
   // Hardware and precision: --device, --precision (autocast; fp16 adds dynamic loss scaling),
   // and the dtype of the best/ and last/ model folders (checkpoints stay float32 to resume).
@@ -77,8 +79,5 @@ struct TrainResult {
 };
 
 TrainResult run_train(const TrainOptions& options);
-
-// Larger is better for every metric but the loss and the perplexity.
-bool metric_greater_is_better(const std::string& name);
 
 }  // namespace ftune

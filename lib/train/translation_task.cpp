@@ -56,6 +56,7 @@ class TranslationTask : public TrainTask {
   }
 
   bool has_validation() const override { return valid_.has_value(); }
+  size_t validation_size() const override { return valid_ ? valid_->sources.size() : 0; }
 
   // Not sharded: generation yields strings, so every rank evaluates the whole set (same
   // metrics everywhere, no communication).

@@ -242,8 +242,11 @@ TEST_F(Reliability, NewRunIntoAnotherRunsFolderNeedsOverwriteOrResume) {
   ASSERT_EQ(train(dir_ / "run", {"--epochs", "1"}).exit_code, 0);
   auto refused = train(dir_ / "run", {"--epochs", "2"});
   EXPECT_EQ(refused.exit_code, 1) << refused.err;
-  EXPECT_TRUE(contains(refused.err, "it holds another run (checkpoint-2, last, trainer_log.jsonl)"))
+  EXPECT_TRUE(contains(refused.err,
+                       "it holds another run (checkpoint-2, last, learning_curves.svg, "
+                       "train_settings.json, trainer_log.jsonl)"))
       << refused.err;
+  EXPECT_TRUE(fs::exists(dir_ / "run" / "last" / "README.md"));  // no evaluation: no best/
   EXPECT_TRUE(contains(refused.err, "--overwrite-output-dir")) << refused.err;
   EXPECT_FALSE(fs::exists(dir_ / "run" / "checkpoint-4"));
 
