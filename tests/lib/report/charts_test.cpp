@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <regex>
 #include <stdexcept>
 #include <string>
 
@@ -200,11 +199,12 @@ std::pair<uint32_t, uint32_t> png_size(const fs::path& path) {
 }
 
 std::pair<uint32_t, uint32_t> declared_size(const std::string& svg) {
-  std::smatch match;
-  std::regex size(R"x(width="([0-9.]+)" height="([0-9.]+)")x");
-  if (!std::regex_search(svg, match, size)) return {0, 0};
-  return {static_cast<uint32_t>(std::stod(match[1]) + 0.5),
-          static_cast<uint32_t>(std::stod(match[2]) + 0.5)};
+  auto attribute = [&](const std::string& name) -> uint32_t {
+    const size_t at = svg.find(" " + name + "=\"");
+    if (at == std::string::npos) return 0;
+    return static_cast<uint32_t>(std::stod(svg.substr(at + name.size() + 3)) + 0.5);
+  };
+  return {attribute("width"), attribute("height")};
 }
 
 TEST(ChartsRender, RsvgConvertRendersEachPictureAtItsSize) {
