@@ -90,10 +90,13 @@ int main(int argc, char** argv) {
       ftune::add_translate_command(app),
       ftune::add_pretrain_command(app),
       ftune::add_report_command(app),
+      ftune::add_sweep_command(app),
   };
 
   for (auto& command : commands) {
-    command.app->fallthrough();  // global options (--threads, --config) may follow the command
+    // Global options (--threads, --config) may follow the command; not for one that keeps the
+    // options it does not know (sweep: they go to each trial's `ftune train`).
+    if (!command.app->get_allow_extras()) command.app->fallthrough();
   }
   try {
     app.parse(argc, argv);

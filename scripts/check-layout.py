@@ -16,11 +16,11 @@ import sys
 
 ORDER = [
     "util", "tokenizer", "models", "lib/formats", "lib/metrics", "lib/schedule", "lib/data",
-    "lib/report", "lib/tensors", "lib/io", "lib/generate", "lib/eval", "lib/train", "app",
+    "lib/report", "lib/sweep", "lib/tensors", "lib/io", "lib/generate", "lib/eval", "lib/train", "app",
 ]
 # LibTorch-free folders: no torch, ATen or c10 header (they build without LibTorch).
 TORCH_FREE = {"util", "tokenizer", "lib/formats", "lib/metrics", "lib/schedule", "lib/data",
-              "lib/report"}
+              "lib/report", "lib/sweep"}
 INCLUDE = re.compile(r'\s*#\s*include\s+[<"]([^>"]+)[>"]')
 
 root = pathlib.Path(__file__).resolve().parent.parent

@@ -26,7 +26,8 @@ struct Series {
   std::string name;
   std::string color;
   const std::vector<CurvePoint>* points;
-  bool markers;  // a dot per point (evaluations)
+  bool markers;      // a dot per point (evaluations)
+  bool line = true;  // joined by a line (a curve; not for separate trials)
 };
 
 struct Range {
@@ -88,7 +89,7 @@ void draw_panel(SvgCanvas& svg, const Area& area, Range x, const std::vector<Ser
     for (const auto& p : *s.points) {
       if (std::isfinite(p.value)) points.push_back({to_x(p.step), to_y(p.value)});
     }
-    svg.add_polyline(points, {s.color, 1.8, ""});
+    if (s.line) svg.add_polyline(points, {s.color, 1.8, ""});
     if (!s.markers) continue;
     for (const auto& p : *s.points) {
       if (!std::isfinite(p.value)) continue;
@@ -192,6 +193,41 @@ std::string render_learning_curves(const LearningCurves& curves) {
                  fmt::format("early stop: step {}", *curves.early_stop_step),
                  text_style(12, "start", "#a31d1d"));
   }
+  return svg.str();
+}
+
+std::string render_trial_metrics(const std::string& title, const std::string& metric,
+                                 const std::vector<CurvePoint>& trials, int64_t best_trial) {
+  const double width = 760, height = 330;
+  SvgCanvas svg(width, height);
+  auto heading = text_style(15, "middle");
+  heading.bold = true;
+  svg.add_text({width / 2, 22}, title.empty() ? "Sweep" : "Sweep: " + title, heading);
+  int64_t last = 1;
+  for (const auto& p : trials) last = std::max(last, p.step);
+  const Range x{0, static_cast<double>(last) + 1};
+  const Area area{72, 58, width - 96, 220};
+  draw_panel(svg,
+             area,
+             x,
+             {{"best " + metric + " of each trial", "#1f77b4", &trials, true, false}},
+             metric);
+  for (const auto& p : trials) {
+    if (p.step != best_trial || !std::isfinite(p.value)) continue;
+    // The same mapping as draw_panel's, for the marks beside the best trial.
+    const Range y = value_range({{"", "", &trials, true, false}});
+    const SvgPoint at{
+        area.left + (static_cast<double>(p.step) - x.low) / (x.high - x.low) * area.width,
+        area.bottom() - (p.value - y.low) / (y.high - y.low) * area.height};
+    const SvgStroke mark{"#2ca02c", 2, ""};
+    svg.add_line({at.x - 9, at.y}, {at.x - 5, at.y}, mark);
+    svg.add_line({at.x + 5, at.y}, {at.x + 9, at.y}, mark);
+    svg.add_text({at.x, at.y - 10},
+                 fmt::format("best: trial {}, {}", p.step, format_short(p.value)),
+                 text_style(12, "middle", "#1b6e1b"));
+  }
+  svg.add_text(
+      {area.left + area.width / 2, area.bottom() + 32}, "trial", text_style(12, "middle", "#333"));
   return svg.str();
 }
 

@@ -29,6 +29,10 @@ struct LearningCurves {
 
 std::string render_learning_curves(const LearningCurves& curves);
 
+// `ftune sweep`'s picture: each trial's best metric (x: the trial number), the best one marked.
+std::string render_trial_metrics(const std::string& title, const std::string& metric,
+                                 const std::vector<CurvePoint>& trials, int64_t best_trial);
+
 struct ConfusionMatrix {
   std::string title;
   std::vector<std::string> labels;           // row i and column i
