@@ -28,7 +28,8 @@ Command add_sweep_command(CLI::App& app) {
       "line per finished trial: options, best metric, steps, seconds, status), and at the end\n"
       "DIR/best/ (the best trial's best model), DIR/best.toml (its options, for `ftune --config\n"
       "best.toml train ...`) and DIR/sweep.svg; prints the leaderboard. A killed sweep continues\n"
-      "with --resume (finished trials are not rerun).\n"
+      "with --resume (finished trials are not rerun). --successive-halving 3 stops trials that\n"
+      "fall behind the others at their 1st, 3rd, 9th ... evaluation (ASHA).\n"
       "Space: OPTION=loguniform(LOW,HIGH), OPTION=uniform(LOW,HIGH) or OPTION=[A,B,...] for\n"
       "learning-rate, weight-decay, warmup-ratio, warmup-steps, epochs, batch-size,\n"
       "gradient-accumulation-steps, max-length, seed, label-smoothing, max-grad-norm,\n"
@@ -48,6 +49,11 @@ Command add_sweep_command(CLI::App& app) {
   sub->add_option("--parallel", options->parallel, "trials at a time (default 1)");
   sub->add_option("--seed", options->seed, "seed of the draws (default 42)");
   sub->add_flag("--resume", options->resume, "continue the sweep in --output-dir");
+  sub->add_option("--successive-halving",
+                  options->halving,
+                  "ETA: stop a trial at its 1st, ETA-th, ETA^2-th ... evaluation unless its metric "
+                  "is in the top 1/ETA of the values the trials reached there so far (ASHA); "
+                  "pruned trials keep their best model; default 0: off");
   sub->allow_extras();
   return {sub, [sub, options, inputs, spaces] {
             for (const auto& text : *spaces) options->space.push_back(parse_param_space(text));

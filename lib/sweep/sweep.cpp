@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -45,6 +46,17 @@ nlohmann::ordered_json record_to_json(const TrialRecord& r) {
                                 {"seconds", r.seconds}};
   if (r.best_metric) out["best_metric"] = *r.best_metric;
   if (!r.error.empty()) out["error"] = r.error;
+  if (!r.rungs.empty()) {
+    nlohmann::ordered_json rungs = nlohmann::ordered_json::array();
+    for (const auto& rung : r.rungs) {
+      rungs.push_back({{"evaluation", rung.evaluation},
+                       {"step", rung.step},
+                       {"value", rung.value},
+                       {"rank", rung.rank},
+                       {"of", rung.of}});
+    }
+    out["rungs"] = rungs;
+  }
   return out;
 }
 
@@ -64,6 +76,15 @@ TrialRecord record_from_json(const nlohmann::ordered_json& j) {
   r.steps = j.value("steps", int64_t{0});
   r.seconds = j.value("seconds", 0.0);
   r.error = j.value("error", std::string());
+  if (j.contains("rungs") && j["rungs"].is_array()) {
+    for (const auto& rung : j["rungs"]) {
+      r.rungs.push_back({rung.at("evaluation").get<size_t>(),
+                         rung.at("step").get<int64_t>(),
+                         rung.at("value").get<double>(),
+                         rung.at("rank").get<size_t>(),
+                         rung.at("of").get<size_t>()});
+    }
+  }
   return r;
 }
 
@@ -160,11 +181,78 @@ void finish_record(TrialRecord& record, const std::filesystem::path& trial_dir, 
   record.status = record.exit_code == 0 && record.best_metric ? "ok" : "failed";
 }
 
+// A pruned trial has no closing record: its best evaluation so far, from the log.
+void finish_pruned_record(TrialRecord& record, const std::filesystem::path& trial_dir,
+                          const std::string& metric) {
+  record.status = "pruned";
+  record.metric = metric;
+  const auto log = trial_dir / kTrainLogFile;
+  if (!std::filesystem::exists(log)) return;
+  const TrainHistory history = read_train_history(log);
+  const bool greater = metric_greater_is_better(metric);
+  if (const auto step = find_best_step(history, metric, greater)) {
+    record.best_step = *step;
+    for (const auto& eval : history.evals) {
+      if (eval.step == *step) record.best_metric = eval.find(metric);
+    }
+  }
+  if (!history.evals.empty()) record.steps = history.evals.back().step;
+}
+
+// Successive halving's book: the values seen at each rung, and whether a new one is kept.
+class Rungs {
+ public:
+  explicit Rungs(size_t eta) : eta_(eta) {}
+  size_t eta() const { return eta_; }
+  // The evaluation count of rung k: eta^k.
+  size_t evaluation(size_t k) const {
+    size_t n = 1;
+    for (size_t i = 0; i < k; ++i) n *= eta_;
+    return n;
+  }
+  // Records `value` at rung k; its rank (1 = best) among the values recorded there.
+  std::pair<size_t, size_t> add(size_t k, double value, bool greater_is_better) {
+    auto& values = values_[k];
+    values.push_back(value);
+    size_t better = 0;
+    for (const double other : values) {
+      if (greater_is_better ? other > value : other < value) ++better;
+    }
+    return {better + 1, values.size()};
+  }
+  // The top 1/eta of `of` values (at least one) go on.
+  bool keeps(size_t rank, size_t of) const { return rank <= std::max<size_t>(1, of / eta_); }
+
+ private:
+  size_t eta_;
+  std::map<size_t, std::vector<double>> values_;
+};
+
+// The rungs `history` has reached beyond `record.rungs`, added to the book; false when the
+// last one says stop. A rung at the trial's last step (`total_steps`; 0: unknown) only records:
+// the trial has nothing left to stop.
+bool advance_rungs(TrialRecord& record, const TrainHistory& history, const std::string& metric,
+                   int64_t total_steps, Rungs& book) {
+  const bool greater = metric_greater_is_better(metric);
+  while (true) {
+    const size_t k = record.rungs.size();
+    const size_t evaluation = book.evaluation(k);
+    if (history.evals.size() < evaluation) return true;
+    const auto& eval = history.evals[evaluation - 1];
+    const auto value = eval.find(metric);
+    if (!value) return true;
+    const auto [rank, of] = book.add(k, *value, greater);
+    record.rungs.push_back({evaluation, eval.step, *value, rank, of});
+    const bool last = total_steps > 0 && eval.step >= total_steps;
+    if (!last && !book.keeps(rank, of)) return false;
+  }
+}
+
 // Best first; ok before failed; the trial number breaks ties.
 std::vector<TrialRecord> ranked(std::vector<TrialRecord> records) {
   std::stable_sort(records.begin(), records.end(), [](const TrialRecord& a, const TrialRecord& b) {
-    const bool a_ok = a.status == "ok" && a.best_metric;
-    const bool b_ok = b.status == "ok" && b.best_metric;
+    const bool a_ok = a.status != "failed" && a.best_metric;
+    const bool b_ok = b.status != "failed" && b.best_metric;
     if (a_ok != b_ok) return a_ok;
     if (!a_ok) return a.trial < b.trial;
     if (*a.best_metric == *b.best_metric) return a.trial < b.trial;
@@ -205,6 +293,11 @@ void write_best(const SweepOptions& o, const TrialRecord& best, size_t total) {
 std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
   if (o.trials == 0) {
     throw ConfigError("checking sweep options: --trials 0: expected at least 1 trial");
+  }
+  if (o.halving == 1) {
+    throw ConfigError(
+        "checking sweep options: --successive-halving 1: expected 0 (off) or a reduction factor "
+        "of at least 2 (3 is usual)");
   }
   if (o.parallel == 0) {
     throw ConfigError("checking sweep options: --parallel 0: expected at least 1");
@@ -260,6 +353,22 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
   struct Running {
     size_t trial;
     std::chrono::steady_clock::time_point started;
+    TrialRecord record;  // its rungs so far
+    bool pruned = false;
+  };
+  // Successive halving: the finished trials' rung values first (a resumed sweep goes on
+  // comparing against them), in trial order.
+  Rungs book(o.halving);
+  for (const auto& [trial, record] : finished) {
+    for (const auto& rung : record.rungs) {
+      book.add(&rung - record.rungs.data(), rung.value, metric_greater_is_better(record.metric));
+    }
+  }
+  auto settings_of = [&](size_t trial) {
+    return read_train_settings(o.output_dir / fmt::format("trial-{}", trial));
+  };
+  auto metric_of = [&](size_t trial) {
+    return settings_of(trial).value("metric_for_best_model", std::string());
   };
   std::map<pid_t, Running> running;
   std::vector<TrialRecord> records;
@@ -279,27 +388,66 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
       }
       const pid_t pid =
           spawn(o.executable, args, o.output_dir / fmt::format("trial-{}.log", trial));
-      running[pid] = {trial, std::chrono::steady_clock::now()};
+      running[pid] = {trial, std::chrono::steady_clock::now(), {}, false};
       fmt::print(
           stderr, "trial {}/{} started: {}\n", trial, o.trials, describe_params(drawn[trial - 1]));
     }
     int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
+    const bool halving = o.halving > 1;
+    const pid_t pid = ::waitpid(-1, &status, halving ? WNOHANG : 0);
+    if (pid == 0) {  // all still running: check their rungs, then look again shortly
+      for (auto& [child, run] : running) {
+        const auto dir = o.output_dir / fmt::format("trial-{}", run.trial);
+        if (run.pruned || !std::filesystem::exists(dir / kTrainLogFile)) continue;
+        const auto settings = settings_of(run.trial);
+        const std::string metric = settings.value("metric_for_best_model", std::string());
+        if (metric.empty()) continue;
+        if (!advance_rungs(run.record,
+                           read_train_history(dir / kTrainLogFile),
+                           metric,
+                           settings.value("total_steps", int64_t{0}),
+                           book)) {
+          const auto& rung = run.record.rungs.back();
+          fmt::print(stderr,
+                     "trial {}/{} pruned at step {}: {} {:.4f} ranks {} of {} at evaluation {}\n",
+                     run.trial,
+                     o.trials,
+                     rung.step,
+                     metric,
+                     rung.value,
+                     rung.rank,
+                     rung.of,
+                     rung.evaluation);
+          ::kill(child, SIGTERM);
+          run.pruned = true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
     if (pid < 0) {
       if (errno == EINTR) continue;
       throw Error(fmt::format("waiting for sweep trials: {}", std::strerror(errno)));
     }
     const auto it = running.find(pid);
     if (it == running.end()) continue;
-    TrialRecord record;
+    TrialRecord record = std::move(it->second.record);
+    const bool pruned = it->second.pruned;
     record.trial = it->second.trial;
     record.params = drawn[record.trial - 1];
     record.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.started)
             .count();
     running.erase(it);
-    finish_record(record, o.output_dir / fmt::format("trial-{}", record.trial), status);
-    if (record.status != "ok") {
+    const auto trial_dir = o.output_dir / fmt::format("trial-{}", record.trial);
+    finish_record(record, trial_dir, status);
+    if (pruned) {
+      finish_pruned_record(record, trial_dir, metric_of(record.trial));
+    } else if (halving && record.status == "ok") {
+      // Rungs it passed between two looks: recorded, so later trials compare against them.
+      advance_rungs(record, read_train_history(trial_dir / kTrainLogFile), record.metric, 0, book);
+    }
+    if (record.status == "failed") {
       record.error = last_error_line(o.output_dir / fmt::format("trial-{}.log", record.trial));
     }
     out << record_to_json(record).dump() << '\n';
@@ -309,7 +457,9 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
                "trial {}/{} {} ({} of {} done): {} -> {}\n",
                record.trial,
                o.trials,
-               record.status == "ok" ? "ended" : "FAILED",
+               record.status == "ok"       ? "ended"
+               : record.status == "pruned" ? "pruned"
+                                           : "FAILED",
                done,
                o.trials,
                describe_params(record.params),
@@ -322,7 +472,7 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
   });
 
   const auto leaders = ranked(records);
-  if (leaders.empty() || leaders.front().status != "ok") {
+  if (leaders.empty() || leaders.front().status == "failed" || !leaders.front().best_metric) {
     throw Error(fmt::format(
         "sweep: every trial failed, so there is no best; trial {}: {}; hint: see {}",
         records.front().trial,
@@ -349,9 +499,10 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
 
 std::string format_leaderboard(const std::vector<TrialRecord>& records) {
   const auto leaders = ranked(records);
-  std::string out = fmt::format("{:>4}  {:>5}  {:<10}  {:>8}  {:>7}  {}\n",
+  std::string out = fmt::format("{:>4}  {:>5}  {:<7}  {:<10}  {:>8}  {:>7}  {}\n",
                                 "rank",
                                 "trial",
+                                "status",
                                 "metric",
                                 "value",
                                 "seconds",
@@ -359,11 +510,13 @@ std::string format_leaderboard(const std::vector<TrialRecord>& records) {
   size_t rank = 0;
   for (const auto& r : leaders) {
     ++rank;
-    out += fmt::format("{:>4}  {:>5}  {:<10}  {:>8}  {:>7.0f}  {}\n",
-                       r.status == "ok" ? std::to_string(rank) : "-",
+    const bool ranked_trial = r.status != "failed" && r.best_metric;
+    out += fmt::format("{:>4}  {:>5}  {:<7}  {:<10}  {:>8}  {:>7.0f}  {}\n",
+                       ranked_trial ? std::to_string(rank) : "-",
                        r.trial,
+                       r.status,
                        r.metric.empty() ? "-" : r.metric,
-                       r.best_metric ? fmt::format("{:.4f}", *r.best_metric) : r.status,
+                       r.best_metric ? fmt::format("{:.4f}", *r.best_metric) : "-",
                        r.seconds,
                        describe_params(r.params));
   }

@@ -27,13 +27,20 @@ struct SweepOptions {
   uint64_t seed = 42;
   int threads = 0;  // LibTorch threads for all trials together; 0: the machine's cores
   bool resume = false;
+  // Successive halving (ASHA) with this reduction factor; 0: off. Rung k is a trial's
+  // (ETA^k)-th evaluation: a trial whose metric there is not in the top 1/ETA of every value
+  // recorded at that rung so far (its own included) is stopped (SIGTERM: it checkpoints and
+  // exits) and recorded as "pruned", keeping its best model so far.
+  size_t halving = 0;
   std::filesystem::path executable = "/proc/self/exe";  // the ftune that runs each trial
 };
 
 struct TrialRecord {
   size_t trial = 0;  // 1-based
   TrialParams params;
-  std::string status;  // "ok", or "failed": the process ended without a closing log record
+  // "ok"; "pruned" (stopped by successive halving); "failed": the process ended without a
+  // closing log record.
+  std::string status;
   int exit_code = 0;   // the process's (128 + signal when killed)
   std::string metric;  // what the trial chose as best-model metric
   std::optional<double> best_metric;
@@ -41,6 +48,16 @@ struct TrialRecord {
   int64_t steps = 0;
   double seconds = 0;  // wall clock of the process
   std::string error;   // failed: the trial log's last "error:" line
+  // Successive halving: the trial's value at each rung it reached, its rank there (1 = best)
+  // among the values recorded at that rung so far.
+  struct Rung {
+    size_t evaluation = 0;  // ETA^k
+    int64_t step = 0;
+    double value = 0;
+    size_t rank = 0;
+    size_t of = 0;
+  };
+  std::vector<Rung> rungs;
 };
 
 // Runs the sweep (ConfigError before any trial for bad options or a sweep.jsonl that does not

@@ -165,6 +165,79 @@ TEST_F(Sweep, RunsTrialsRecordsFailuresAndKeepsTheBest) {
   EXPECT_NE(mismatch.err.find("--space and --seed now draw"), std::string::npos) << mismatch.err;
 }
 
+// Successive halving, one trial at a time so that every rung compares against the trials
+// before: each pruned trial was stopped (SIGTERM, exit 143) before its last epoch, at a rung
+// where enough earlier trials had done strictly better at the same evaluation, by their own
+// logs; a trial that was not pruned ran every epoch.
+TEST_F(Sweep, SuccessiveHalvingStopsTrialsBehindAtARung) {
+  const fs::path out = dir_ / "sweep";
+  // The texts 3 times: 6 steps an epoch, so that a trial behind at a rung is still running when
+  // the sweep (looking every 50 ms) stops it.
+  const std::string texts = read_text_file(kTexts);
+  const fs::path train = dir_ / "train.jsonl";
+  write_text_file(train, texts + texts + texts);
+  auto run = run_ftune({"--threads",
+                        "2",
+                        "sweep",
+                        "--model",
+                        kModel,
+                        "--train",
+                        train.string(),
+                        "--valid",
+                        kTexts,
+                        "--output-dir",
+                        out.string(),
+                        "--epochs",
+                        "4",
+                        "--trials",
+                        "5",
+                        "--space",
+                        "learning-rate=loguniform(1e-5,1e-1)",
+                        "--successive-halving",
+                        "2"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto lines = records(out);
+  ASSERT_EQ(lines.size(), 5u);
+  // eval_macro_f1 of each trial, by evaluation, from its own log.
+  auto evals = [&](int64_t trial) {
+    std::vector<double> values;
+    for (const auto& r : records_with(
+             out / ("trial-" + std::to_string(trial)) / "trainer_log.jsonl", "eval_macro_f1")) {
+      values.push_back(r["eval_macro_f1"].get<double>());
+    }
+    return values;
+  };
+  size_t pruned = 0;
+  for (const auto& r : lines) {
+    const int64_t trial = r["trial"];
+    const auto own = evals(trial);
+    if (r["status"] != "pruned") {
+      EXPECT_EQ(r["status"], "ok") << r;
+      EXPECT_EQ(own.size(), 4u) << r;
+      continue;
+    }
+    ++pruned;
+    EXPECT_EQ(r["exit_code"], 143) << r;
+    EXPECT_LT(own.size(), 4u) << r;
+    const json& rung = r["rungs"].back();
+    const size_t evaluation = rung["evaluation"];
+    ASSERT_LE(evaluation, own.size());
+    const double value = own[evaluation - 1];
+    EXPECT_DOUBLE_EQ(rung["value"].get<double>(), value);
+    const size_t needed = std::max<size_t>(1, rung["of"].get<size_t>() / 2);
+    size_t better = 0;
+    for (int64_t earlier = 1; earlier < trial; ++earlier) {
+      const auto theirs = evals(earlier);
+      if (theirs.size() >= evaluation && theirs[evaluation - 1] > value) ++better;
+    }
+    EXPECT_GE(better, needed) << r;
+    EXPECT_EQ(r["best_metric"].get<double>(), *std::max_element(own.begin(), own.end()));
+  }
+  EXPECT_GE(pruned, 1u) << run.err;
+  EXPECT_LT(pruned, 5u);
+  EXPECT_NE(run.out.find(" pruned "), std::string::npos) << run.out;
+}
+
 TEST_F(Sweep, BadInputStopsBeforeAnyTrial) {
   auto expect_refused = [&](std::vector<std::string> extra, const std::string& why) {
     const fs::path out = dir_ / "bad";
@@ -179,6 +252,8 @@ TEST_F(Sweep, BadInputStopsBeforeAnyTrial) {
   expect_refused({"--space", "epochs=[1]", "--space", "epochs=[2]"}, "epochs is given twice");
   expect_refused({"--space", "epochs=[1,2]"}, "--epochs is both searched");  // --epochs 2 fixed
   expect_refused({}, "--space is required");
+  expect_refused({"--space", "learning-rate=[1e-3]", "--successive-halving", "1"},
+                 "--successive-halving 1");
 }
 
 TEST_F(Sweep, EveryTrialFailingIsAnError) {
