@@ -248,7 +248,8 @@ bool advance_rungs(TrialRecord& record, const TrainHistory& history, const std::
   }
 }
 
-// Best first; ok before failed; the trial number breaks ties.
+// Best first; ok and pruned trials (with a metric) before failed ones; the trial number breaks
+// ties.
 std::vector<TrialRecord> ranked(std::vector<TrialRecord> records) {
   std::stable_sort(records.begin(), records.end(), [](const TrialRecord& a, const TrialRecord& b) {
     const bool a_ok = a.status != "failed" && a.best_metric;
