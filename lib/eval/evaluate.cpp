@@ -40,8 +40,7 @@ void check_eval_paths(const EvalOptions& options) {
 // EvalOptions::output_dir, resolved: a run's best/ or last/ gets its evaluation next to it.
 std::optional<std::filesystem::path> resolve_output_dir(const EvalOptions& options) {
   if (options.output_dir) return options.output_dir;
-  auto model = std::filesystem::absolute(options.model_dir).lexically_normal();
-  if (!model.has_filename()) model = model.parent_path();  // "runs/x/best/"
+  const auto model = normal_folder(options.model_dir);
   if (std::filesystem::exists(model.parent_path() / kTrainLogFile)) return options.model_dir;
   return std::nullopt;
 }
@@ -61,8 +60,7 @@ std::vector<std::filesystem::path> write_eval_outputs(const EvalOptions& options
     written.push_back(*dir / kEvalResultsFile);
     if (report && !report->labels.empty()) {
       ConfusionMatrix matrix;
-      auto model = std::filesystem::absolute(options.model_dir).lexically_normal();
-      if (!model.has_filename()) model = model.parent_path();  // "runs/x/best/"
+      const auto model = normal_folder(options.model_dir);  // "runs/x/best" for "runs/x/best/"
       matrix.title = fmt::format("Confusion matrix: {} on {}",
                                  (model.parent_path().filename() / model.filename()).string(),
                                  options.data.filename().string());

@@ -44,22 +44,8 @@ std::string json_cell(const nlohmann::json& value) {
 
 std::string summary_table(const RunFacts& run) {
   std::string out = "<table class=\"summary\">\n";
-  for (const auto& line : [&] {
-         std::vector<std::string> lines;
-         const std::string text = format_run_summary(run);
-         size_t start = 0;
-         while (start < text.size()) {
-           const size_t end = text.find('\n', start);
-           lines.push_back(text.substr(start, end - start));
-           start = end == std::string::npos ? text.size() : end + 1;
-         }
-         return lines;
-       }()) {
-    const size_t colon = line.find(": ");
-    if (colon == std::string::npos) continue;
-    out += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n",
-                       html(line.substr(0, colon)),
-                       html(line.substr(colon + 2)));
+  for (const auto& [key, value] : summarize_run(run)) {
+    out += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", html(key), html(value));
   }
   return out + "</table>\n";
 }

@@ -83,9 +83,7 @@ RunFacts read_run_facts(const std::filesystem::path& run_dir) {
   RunFacts run;
   run.settings = read_train_settings(run_dir);
   run.history = read_train_history(run_dir / kTrainLogFile);
-  auto name = run_dir.filename();
-  if (name.empty()) name = run_dir.parent_path().filename();  // "runs/x/"
-  run.name = name.string();
+  run.name = normal_folder(run_dir).filename().string();
   run.metric = setting_text(run.settings, "metric_for_best_model", "loss");
   if (run.history.summary) {
     run.metric = run.history.summary->value("metric_for_best_model", run.metric);
@@ -227,47 +225,55 @@ void write_model_card(const std::filesystem::path& run_dir,
   write_file_atomically(model_dir / kModelCardFile, render_model_card(read_run_facts(run_dir)));
 }
 
-std::string format_run_summary(const RunFacts& run) {
+std::vector<std::pair<std::string, std::string>> summarize_run(const RunFacts& run) {
   const auto& s = run.settings;
-  std::string out = fmt::format("run: {}\n", run.name);
+  std::vector<std::pair<std::string, std::string>> rows = {{"run", run.name}};
   if (!s.empty()) {
-    out += fmt::format("task: {} ({}), model {}\n",
-                       setting_text(s, "task", "classify"),
-                       pipeline_tag(s),
-                       setting_text(s, "model", "?"));
-    out += fmt::format("data: train {}{}",
-                       setting_text(s, "train_file"),
-                       s.contains("train_examples")
-                           ? fmt::format(" ({} examples)", s["train_examples"].dump())
-                           : "");
+    rows.emplace_back("task",
+                      fmt::format("{} ({}), model {}",
+                                  setting_text(s, "task", "classify"),
+                                  pipeline_tag(s),
+                                  setting_text(s, "model", "?")));
+    std::string data = fmt::format("train {}{}",
+                                   setting_text(s, "train_file"),
+                                   s.contains("train_examples")
+                                       ? fmt::format(" ({} examples)", s["train_examples"].dump())
+                                       : "");
     if (!setting_text(s, "valid_file").empty()) {
-      out += fmt::format(", valid {}{}",
-                         setting_text(s, "valid_file"),
-                         s.contains("valid_examples")
-                             ? fmt::format(" ({} examples)", s["valid_examples"].dump())
-                             : "");
+      data += fmt::format(", valid {}{}",
+                          setting_text(s, "valid_file"),
+                          s.contains("valid_examples")
+                              ? fmt::format(" ({} examples)", s["valid_examples"].dump())
+                              : "");
     }
-    out += "\n";
+    rows.emplace_back("data", data);
   }
-  out += fmt::format("ended: {}\n", run.stop_reason());
+  rows.emplace_back("ended", run.stop_reason());
   if (run.history.summary) {
     const auto& summary = *run.history.summary;
-    out += fmt::format("time: {} training, {:.1f} samples/s, final training loss {:.4f}\n",
-                       format_duration(summary.value("train_runtime", 0.0)),
-                       summary.value("train_samples_per_second", 0.0),
-                       summary.value("train_loss", 0.0));
+    rows.emplace_back("time",
+                      fmt::format("{} training, {:.1f} samples/s, final training loss {:.4f}",
+                                  format_duration(summary.value("train_runtime", 0.0)),
+                                  summary.value("train_samples_per_second", 0.0),
+                                  summary.value("train_loss", 0.0)));
   }
   if (const EvalRecord* best = run.best_eval()) {
-    out +=
-        fmt::format("best: step {} (epoch {}), validation", best->step, format_short(best->epoch));
-    for (const auto& [name, value] : best->metrics) out += fmt::format(" {} {:.4f}", name, value);
-    out += "\n";
+    std::string text =
+        fmt::format("step {} (epoch {}), validation", best->step, format_short(best->epoch));
+    for (const auto& [name, value] : best->metrics) text += fmt::format(" {} {:.4f}", name, value);
+    rows.emplace_back("best", text);
   } else if (run.history.evals.empty()) {
-    out += "best: no evaluations (trained without --valid)\n";
+    rows.emplace_back("best", "no evaluations (trained without --valid)");
   }
-  out += fmt::format("evaluations: {}, logged steps: {}\n",
-                     run.history.evals.size(),
-                     run.history.train_loss.size());
+  rows.emplace_back(
+      "evaluations",
+      fmt::format("{}, logged steps: {}", run.history.evals.size(), run.history.train_loss.size()));
+  return rows;
+}
+
+std::string format_run_summary(const RunFacts& run) {
+  std::string out;
+  for (const auto& [key, value] : summarize_run(run)) out += key + ": " + value + "\n";
   return out;
 }
 

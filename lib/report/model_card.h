@@ -5,6 +5,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -43,7 +45,11 @@ std::string render_model_card(const RunFacts& run);
 // render_model_card(read_run_facts(run_dir)) written atomically to model_dir/README.md.
 void write_model_card(const std::filesystem::path& run_dir, const std::filesystem::path& model_dir);
 
-// The text `ftune report` prints: what, how long, why it stopped, the best checkpoint.
+// What `ftune report` says of a run, row by row: run, task, data, ended, time, best,
+// evaluations (the rows the run's files can fill).
+std::vector<std::pair<std::string, std::string>> summarize_run(const RunFacts& run);
+
+// summarize_run as the text `ftune report` prints, "key: value" per line.
 std::string format_run_summary(const RunFacts& run);
 
 }  // namespace ftune

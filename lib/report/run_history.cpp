@@ -103,6 +103,11 @@ LearningCurves make_learning_curves(const TrainHistory& history, const std::stri
   return curves;
 }
 
+std::filesystem::path normal_folder(const std::filesystem::path& folder) {
+  auto path = std::filesystem::absolute(folder).lexically_normal();
+  return path.has_filename() ? path : path.parent_path();
+}
+
 nlohmann::ordered_json read_train_settings(const std::filesystem::path& run_dir) {
   const auto path = run_dir / kTrainSettingsFile;
   std::ifstream in(path);

@@ -56,6 +56,11 @@ std::optional<int64_t> find_best_step(const TrainHistory& history, const std::st
 LearningCurves make_learning_curves(const TrainHistory& history, const std::string& metric,
                                     bool greater_is_better, const std::string& title);
 
+// `folder` made absolute and normal, without a trailing separator, so that filename() is the
+// folder's own name ("runs/x/best/" -> /.../runs/x/best; "." -> the working folder) and
+// parent_path() the folder holding it.
+std::filesystem::path normal_folder(const std::filesystem::path& folder);
+
 // train_settings.json, or an empty object when the run has none (an older ftune); ConfigError
 // naming the file when it is not a JSON object.
 nlohmann::ordered_json read_train_settings(const std::filesystem::path& run_dir);

@@ -356,21 +356,19 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
     std::chrono::steady_clock::time_point started;
     TrialRecord record;  // its rungs so far
     bool pruned = false;
+    // Read once from its train_settings.json, when that exists.
+    std::string metric;
+    int64_t total_steps = 0;
+    uintmax_t log_size = 0;  // trainer_log.jsonl's size at the last look: unchanged, not reread
   };
   // Successive halving: the finished trials' rung values first (a resumed sweep goes on
   // comparing against them), in trial order.
   Rungs book(o.halving);
   for (const auto& [trial, record] : finished) {
-    for (const auto& rung : record.rungs) {
-      book.add(&rung - record.rungs.data(), rung.value, metric_greater_is_better(record.metric));
+    for (size_t k = 0; k < record.rungs.size(); ++k) {
+      book.add(k, record.rungs[k].value, metric_greater_is_better(record.metric));
     }
   }
-  auto settings_of = [&](size_t trial) {
-    return read_train_settings(o.output_dir / fmt::format("trial-{}", trial));
-  };
-  auto metric_of = [&](size_t trial) {
-    return settings_of(trial).value("metric_for_best_model", std::string());
-  };
   std::map<pid_t, Running> running;
   std::vector<TrialRecord> records;
   for (const auto& [trial, record] : finished) records.push_back(record);
@@ -380,6 +378,9 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
       const size_t trial = pending.back();
       pending.pop_back();
       const auto dir = o.output_dir / fmt::format("trial-{}", trial);
+      // A killed sweep's unfinished trial folder goes before the trial starts, so that no look
+      // at its rungs reads the old log.
+      std::filesystem::remove_all(dir);
       std::vector<std::string> args = {"ftune", "--threads", std::to_string(threads), "train"};
       args.insert(args.end(), o.train_args.begin(), o.train_args.end());
       args.insert(args.end(), {"--output-dir", dir.string(), "--overwrite-output-dir"});
@@ -389,7 +390,7 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
       }
       const pid_t pid =
           spawn(o.executable, args, o.output_dir / fmt::format("trial-{}.log", trial));
-      running[pid] = {trial, std::chrono::steady_clock::now(), {}, false};
+      running[pid] = {trial, std::chrono::steady_clock::now(), {}, false, "", 0, 0};
       fmt::print(
           stderr, "trial {}/{} started: {}\n", trial, o.trials, describe_params(drawn[trial - 1]));
     }
@@ -399,14 +400,22 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
     if (pid == 0) {  // all still running: check their rungs, then look again shortly
       for (auto& [child, run] : running) {
         const auto dir = o.output_dir / fmt::format("trial-{}", run.trial);
-        if (run.pruned || !std::filesystem::exists(dir / kTrainLogFile)) continue;
-        const auto settings = settings_of(run.trial);
-        const std::string metric = settings.value("metric_for_best_model", std::string());
-        if (metric.empty()) continue;
+        if (run.pruned) continue;
+        if (run.metric.empty()) {
+          const auto settings = read_train_settings(dir);
+          run.metric = settings.value("metric_for_best_model", std::string());
+          run.total_steps = settings.value("total_steps", int64_t{0});
+          if (run.metric.empty()) continue;  // the trial has not started training yet
+        }
+        std::error_code error;
+        const uintmax_t log_size = std::filesystem::file_size(dir / kTrainLogFile, error);
+        if (error || log_size == run.log_size) continue;  // nothing new logged
+        run.log_size = log_size;
+        const std::string& metric = run.metric;
         if (!advance_rungs(run.record,
                            read_train_history(dir / kTrainLogFile),
                            metric,
-                           settings.value("total_steps", int64_t{0}),
+                           run.total_steps,
                            book)) {
           const auto& rung = run.record.rungs.back();
           fmt::print(stderr,
@@ -434,6 +443,7 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
     if (it == running.end()) continue;
     TrialRecord record = std::move(it->second.record);
     const bool pruned = it->second.pruned;
+    const std::string metric = it->second.metric;
     record.trial = it->second.trial;
     record.params = drawn[record.trial - 1];
     record.seconds =
@@ -443,7 +453,7 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
     const auto trial_dir = o.output_dir / fmt::format("trial-{}", record.trial);
     finish_record(record, trial_dir, status);
     if (pruned) {
-      finish_pruned_record(record, trial_dir, metric_of(record.trial));
+      finish_pruned_record(record, trial_dir, metric);  // pruning needed the metric
     } else if (halving && record.status == "ok") {
       // Rungs it passed between two looks: recorded, so later trials compare against them.
       advance_rungs(record, read_train_history(trial_dir / kTrainLogFile), record.metric, 0, book);
@@ -490,7 +500,7 @@ std::vector<TrialRecord> run_sweep(const SweepOptions& o) {
       }
     }
     write_file_atomically(o.output_dir / "sweep.svg",
-                          render_trial_metrics(o.output_dir.filename().string(),
+                          render_trial_metrics(normal_folder(o.output_dir).filename().string(),
                                                leaders.front().metric,
                                                points,
                                                static_cast<int64_t>(leaders.front().trial)));

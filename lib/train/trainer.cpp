@@ -577,8 +577,10 @@ nlohmann::ordered_json Trainer::run_settings() const {
 
 void Trainer::write_learning_curves() const {
   const TrainHistory history = read_train_history(o_.output_dir / kTrainLogFile);
-  LearningCurves curves = make_learning_curves(
-      history, metric_, metric_greater_is_better(metric_), o_.output_dir.filename().string());
+  LearningCurves curves = make_learning_curves(history,
+                                               metric_,
+                                               metric_greater_is_better(metric_),
+                                               normal_folder(o_.output_dir).filename().string());
   if (stopping_->best_value()) curves.best_step = stopping_->best_step();
   curves.last_step = std::max(curves.last_step, global_step_);
   write_file_atomically(o_.output_dir / kLearningCurvesFile, render_learning_curves(curves));
