@@ -16,7 +16,8 @@ import sys
 
 ORDER = [
     "util", "tokenizer", "models", "lib/formats", "lib/metrics", "lib/schedule", "lib/data",
-    "lib/report", "lib/sweep", "lib/tensors", "lib/io", "lib/generate", "lib/eval", "lib/train", "app",
+    "lib/report", "lib/sweep", "lib/tensors", "lib/io", "lib/generate", "lib/eval", "lib/train", "lib/serve",
+    "app",
 ]
 # LibTorch-free folders: no torch, ATen or c10 header (they build without LibTorch).
 TORCH_FREE = {"util", "tokenizer", "lib/formats", "lib/metrics", "lib/schedule", "lib/data",

@@ -9,6 +9,8 @@ packages=(
   libsentencepiece-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libutf8proc-dev zlib1g-dev libgloo-dev
   librsvg2-bin fonts-dejavu-core
+  libcpp-httplib-dev
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

@@ -32,6 +32,62 @@ void check_predict_paths(const PredictOptions& options) {
 
 }  // namespace
 
+std::vector<nlohmann::ordered_json> classification_lines(const at::Tensor& logits,
+                                                         const BertConfig& config) {
+  // (N, L): one sigmoid per label for multi-label (as the eval threshold), else a softmax.
+  at::Tensor probs = config.is_multi_label() ? torch::sigmoid(logits) : torch::softmax(logits, -1);
+  at::Tensor best = logits.argmax(-1);  // (N)
+  auto logit_rows = logits.accessor<float, 2>();
+  auto prob_rows = probs.accessor<float, 2>();
+  auto best_ids = best.accessor<int64_t, 1>();
+  const auto L = logits.size(1);
+  std::vector<nlohmann::ordered_json> lines;
+  for (int64_t i = 0; i < logits.size(0); ++i) {
+    nlohmann::ordered_json line;  // keys in the documented order
+    if (config.is_regression()) {
+      // One output: the predicted value itself (HF's pipeline applies no function to it).
+      line["score"] = logit_rows[i][0];
+      line["logits"] = std::vector<float>{logit_rows[i][0]};
+      lines.push_back(std::move(line));
+      continue;
+    }
+    std::vector<float> p(L), l(L);
+    for (int64_t j = 0; j < L; ++j) {
+      p[j] = prob_rows[i][j];
+      l[j] = logit_rows[i][j];
+    }
+    if (config.is_multi_label()) {
+      // One sigmoid per label; the labels at or above their threshold (config.json's
+      // label_thresholds, else 0.5), in label-id order.
+      const auto& thresholds = config.label_thresholds;
+      std::vector<std::string> chosen;
+      for (int64_t j = 0; j < L; ++j) {
+        const auto index = static_cast<size_t>(j);
+        const auto cut = static_cast<float>(index < thresholds.size() ? thresholds[index] : 0.5);
+        if (p[j] >= cut) chosen.push_back(config.id2label[index]);
+      }
+      line["labels"] = chosen;
+    } else {
+      line["label"] = config.id2label[best_ids[i]];
+      line["label_id"] = best_ids[i];
+    }
+    line["probs"] = p;
+    line["logits"] = l;
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+nlohmann::ordered_json ner_line(const std::vector<std::string>& words,
+                                const std::vector<std::string>& tags,
+                                const std::vector<float>& scores) {
+  nlohmann::ordered_json line;  // keys in the documented order
+  line["tokens"] = words;
+  line["tags"] = tags;
+  line["scores"] = scores;
+  return line;
+}
+
 size_t run_predict(const PredictOptions& options) {
   check_predict_paths(options);
   auto tokenizer = WordPieceTokenizer::load_from_folder(options.model_dir.string());
@@ -56,55 +112,9 @@ size_t run_predict(const PredictOptions& options) {
   InferenceScope inference(*classifier.model, runtime);
   at::Tensor logits = compute_logits(
       classifier.model, examples.encodings, tokenizer.pad_id(), options.batch_size, "predict");
-  // (N, L): one sigmoid per label for multi-label (as the eval threshold), else a softmax.
-  at::Tensor probs =
-      classifier.config.is_multi_label() ? torch::sigmoid(logits) : torch::softmax(logits, -1);
-  at::Tensor best = logits.argmax(-1);  // (N)
 
   AtomicFileWriter writer(options.output);
-  auto logit_rows = logits.accessor<float, 2>();
-  auto prob_rows = probs.accessor<float, 2>();
-  const auto L = logits.size(1);
-  for (int64_t i = 0; i < logits.size(0); ++i) {
-    if (classifier.config.is_regression()) {
-      // One output: the predicted value itself (HF's pipeline applies no function to it).
-      nlohmann::ordered_json line;
-      line["score"] = logit_rows[i][0];
-      line["logits"] = std::vector<float>{logit_rows[i][0]};
-      writer.stream() << line.dump() << '\n';
-      continue;
-    }
-    if (classifier.config.is_multi_label()) {
-      // One sigmoid per label; the labels at or above their threshold (config.json's
-      // label_thresholds, else 0.5), in label-id order.
-      const auto& thresholds = classifier.config.label_thresholds;
-      nlohmann::ordered_json line;
-      std::vector<std::string> chosen;
-      std::vector<float> p(L), l(L);
-      for (int64_t j = 0; j < L; ++j) {
-        l[j] = logit_rows[i][j];
-        p[j] = prob_rows[i][j];
-        const auto index = static_cast<size_t>(j);
-        const auto cut = static_cast<float>(index < thresholds.size() ? thresholds[index] : 0.5);
-        if (p[j] >= cut) chosen.push_back(classifier.config.id2label[index]);
-      }
-      line["labels"] = chosen;
-      line["probs"] = p;
-      line["logits"] = l;
-      writer.stream() << line.dump() << '\n';
-      continue;
-    }
-    const int64_t label_id = best[i].item<int64_t>();
-    nlohmann::ordered_json line;  // keys in the documented order
-    line["label"] = classifier.config.id2label[label_id];
-    line["label_id"] = label_id;
-    std::vector<float> p(L), l(L);
-    for (int64_t j = 0; j < L; ++j) {
-      p[j] = prob_rows[i][j];
-      l[j] = logit_rows[i][j];
-    }
-    line["probs"] = p;
-    line["logits"] = l;
+  for (const auto& line : classification_lines(logits, classifier.config)) {
     writer.stream() << line.dump() << '\n';
   }
   writer.commit();
@@ -133,10 +143,7 @@ size_t run_ner_predict(const PredictOptions& options) {
       predict_word_tags(logits, sentences, windows, classifier.config.id2label);
   AtomicFileWriter writer(options.output);
   for (size_t s = 0; s < sentences.words.size(); ++s) {
-    nlohmann::ordered_json line;  // keys in the documented order
-    line["tokens"] = sentences.words[s];
-    line["tags"] = predicted.tags[s];
-    line["scores"] = predicted.scores[s];
+    const auto line = ner_line(sentences.words[s], predicted.tags[s], predicted.scores[s]);
     // A word of invalid UTF-8 is written with U+FFFD rather than failing the whole file.
     writer.stream() << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
                     << '\n';

@@ -5,9 +5,14 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 
 #include "lib/data/text_dataset.h"
 #include "lib/tensors/device.h"
+#include "models/bert.h"
 
 namespace ftune {
 
@@ -23,6 +28,17 @@ struct PredictOptions {
   RuntimeOptions runtime;        // --device, --precision
   std::optional<size_t> stride;  // NER: default_stride(max_length)
 };
+
+// One output line per row of `logits` (N, L), as `ftune predict` writes it (and `ftune serve`
+// answers): {"label", "label_id", "probs", "logits"}; multi-label {"labels", "probs", "logits"};
+// regression {"score", "logits"}.
+std::vector<nlohmann::ordered_json> classification_lines(const at::Tensor& logits,
+                                                         const BertConfig& config);
+
+// A token classifier's line for one sentence: {"tokens", "tags", "scores"}.
+nlohmann::ordered_json ner_line(const std::vector<std::string>& words,
+                                const std::vector<std::string>& tags,
+                                const std::vector<float>& scores);
 
 // Returns the number of rows written.
 size_t run_predict(const PredictOptions& options);

@@ -35,7 +35,8 @@ bool has_extension(const std::filesystem::path& file, const std::string& extensi
   return actual == extension;
 }
 
-// The options HF generate() would use: ours where given, else config.json's.
+}  // namespace
+
 GenerationOptions resolve_generation_options(const TranslateOptions& options,
                                              const MarianConfig& config) {
   GenerationOptions generation = options.generation;
@@ -53,6 +54,8 @@ GenerationOptions resolve_generation_options(const TranslateOptions& options,
   return generation;
 }
 
+namespace {
+
 // The ids of one generated row without the padding that only the rest of its batch caused: up
 // to and including the first eos after the start token.
 std::vector<int64_t> strip_batch_padding(const std::vector<int64_t>& sequence, int64_t eos_id) {
@@ -61,6 +64,16 @@ std::vector<int64_t> strip_batch_padding(const std::vector<int64_t>& sequence, i
 }
 
 }  // namespace
+
+nlohmann::ordered_json translation_line(const std::string& translation,
+                                        const std::vector<int64_t>& sequence,
+                                        std::optional<double> score, int64_t eos_id) {
+  nlohmann::ordered_json line;  // keys in the documented order
+  line["translation"] = translation;
+  line["ids"] = strip_batch_padding(sequence, eos_id);
+  line["score"] = score ? nlohmann::ordered_json(*score) : nlohmann::ordered_json(nullptr);
+  return line;
+}
 
 size_t run_translate(const TranslateOptions& options) {
   const bool jsonl_output = has_extension(options.output, ".jsonl");
@@ -143,11 +156,11 @@ size_t run_translate(const TranslateOptions& options) {
         writer.stream() << translation << '\n';
         continue;
       }
-      nlohmann::ordered_json line;  // keys in the documented order
-      line["translation"] = translation;
-      line["ids"] = strip_batch_padding(result.sequences[k], config.eos_token_id);
-      line["score"] = result.scores.empty() ? nlohmann::ordered_json(nullptr)
-                                            : nlohmann::ordered_json(result.scores[k]);
+      const auto line = translation_line(
+          translation,
+          result.sequences[k],
+          result.scores.empty() ? std::nullopt : std::optional<double>(result.scores[k]),
+          config.eos_token_id);
       writer.stream() << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                       << '\n';
     }

@@ -14,9 +14,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "lib/generate/search.h"
 #include "lib/tensors/device.h"
+#include "models/marian.h"
 
 namespace ftune {
 
@@ -43,6 +48,17 @@ struct TranslateOptions {
                                    // max_position_embeddings)
   RuntimeOptions runtime;          // --device, --precision
 };
+
+// The options HF generate() would use: ours where given, else config.json's (max_length at most
+// max_position_embeddings; a larger --max-length is an Error).
+GenerationOptions resolve_generation_options(const TranslateOptions& options,
+                                             const MarianConfig& config);
+
+// One .jsonl output line, as `ftune translate` writes it (and `ftune serve` answers):
+// {"translation", "ids" (the generated row up to its first eos), "score" (null for greedy)}.
+nlohmann::ordered_json translation_line(const std::string& translation,
+                                        const std::vector<int64_t>& sequence,
+                                        std::optional<double> score, int64_t eos_id);
 
 // Returns the number of rows translated.
 size_t run_translate(const TranslateOptions& options);

@@ -225,6 +225,25 @@ inline bool wait_until_ready(pid_t child, const std::function<bool()>& ready,
   return true;
 }
 
+// Starts ftune in the background, its stderr into `err` (or discarded); returns its pid.
+inline pid_t start_ftune(std::vector<std::string> args, const std::filesystem::path& err = {}) {
+  std::string binary = FTUNE_BINARY;
+  std::vector<char*> argv = {binary.data()};
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const int null_fd = ::open("/dev/null", O_WRONLY);
+    const int err_fd =
+        err.empty() ? null_fd : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(err_fd, STDERR_FILENO);
+    ::dup2(null_fd, STDOUT_FILENO);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return child;
+}
+
 // stdout of a shell `command`, and its exit status (for the reference Python scripts).
 inline std::pair<int, std::string> capture(const std::string& command) {
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);

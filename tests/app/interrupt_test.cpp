@@ -50,25 +50,6 @@ size_t count_lines(const std::filesystem::path& file) {
       std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
 }
 
-// Starts ftune in the background, its stderr into `err` (or discarded); returns its pid.
-pid_t start_ftune(std::vector<std::string> args, const std::filesystem::path& err = {}) {
-  std::string binary = FTUNE_BINARY;
-  std::vector<char*> argv = {binary.data()};
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const pid_t child = ::fork();
-  if (child == 0) {
-    const int null_fd = ::open("/dev/null", O_WRONLY);
-    const int err_fd =
-        err.empty() ? null_fd : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(err_fd, STDERR_FILENO);
-    ::dup2(null_fd, STDOUT_FILENO);
-    ::execv(binary.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return child;
-}
-
 // Starts ftune, waits until it has logged `steps` steps, sends `signal_number`, returns the exit
 // code (128 + signal when killed by it, as a shell reports).
 int interrupt_training(const std::filesystem::path& out, int signal_number, size_t steps,
