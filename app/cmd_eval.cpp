@@ -103,7 +103,7 @@ Command add_eval_command(CLI::App& app) {
       ->check(at_least(1));
   add_text_column_options(*sub, options->columns, /*with_label=*/true);
   add_table_options(*sub, options->table);
-  add_runtime_options(*sub, options->runtime);
+  add_runtime_options(*sub, options->runtime, /*with_quantize=*/true);
   options->generation.max_length = 128;  // the help's default (GenerationOptions' is HF's 20)
   return {sub, [options, task] {
             if (*task == "translate") {

@@ -38,7 +38,7 @@ Command add_predict_command(CLI::App& app) {
       ->check(at_least(1));
   add_text_column_options(*sub, options->columns, /*with_label=*/false);
   add_table_options(*sub, options->table);
-  add_runtime_options(*sub, options->runtime);
+  add_runtime_options(*sub, options->runtime, /*with_quantize=*/true);
   add_stride_option(*sub, options->stride);
   return {
       sub, [options] {

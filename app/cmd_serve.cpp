@@ -34,7 +34,7 @@ Command add_serve_command(CLI::App& app) {
       ->transform(model_folder())
       ->required();
   sub->add_option("--weights", options->model.weights, "weights file overriding the folder's own");
-  add_runtime_options(*sub, options->model.runtime);
+  add_runtime_options(*sub, options->model.runtime, /*with_quantize=*/true);
   sub->add_option(
       "--host", options->host, "address to listen on (default 127.0.0.1: this machine only)");
   sub->add_option("--port", options->port, "TCP port (default 8080; 0 picks a free one, printed)")

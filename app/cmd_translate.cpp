@@ -24,7 +24,7 @@ Command add_translate_command(CLI::App& app) {
   sub->add_option("--model", options->model_dir, "MarianMT model folder")
       ->transform(model_folder())
       ->required();
-  add_runtime_options(*sub, options->runtime);
+  add_runtime_options(*sub, options->runtime, /*with_quantize=*/true);
   sub->add_option("--weights", options->weights, "weights file overriding the folder's own");
   sub->add_option("--input", options->input, "sources: .txt, or .jsonl/.csv/.tsv (\"source\")")
       ->required();

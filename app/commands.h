@@ -24,5 +24,6 @@ Command add_pretrain_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
 Command add_sweep_command(CLI::App& app);
 Command add_serve_command(CLI::App& app);
+Command add_export_command(CLI::App& app);
 
 }  // namespace ftune

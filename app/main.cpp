@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
       ftune::add_report_command(app),
       ftune::add_sweep_command(app),
       ftune::add_serve_command(app),
+      ftune::add_export_command(app),
   };
 
   for (auto& command : commands) {

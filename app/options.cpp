@@ -60,7 +60,7 @@ void add_seqeval_mode_option(CLI::App& sub, SeqevalMode& mode) {
       ->check(CLI::IsMember({"default", "strict"}));
 }
 
-CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime) {
+CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime, bool with_quantize) {
   auto* group = sub.add_option_group("Hardware and precision");
   group->add_option("--device",
                     runtime.device,
@@ -71,6 +71,14 @@ CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime) {
                     "fp32 (default) | bf16 | fp16: matrix products in bfloat16/float16 through "
                     "autocast, weights kept in float32; bf16 runs on CPUs and GPUs, fp16 needs "
                     "CUDA (with dynamic loss scaling when training)");
+  if (with_quantize) {
+    group
+        ->add_option("--quantize",
+                     runtime.quantize,
+                     "none (default) | int8: Linear layers with int8 weights on the CPU (dynamic "
+                     "quantization as PyTorch's quantize_dynamic; faster, slightly other numbers)")
+        ->check(CLI::IsMember({"none", "int8"}));
+  }
   return group;
 }
 

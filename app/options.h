@@ -20,7 +20,8 @@ void add_table_options(CLI::App& sub, TableReadOptions& table);
 void add_stride_option(CLI::App& sub, std::optional<size_t>& stride);
 void add_seqeval_mode_option(CLI::App& sub, SeqevalMode& mode);
 // --device and --precision, in a "Hardware and precision" group (returned, for more options).
-CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime);
+CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime,
+                                       bool with_quantize = false);
 
 // Range checks for numeric options, run on the text before it is converted (so "-1" never wraps
 // around into an unsigned option) and on --config values alike. The messages say the range in

@@ -48,9 +48,9 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids,
 
 BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& config)
     : num_heads(config.num_attention_heads), dropout_p(config.attention_probs_dropout_prob) {
-  query = register_module("query", torch::nn::Linear(config.hidden_size, config.hidden_size));
-  key = register_module("key", torch::nn::Linear(config.hidden_size, config.hidden_size));
-  value = register_module("value", torch::nn::Linear(config.hidden_size, config.hidden_size));
+  query = register_module("query", Linear(config.hidden_size, config.hidden_size));
+  key = register_module("key", Linear(config.hidden_size, config.hidden_size));
+  value = register_module("value", Linear(config.hidden_size, config.hidden_size));
 }
 
 TokenRows TokenRows::real_tokens(const torch::Tensor& attention_mask) {
@@ -94,7 +94,7 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x,
 }
 
 BertResidualOutputImpl::BertResidualOutputImpl(const BertConfig& config, int64_t in_features) {
-  dense = register_module("dense", torch::nn::Linear(in_features, config.hidden_size));
+  dense = register_module("dense", Linear(in_features, config.hidden_size));
   LayerNorm = register_module(
       "LayerNorm",
       torch::nn::LayerNorm(
@@ -119,7 +119,7 @@ torch::Tensor BertAttentionImpl::forward(const torch::Tensor& x, const torch::Te
 
 BertIntermediateImpl::BertIntermediateImpl(const BertConfig& config)
     : hidden_act(config.hidden_act) {
-  dense = register_module("dense", torch::nn::Linear(config.hidden_size, config.intermediate_size));
+  dense = register_module("dense", Linear(config.hidden_size, config.intermediate_size));
 }
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) {
@@ -152,7 +152,7 @@ torch::Tensor BertEncoderImpl::forward(torch::Tensor x, const torch::Tensor& add
 }
 
 BertPoolerImpl::BertPoolerImpl(const BertConfig& config) {
-  dense = register_module("dense", torch::nn::Linear(config.hidden_size, config.hidden_size));
+  dense = register_module("dense", Linear(config.hidden_size, config.hidden_size));
 }
 
 torch::Tensor BertPoolerImpl::forward(const torch::Tensor& hidden) {
@@ -184,8 +184,7 @@ BertForSequenceClassificationImpl::BertForSequenceClassificationImpl(const BertC
   dropout = register_module(
       "dropout",
       torch::nn::Dropout(config.classifier_dropout.value_or(config.hidden_dropout_prob)));
-  classifier =
-      register_module("classifier", torch::nn::Linear(config.hidden_size, config.num_labels()));
+  classifier = register_module("classifier", Linear(config.hidden_size, config.num_labels()));
 }
 
 torch::Tensor BertForSequenceClassificationImpl::forward(const torch::Tensor& input_ids,

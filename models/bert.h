@@ -18,6 +18,8 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "models/linear.h"
+
 namespace ftune {
 
 // config.json of a BERT model. Field names are the config.json keys; defaults are
@@ -95,9 +97,9 @@ class BertSelfAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
                         const TokenRows& rows);
 
-  torch::nn::Linear query{nullptr};
-  torch::nn::Linear key{nullptr};
-  torch::nn::Linear value{nullptr};
+  Linear query{nullptr};
+  Linear key{nullptr};
+  Linear value{nullptr};
   int64_t num_heads;
   double dropout_p;
 };
@@ -109,7 +111,7 @@ class BertResidualOutputImpl : public torch::nn::Module {
   BertResidualOutputImpl(const BertConfig& config, int64_t in_features);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);
 
-  torch::nn::Linear dense{nullptr};
+  Linear dense{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};
   torch::nn::Dropout dropout{nullptr};
 };
@@ -131,7 +133,7 @@ class BertIntermediateImpl : public torch::nn::Module {
   explicit BertIntermediateImpl(const BertConfig& config);
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Linear dense{nullptr};
+  Linear dense{nullptr};
   std::string hidden_act;
 };
 TORCH_MODULE(BertIntermediate);
@@ -164,7 +166,7 @@ class BertPoolerImpl : public torch::nn::Module {
   // (B, T, C) -> (B, C): tanh(dense(first token))
   torch::Tensor forward(const torch::Tensor& hidden);
 
-  torch::nn::Linear dense{nullptr};
+  Linear dense{nullptr};
 };
 TORCH_MODULE(BertPooler);
 
@@ -199,7 +201,7 @@ class BertForSequenceClassificationImpl : public torch::nn::Module {
 
   BertModel bert{nullptr};
   torch::nn::Dropout dropout{nullptr};
-  torch::nn::Linear classifier{nullptr};
+  Linear classifier{nullptr};
 };
 TORCH_MODULE(BertForSequenceClassification);
 

@@ -14,7 +14,7 @@ bool bert_ties_word_embeddings(const BertConfig& config) {
 
 BertPredictionHeadTransformImpl::BertPredictionHeadTransformImpl(const BertConfig& config)
     : hidden_act(config.hidden_act) {
-  dense = register_module("dense", torch::nn::Linear(config.hidden_size, config.hidden_size));
+  dense = register_module("dense", Linear(config.hidden_size, config.hidden_size));
   LayerNorm = register_module(
       "LayerNorm",
       torch::nn::LayerNorm(
@@ -34,8 +34,7 @@ BertLMPredictionHeadImpl::BertLMPredictionHeadImpl(const BertConfig& config,
   if (!tie_word_embeddings) {
     decoder = register_module(
         "decoder",
-        torch::nn::Linear(
-            torch::nn::LinearOptions(config.hidden_size, config.vocab_size).bias(false)));
+        Linear(torch::nn::LinearOptions(config.hidden_size, config.vocab_size).bias(false)));
   }
   bias = register_parameter("bias", torch::zeros({config.vocab_size}));  // (V)
 }

@@ -17,6 +17,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "models/bert.h"
+#include "models/linear.h"
 
 namespace ftune {
 
@@ -32,7 +33,7 @@ class BertPredictionHeadTransformImpl : public torch::nn::Module {
   explicit BertPredictionHeadTransformImpl(const BertConfig& config);
   torch::Tensor forward(const torch::Tensor& x);  // (..., C) -> (..., C)
 
-  torch::nn::Linear dense{nullptr};
+  Linear dense{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};  // Hugging Face's spelling, kept: it is the key
   std::string hidden_act;
 };
@@ -48,8 +49,8 @@ class BertLMPredictionHeadImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& word_embeddings);
 
   BertPredictionHeadTransform transform{nullptr};
-  torch::nn::Linear decoder{nullptr};  // registered only when the embeddings are not tied
-  torch::Tensor bias;                  // (V): "cls.predictions.bias" (= HF's decoder.bias)
+  Linear decoder{nullptr};  // registered only when the embeddings are not tied
+  torch::Tensor bias;       // (V): "cls.predictions.bias" (= HF's decoder.bias)
 };
 TORCH_MODULE(BertLMPredictionHead);
 

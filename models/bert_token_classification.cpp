@@ -11,8 +11,7 @@ BertForTokenClassificationImpl::BertForTokenClassificationImpl(const BertConfig&
   dropout = register_module(
       "dropout",
       torch::nn::Dropout(config.classifier_dropout.value_or(config.hidden_dropout_prob)));
-  classifier =
-      register_module("classifier", torch::nn::Linear(config.hidden_size, config.num_labels()));
+  classifier = register_module("classifier", Linear(config.hidden_size, config.num_labels()));
 }
 
 torch::Tensor BertForTokenClassificationImpl::forward(const torch::Tensor& input_ids,

@@ -10,6 +10,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "models/bert.h"
+#include "models/linear.h"
 
 namespace ftune {
 
@@ -24,7 +25,7 @@ class BertForTokenClassificationImpl : public torch::nn::Module {
 
   BertModel bert{nullptr};  // BertModel(config, add_pooling_layer=False), as Hugging Face
   torch::nn::Dropout dropout{nullptr};
-  torch::nn::Linear classifier{nullptr};
+  Linear classifier{nullptr};
 };
 TORCH_MODULE(BertForTokenClassification);
 

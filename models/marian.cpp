@@ -30,7 +30,7 @@ torch::nn::LayerNorm make_layer_norm(int64_t d_model) {
 }
 
 // Residual feed-forward block shared by both layer kinds: LN(x + fc2(act(fc1(x)))).
-at::Tensor apply_feed_forward(const at::Tensor& x, torch::nn::Linear& fc1, torch::nn::Linear& fc2,
+at::Tensor apply_feed_forward(const at::Tensor& x, Linear& fc1, Linear& fc2,
                               torch::nn::LayerNorm& norm, const std::string& activation,
                               double dropout_p, double activation_dropout_p, bool training) {
   auto h = apply_activation(fc1(x), activation);  // (B, L, F)
@@ -94,10 +94,10 @@ MarianAttentionImpl::MarianAttentionImpl(int64_t embed_dim, int64_t num_heads, d
               embed_dim,
               " is not divisible by the number of heads ",
               num_heads);
-  k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
-  v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
-  q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
-  out_proj = register_module("out_proj", torch::nn::Linear(embed_dim, embed_dim));
+  k_proj = register_module("k_proj", Linear(embed_dim, embed_dim));
+  v_proj = register_module("v_proj", Linear(embed_dim, embed_dim));
+  q_proj = register_module("q_proj", Linear(embed_dim, embed_dim));
+  out_proj = register_module("out_proj", Linear(embed_dim, embed_dim));
 }
 
 at::Tensor MarianAttentionImpl::project_keys(const at::Tensor& x) {
@@ -142,8 +142,8 @@ MarianEncoderLayerImpl::MarianEncoderLayerImpl(const MarianConfig& config)
       "self_attn",
       MarianAttention(config.d_model, config.encoder_attention_heads, config.attention_dropout));
   self_attn_layer_norm = register_module("self_attn_layer_norm", make_layer_norm(config.d_model));
-  fc1 = register_module("fc1", torch::nn::Linear(config.d_model, config.encoder_ffn_dim));
-  fc2 = register_module("fc2", torch::nn::Linear(config.encoder_ffn_dim, config.d_model));
+  fc1 = register_module("fc1", Linear(config.d_model, config.encoder_ffn_dim));
+  fc2 = register_module("fc2", Linear(config.encoder_ffn_dim, config.d_model));
   final_layer_norm = register_module("final_layer_norm", make_layer_norm(config.d_model));
 }
 
@@ -175,8 +175,8 @@ MarianDecoderLayerImpl::MarianDecoderLayerImpl(const MarianConfig& config)
       MarianAttention(config.d_model, config.decoder_attention_heads, config.attention_dropout));
   encoder_attn_layer_norm =
       register_module("encoder_attn_layer_norm", make_layer_norm(config.d_model));
-  fc1 = register_module("fc1", torch::nn::Linear(config.d_model, config.decoder_ffn_dim));
-  fc2 = register_module("fc2", torch::nn::Linear(config.decoder_ffn_dim, config.d_model));
+  fc1 = register_module("fc1", Linear(config.d_model, config.decoder_ffn_dim));
+  fc2 = register_module("fc2", Linear(config.decoder_ffn_dim, config.d_model));
   final_layer_norm = register_module("final_layer_norm", make_layer_norm(config.d_model));
 }
 
@@ -309,8 +309,7 @@ MarianMTModelImpl::MarianMTModelImpl(const MarianConfig& config) : config(config
   final_logits_bias = register_buffer("final_logits_bias", torch::zeros({1, config.vocab_size}));
   if (!config.tie_word_embeddings) {
     lm_head = register_module(
-        "lm_head",
-        torch::nn::Linear(torch::nn::LinearOptions(config.d_model, config.vocab_size).bias(false)));
+        "lm_head", Linear(torch::nn::LinearOptions(config.d_model, config.vocab_size).bias(false)));
   }
 }
 
@@ -336,7 +335,17 @@ at::Tensor MarianMTModelImpl::forward(const at::Tensor& input_ids, const at::Ten
 }
 
 at::Tensor MarianMTModelImpl::project_to_vocab(const at::Tensor& decoder_hidden) {
+  if (!lm_head_int8_.isNone())
+    return linear_int8(decoder_hidden, lm_head_int8_) + final_logits_bias;
   return torch::linear(decoder_hidden, output_embedding_weight()) + final_logits_bias;  // (B,S,V)
+}
+
+int64_t MarianMTModelImpl::quantize_int8() {
+  // project_to_vocab multiplies by the weight itself (tied or not), so it gets its own packed
+  // copy; an untied lm_head is also a Linear, counted once.
+  const int64_t count = quantize_linear_layers_int8(*this);
+  lm_head_int8_ = pack_int8_weight(output_embedding_weight(), std::nullopt);
+  return lm_head ? count : count + 1;
 }
 
 at::Tensor MarianMTModelImpl::output_embedding_weight() const {

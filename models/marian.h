@@ -20,6 +20,8 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "models/linear.h"
+
 namespace ftune {
 
 // config.json of a Marian model. Field names are the config.json keys; defaults are
@@ -99,10 +101,10 @@ class MarianAttentionImpl : public torch::nn::Module {
                     const at::Tensor& additive_mask);
 
   // Registration order = Hugging Face's (k, v, q, out), so parameter order matches too.
-  torch::nn::Linear k_proj{nullptr};
-  torch::nn::Linear v_proj{nullptr};
-  torch::nn::Linear q_proj{nullptr};
-  torch::nn::Linear out_proj{nullptr};
+  Linear k_proj{nullptr};
+  Linear v_proj{nullptr};
+  Linear q_proj{nullptr};
+  Linear out_proj{nullptr};
   int64_t num_heads;
   double dropout_p;
 };
@@ -117,8 +119,8 @@ class MarianEncoderLayerImpl : public torch::nn::Module {
 
   MarianAttention self_attn{nullptr};
   torch::nn::LayerNorm self_attn_layer_norm{nullptr};
-  torch::nn::Linear fc1{nullptr};
-  torch::nn::Linear fc2{nullptr};
+  Linear fc1{nullptr};
+  Linear fc2{nullptr};
   torch::nn::LayerNorm final_layer_norm{nullptr};
   std::string activation_function;
   double dropout_p;
@@ -142,8 +144,8 @@ class MarianDecoderLayerImpl : public torch::nn::Module {
   torch::nn::LayerNorm self_attn_layer_norm{nullptr};
   MarianAttention encoder_attn{nullptr};
   torch::nn::LayerNorm encoder_attn_layer_norm{nullptr};
-  torch::nn::Linear fc1{nullptr};
-  torch::nn::Linear fc2{nullptr};
+  Linear fc1{nullptr};
+  Linear fc2{nullptr};
   torch::nn::LayerNorm final_layer_norm{nullptr};
   std::string activation_function;
   double dropout_p;
@@ -221,6 +223,9 @@ class MarianMTModelImpl : public torch::nn::Module {
   at::Tensor project_to_vocab(const at::Tensor& decoder_hidden);
   // The lm_head weight (V, C): model.shared.weight when tied, lm_head.weight otherwise.
   at::Tensor output_embedding_weight() const;
+  // Every Linear and the (tied) lm_head to int8 for CPU inference, as quantize_dynamic does to
+  // Hugging Face's model (its lm_head is an nn.Linear). Returns the number of layers.
+  int64_t quantize_int8();
 
   MarianConfig config;
   MarianModel model{nullptr};
@@ -228,8 +233,11 @@ class MarianMTModelImpl : public torch::nn::Module {
   // IS model.shared.weight; registering it again would list the tensor twice in
   // named_parameters() (LibTorch does not deduplicate), so AdamW and grad-norm would count it
   // twice.
-  torch::nn::Linear lm_head{nullptr};
+  Linear lm_head{nullptr};
   at::Tensor final_logits_bias;  // buffer (1, V), loaded from the checkpoint, never trained
+
+ private:
+  c10::IValue lm_head_int8_;  // set by quantize_int8()
 };
 TORCH_MODULE(MarianMTModel);
 

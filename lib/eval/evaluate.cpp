@@ -107,6 +107,7 @@ EvalResult run_eval(const EvalOptions& options) {
   ClassifierLoadOptions load_options;
   load_options.weights = options.weights;
   Classifier classifier = load_classifier(options.model_dir, load_options);
+  quantize_if_asked(*classifier.model, runtime);
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);
@@ -150,6 +151,7 @@ NerEvalResult run_ner_eval(const EvalOptions& options) {
   ClassifierLoadOptions load_options;
   load_options.weights = options.weights;
   TokenClassifier classifier = load_token_classifier(options.model_dir, load_options);
+  quantize_if_asked(*classifier.model, runtime);
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);
@@ -167,6 +169,7 @@ NerEvalResult run_ner_eval(const EvalOptions& options) {
 std::string run_translate_eval(const EvalOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
+  quantize_if_asked(*bundle.model, runtime, [&] { return bundle.model->quantize_int8(); });
   const auto limit = static_cast<size_t>(bundle.config.max_position_embeddings);
   TranslationExamples examples =
       read_translation_examples(options.data,

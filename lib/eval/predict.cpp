@@ -95,6 +95,7 @@ size_t run_predict(const PredictOptions& options) {
   load_options.weights = options.weights;
   const Runtime runtime = resolve_runtime(options.runtime);
   Classifier classifier = load_classifier(options.model_dir, load_options);
+  quantize_if_asked(*classifier.model, runtime);
   require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
   TextExamples examples = read_text_examples(options.data,
@@ -128,6 +129,7 @@ size_t run_ner_predict(const PredictOptions& options) {
   load_options.weights = options.weights;
   const Runtime runtime = resolve_runtime(options.runtime);
   TokenClassifier classifier = load_token_classifier(options.model_dir, load_options);
+  quantize_if_asked(*classifier.model, runtime);
   require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
   const TaggedSentences sentences = read_tagged_sentences(options.data, /*read_tags=*/false);

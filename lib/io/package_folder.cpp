@@ -84,6 +84,11 @@ std::string describe_files(const fs::path& dir) {
 }  // namespace
 
 FoundModelFolder find_model_folder(const fs::path& dir) {
+  // A TorchScript file next to its config.json (what `ftune export` writes): its folder.
+  std::error_code ec;
+  if (dir.extension() == ".pt" && fs::is_regular_file(dir, ec) && has_config(dir.parent_path())) {
+    return {dir.parent_path(), fmt::format("model: using the folder of '{}'", dir.string())};
+  }
   if (has_config(dir) || !fs::is_directory(dir)) return {dir, ""};
   std::optional<fs::path> found = transformer_module(dir);
   if (!found) {

@@ -65,6 +65,7 @@ class ClassifierService : public ModelService {
     require_vocabulary_fits(tokenizer_, classifier_.config, options.model_dir);
     max_length_ = clamp_max_length(classifier_.config, options.max_length);
     classifier_.model->to(runtime_.device);
+    quantize_if_asked(*classifier_.model, runtime_);
   }
 
   ServeTask task() const override { return ServeTask::kClassify; }
@@ -156,6 +157,7 @@ class TokenClassifierService : public ModelService {
     max_length_ = clamp_max_length(classifier_.config, options.max_length);
     stride_ = default_stride(max_length_);
     classifier_.model->to(runtime_.device);
+    quantize_if_asked(*classifier_.model, runtime_);
   }
 
   ServeTask task() const override { return ServeTask::kTokenClassify; }
@@ -249,6 +251,7 @@ class TranslationService : public ModelService {
     max_source_length_ = std::min(options.max_source_length,
                                   static_cast<size_t>(bundle_.config.max_position_embeddings));
     bundle_.model->to(runtime_.device);
+    quantize_if_asked(*bundle_.model, runtime_, [this] { return bundle_.model->quantize_int8(); });
   }
 
   ServeTask task() const override { return ServeTask::kTranslate; }

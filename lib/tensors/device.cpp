@@ -7,6 +7,7 @@
 #include <torch/nn/module.h>
 #include <torch/version.h>
 
+#include "models/linear.h"
 #include "util/error.h"
 
 namespace ftune {
@@ -137,9 +138,38 @@ Runtime resolve_runtime(const RuntimeOptions& options) {
     throw ConfigError(fmt::format("checking options: --precision '{}': expected fp32, bf16 or fp16",
                                   options.precision));
   }
-  Runtime runtime{resolve_device(options.device), *precision};
+  if (options.quantize != "none" && options.quantize != "int8") {
+    throw ConfigError(
+        fmt::format("checking options: --quantize '{}': expected none or int8", options.quantize));
+  }
+  const bool int8 = options.quantize == "int8";
+  // int8 kernels are CPU kernels: "auto" means the CPU then, even on a GPU host.
+  Runtime runtime{
+      resolve_device(int8 && options.device == "auto" ? "cpu" : options.device), *precision, int8};
   check_precision_for_device(runtime.precision, runtime.device);
+  if (int8 && !runtime.device.is_cpu()) {
+    throw ConfigError(fmt::format(
+        "checking options: --quantize int8 with --device {}: int8 runs on the CPU only; hint: "
+        "--device cpu, or --precision bf16/fp16 on the GPU instead",
+        options.device));
+  }
+  if (int8 && runtime.precision != Precision::kFp32) {
+    throw ConfigError(fmt::format(
+        "checking options: --quantize int8 with --precision {}: int8 layers take float32 "
+        "inputs; hint: leave --precision at fp32",
+        options.precision));
+  }
   return runtime;
+}
+
+void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
+                       const std::function<int64_t()>& quantize) {
+  if (!runtime.int8) return;
+  const int64_t layers = quantize ? quantize() : quantize_linear_layers_int8(model);
+  fmt::print(stderr,
+             "int8: {} Linear layers quantized (dynamic quantization: int8 weights, activations "
+             "quantized per batch)\n",
+             layers);
 }
 
 std::optional<c10::ScalarType> parse_save_dtype(const std::string& name) {

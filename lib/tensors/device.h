@@ -4,6 +4,7 @@
 // reductions and losses in float32; backward runs outside the guard.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -24,15 +25,23 @@ enum class Precision { kFp32, kBf16, kFp16 };
 struct RuntimeOptions {
   std::string device = "auto";
   std::string precision = "fp32";
+  std::string quantize = "none";  // --quantize (inference commands only): none | int8
 };
 
 struct Runtime {
   c10::Device device = c10::Device(c10::DeviceType::CPU);
   Precision precision = Precision::kFp32;
+  bool int8 = false;  // Linear layers run int8 kernels (models/linear.h), CPU and fp32 only
 };
 
-// Resolves and checks both (fp16 needs CUDA); ConfigError naming the flag otherwise.
+// Resolves and checks all three (fp16 needs CUDA; int8 needs the CPU and fp32, and makes "auto"
+// the CPU); ConfigError naming the flag otherwise.
 Runtime resolve_runtime(const RuntimeOptions& options);
+
+// With runtime.int8: every Linear of `model` to int8 (models/linear.h), and one line on stderr
+// saying how many. `quantize` does it for models with more than Linear layers (Marian's lm_head).
+void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
+                       const std::function<int64_t()>& quantize = {});
 
 // "fp32" | "bf16" | "fp16"; nullopt otherwise.
 std::optional<Precision> parse_precision(const std::string& name);

@@ -1,0 +1,88 @@
+// Dynamic int8 quantization of Linear layers; see linear.h. The numbers follow PyTorch's
+// torch/ao/quantization/observer.py (MinMaxObserver._calculate_qparams) and
+// torch/ao/nn/quantized/dynamic/modules/linear.py (forward), so that ftune's int8 model gives what
+// quantize_dynamic gives in Python on the same LibTorch (tests/models/linear_test.cpp).
+#include "models/linear.h"
+
+#include <algorithm>
+#include <limits>
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <fmt/format.h>
+
+#include "util/error.h"
+
+namespace ftune {
+namespace {
+
+// The quantized engine this LibTorch has, fbgemm (x86) first: PyTorch wheels have fbgemm and
+// x86; Debian's LibTorch 1.13 only oneDNN.
+void select_quantized_engine() {
+  const auto& engines = at::globalContext().supportedQEngines();
+  auto has = [&](at::QEngine engine) {
+    return std::find(engines.begin(), engines.end(), engine) != engines.end();
+  };
+  for (at::QEngine engine : {at::QEngine::FBGEMM, at::QEngine::ONEDNN}) {
+    if (has(engine)) {
+      if (at::globalContext().qEngine() != engine) at::globalContext().setQEngine(engine);
+      return;
+    }
+  }
+  throw ConfigError(
+      "quantizing to int8: this LibTorch has no quantized CPU engine (fbgemm or oneDNN); hint: "
+      "run without --quantize, or build against a LibTorch with fbgemm (the PyTorch wheel's)");
+}
+
+c10::OperatorHandle find_operator(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+}
+
+}  // namespace
+
+c10::IValue pack_int8_weight(const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
+  select_quantized_engine();
+  at::Tensor w = weight.detach().to(at::kFloat).contiguous();
+  // MinMaxObserver, qint8 [-128, 127], per_tensor_symmetric: scale = max(-min, max) / 127.5, at
+  // least float32's epsilon; zero point 0. Computed in float32 as the observer does.
+  const at::Tensor largest = at::maximum(-at::clamp_max(w.min(), 0), at::clamp_min(w.max(), 0));
+  const float scale =
+      std::max((largest / 127.5).item<float>(), std::numeric_limits<float>::epsilon());
+  const at::Tensor quantized = at::quantize_per_tensor(w, scale, 0, at::kQInt8);
+  c10::optional<at::Tensor> float_bias;
+  if (bias && bias->defined()) float_bias = bias->detach().to(at::kFloat).contiguous();
+  torch::jit::Stack stack{quantized, float_bias};
+  static const c10::OperatorHandle prepack = find_operator("quantized::linear_prepack");
+  prepack.callBoxed(&stack);
+  return stack.at(0);
+}
+
+at::Tensor linear_int8(const at::Tensor& input, const c10::IValue& packed) {
+  torch::jit::Stack stack{input.to(at::kFloat).contiguous(), packed, /*reduce_range=*/true};
+  static const c10::OperatorHandle linear_dynamic = find_operator("quantized::linear_dynamic");
+  linear_dynamic.callBoxed(&stack);
+  return stack.at(0).toTensor();
+}
+
+at::Tensor LinearImpl::forward(const at::Tensor& input) {
+  if (packed_.isNone()) return torch::nn::LinearImpl::forward(input);
+  TORCH_CHECK(!is_training(), "an int8 Linear layer cannot be trained (it has no gradient)");
+  return linear_int8(input, packed_);
+}
+
+void LinearImpl::quantize_int8() {
+  packed_ =
+      pack_int8_weight(weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
+}
+
+int64_t quantize_linear_layers_int8(torch::nn::Module& model) {
+  int64_t count = 0;
+  for (const auto& module : model.modules(/*include_self=*/true)) {
+    if (auto* linear = module->as<LinearImpl>()) {
+      linear->quantize_int8();
+      ++count;
+    }
+  }
+  return count;
+}
+
+}  // namespace ftune

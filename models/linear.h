@@ -1,0 +1,45 @@
+// ftune's Linear: torch::nn::Linear (same parameters, same checkpoint keys) that can switch to int8
+// weights for CPU inference, as PyTorch's dynamic quantization does it
+// (torch.ao.quantization.quantize_dynamic: weights int8 per tensor, symmetric, scale from their
+// min/max; activations quantized per call; LibTorch's own quantized kernels, fbgemm or oneDNN).
+// Not training: an int8 layer has no gradient.
+//
+//   Linear dense(768, 768);
+//   dense->quantize_int8();   // packs the weight once
+//   auto y = dense(x);        // x float (..., 768) -> y float (..., 768) through int8 GEMM
+#pragma once
+
+#include <optional>
+
+#include <ATen/core/ivalue.h>
+#include <torch/nn/modules/linear.h>
+
+namespace ftune {
+
+// A weight (Out, In) and its optional bias packed for quantized::linear_dynamic: the weight
+// quantized to int8 with scale max(|w|) / 127.5 and zero point 0 (MinMaxObserver, qint8,
+// per_tensor_symmetric). Error when this LibTorch has no quantized engine.
+c10::IValue pack_int8_weight(const at::Tensor& weight, const std::optional<at::Tensor>& bias);
+
+// input float (..., In) -> float (..., Out): the input quantized to uint8 per call (range from its
+// own min/max, reduce_range as PyTorch's dynamic Linear asks), int8 GEMM, float output.
+at::Tensor linear_int8(const at::Tensor& input, const c10::IValue& packed);
+
+class LinearImpl : public torch::nn::LinearImpl {
+ public:
+  using torch::nn::LinearImpl::LinearImpl;
+  at::Tensor forward(const at::Tensor& input);
+  // From now on forward() runs the int8 kernels; the float weight stays (checkpoint I/O).
+  void quantize_int8();
+  bool is_int8() const { return !packed_.isNone(); }
+
+ private:
+  c10::IValue packed_;
+};
+TORCH_MODULE(Linear);
+
+// Every ftune::Linear inside `model` switched to int8 (what quantize_dynamic does to every
+// nn.Linear). Returns how many.
+int64_t quantize_linear_layers_int8(torch::nn::Module& model);
+
+}  // namespace ftune

@@ -1,0 +1,166 @@
+// `--quantize int8` (issue #17): predict, eval, translate and serve run the Linear layers with
+// int8 weights; the numbers equal PyTorch's own dynamic quantization (quantize_dynamic, fbgemm)
+// where this build has the reference Python and an fbgemm LibTorch (the torch2 build).
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/app/cli_testing.h"
+
+namespace ftune::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kModel = "tests/fixtures/bert-cls";
+const std::string kTexts = "tests/fixtures/bert-cls/texts.jsonl";
+const std::string kMarian = "tests/fixtures/marian-mt";
+const std::string kScript = "tests/app/hf_roundtrip.py";
+
+class Int8 : public CliTest {
+ protected:
+  // predict's logits with the given extra flags, one text per batch (as the reference runs).
+  std::vector<std::vector<double>> predict_logits(const std::vector<std::string>& extra,
+                                                  CommandResult* result = nullptr) {
+    const fs::path out = dir_ / "predictions.jsonl";
+    std::vector<std::string> args = {"--threads",
+                                     "1",
+                                     "predict",
+                                     "--model",
+                                     kModel,
+                                     "--data",
+                                     kTexts,
+                                     "--output",
+                                     out.string(),
+                                     "--batch-size",
+                                     "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CommandResult run = run_ftune(args);
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    if (result) *result = run;
+    return read_logits(out);
+  }
+};
+
+// int8 changes the numbers a little (so it ran) but not the labels of this model, and says so.
+TEST_F(Int8, PredictRunsInt8LayersCloseToFloat) {
+  CommandResult run;
+  const auto int8 = predict_logits({"--quantize", "int8"}, &run);
+  const auto fp32 = predict_logits({});
+  EXPECT_NE(run.err.find("int8: 14 Linear layers quantized"), std::string::npos) << run.err;
+  ASSERT_EQ(int8.size(), fp32.size());
+  double largest = 0;
+  for (size_t i = 0; i < fp32.size(); ++i) {
+    for (size_t j = 0; j < fp32[i].size(); ++j) {
+      largest = std::max(largest, std::abs(int8[i][j] - fp32[i][j]));
+    }
+    const auto argmax = [](const std::vector<double>& row) {
+      return std::max_element(row.begin(), row.end()) - row.begin();
+    };
+    EXPECT_EQ(argmax(int8[i]), argmax(fp32[i])) << "text " << i;
+  }
+  EXPECT_GT(largest, 1e-5) << "int8 gave float32's logits: nothing was quantized";
+  EXPECT_LT(largest, 0.05);
+}
+
+// Same logits as transformers' model after torch.ao.quantization.quantize_dynamic.
+TEST_F(Int8, PredictEqualsPyTorchDynamicQuantization) {
+  std::string python;
+#ifdef FTUNE_REFERENCE_PYTHON
+  python = FTUNE_REFERENCE_PYTHON;
+#endif
+  if (python.empty() || capture(python + " -c 'import transformers' 2>/dev/null").first != 0) {
+    GTEST_SKIP() << "needs the reference Python with transformers (the torch2 build)";
+  }
+  const auto [status, out] =
+      capture(python + " " + kScript + " int8-logits " + kModel + " " + kTexts + " 2>&1");
+  ASSERT_EQ(status, 0) << out;
+  const json reference = json::parse(out.substr(out.find('{')));
+  const auto expected = reference["logits"].get<std::vector<std::vector<double>>>();
+  const auto int8 = predict_logits({"--quantize", "int8"});
+  ASSERT_EQ(int8.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    for (size_t j = 0; j < expected[i].size(); ++j) {
+      EXPECT_NEAR(int8[i][j], expected[i][j], 1e-6 + 1e-5 * std::abs(expected[i][j]))
+          << "text " << i << " logit " << j;
+    }
+  }
+}
+
+// Translation with int8 (the lm_head too): most sentences come out as the float model's.
+TEST_F(Int8, TranslateRunsInt8) {
+  const fs::path sources = dir_ / "sources.txt";
+  const json inputs = json::parse(read_text_file(kMarian + "/inputs.json"));
+  std::string text;
+  for (size_t i = 0; i < 4; ++i) text += inputs["source_texts"][i].get<std::string>() + "\n";
+  write_text_file(sources, text);
+  std::vector<std::string> outputs;
+  for (const std::string quantize : {"none", "int8"}) {
+    const fs::path out = dir_ / (quantize + ".txt");
+    auto run = run_ftune({"--threads",
+                          "1",
+                          "translate",
+                          "--model",
+                          kMarian,
+                          "--input",
+                          sources.string(),
+                          "--output",
+                          out.string(),
+                          "--quantize",
+                          quantize});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(run.err.find("int8:") != std::string::npos, quantize == "int8") << run.err;
+    outputs.push_back(read_text_file(out));
+  }
+  EXPECT_FALSE(outputs[1].empty());
+  size_t same = 0;
+  for (size_t from = 0, at = 0; (at = outputs[0].find('\n', from)) != std::string::npos;
+       from = at + 1) {
+    same += outputs[1].find(outputs[0].substr(from, at - from)) != std::string::npos;
+  }
+  EXPECT_GE(same, 3u) << outputs[0] << "---\n" << outputs[1];
+}
+
+// int8 is for the CPU and float32: other combinations are refused before any work.
+TEST_F(Int8, RefusesGpuAndHalfPrecision) {
+  auto bf16 = run_ftune({"predict",
+                         "--model",
+                         kModel,
+                         "--data",
+                         kTexts,
+                         "--output",
+                         (dir_ / "p.jsonl").string(),
+                         "--quantize",
+                         "int8",
+                         "--precision",
+                         "bf16"});
+  EXPECT_EQ(bf16.exit_code, 1);
+  EXPECT_NE(bf16.err.find("--quantize int8 with --precision bf16"), std::string::npos) << bf16.err;
+  auto unknown = run_ftune({"predict",
+                            "--model",
+                            kModel,
+                            "--data",
+                            kTexts,
+                            "--output",
+                            (dir_ / "p.jsonl").string(),
+                            "--quantize",
+                            "int4"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+  auto train = run_ftune({"train",
+                          "--model",
+                          kModel,
+                          "--train",
+                          kTexts,
+                          "--output-dir",
+                          (dir_ / "run").string(),
+                          "--quantize",
+                          "int8"});
+  EXPECT_EQ(train.exit_code, 2) << "train must not take --quantize: " << train.err;
+}
+
+}  // namespace
+}  // namespace ftune::testing
