@@ -55,6 +55,8 @@ def logits(model_dir, texts_jsonl):
 def int8_logits(model_dir, texts_jsonl):
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    import warnings
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao's move to torchao
     torch.backends.quantized.engine = "fbgemm"  # what ftune picks when it has it
     model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     rows = [json.loads(line) for line in open(texts_jsonl, encoding="utf-8")]

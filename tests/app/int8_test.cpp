@@ -79,7 +79,9 @@ TEST_F(Int8, PredictEqualsPyTorchDynamicQuantization) {
   const auto [status, out] =
       capture(python + " " + kScript + " int8-logits " + kModel + " " + kTexts + " 2>&1");
   ASSERT_EQ(status, 0) << out;
-  const json reference = json::parse(out.substr(out.find('{')));
+  const auto at = out.rfind("{\"logits\"");
+  ASSERT_NE(at, std::string::npos) << out;
+  const json reference = json::parse(out.substr(at));
   const auto expected = reference["logits"].get<std::vector<std::vector<double>>>();
   const auto int8 = predict_logits({"--quantize", "int8"});
   ASSERT_EQ(int8.size(), expected.size());

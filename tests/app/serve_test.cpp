@@ -364,6 +364,33 @@ TEST_F(ServeTest, FloodGets503ThenRecovers) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// A request not answered within --timeout-ms gets 504 (its text is then dropped from the queue),
+// and the server goes on answering.
+TEST_F(ServeTest, SlowAnswerGets504) {
+  Server server({"--model",
+                 kModel,
+                 "--timeout-ms",
+                 "50",
+                 "--max-wait-ms",
+                 "2000",
+                 "--max-batch-tokens",
+                 "100000"},
+                dir_ / "serve.err");
+  ASSERT_TRUE(server.ready()) << server.err();
+  auto client = server.client();
+  int status = 0;
+  const json answer = post(client, "/v1/predict", {{"inputs", {"send money"}}}, &status);
+  EXPECT_EQ(status, 504) << answer.dump();
+  EXPECT_NE(answer["error"]["message"].get<std::string>().find("--timeout-ms"), std::string::npos)
+      << answer.dump();
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("ftune_requests_total{route=\"/v1/predict\",code=\"504\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_EQ(server.stop(), 0);
+}
+
 // SIGTERM while requests wait in the queue: each is answered with 200, then the process exits 0
 // and no longer accepts connections.
 TEST_F(ServeTest, SigtermAnswersQueuedRequestsThenExitsZero) {
