@@ -1,5 +1,6 @@
 // Dynamic int8 quantization of Linear layers; see linear.h. The numbers follow PyTorch's
-// torch/ao/quantization/observer.py (MinMaxObserver._calculate_qparams) and
+// torch/ao/quantization/observer.py (PerChannelMinMaxObserver, _calculate_qparams),
+// torch/ao/nn/quantized/modules/utils.py (_quantize_weight) and
 // torch/ao/nn/quantized/dynamic/modules/linear.py (forward), so that ftune's int8 model gives what
 // quantize_dynamic gives in Python on the same LibTorch (tests/models/linear_test.cpp).
 #include "models/linear.h"
@@ -39,15 +40,24 @@ c10::OperatorHandle find_operator(const char* name) {
 
 }  // namespace
 
+std::string int8_engine() {
+  select_quantized_engine();
+  return at::globalContext().qEngine() == at::QEngine::FBGEMM ? "fbgemm" : "onednn";
+}
+
 c10::IValue pack_int8_weight(const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
   select_quantized_engine();
   at::Tensor w = weight.detach().to(at::kFloat).contiguous();
-  // MinMaxObserver, qint8 [-128, 127], per_tensor_symmetric: scale = max(-min, max) / 127.5, at
-  // least float32's epsilon; zero point 0. Computed in float32 as the observer does.
-  const at::Tensor largest = at::maximum(-at::clamp_max(w.min(), 0), at::clamp_min(w.max(), 0));
-  const float scale =
-      std::max((largest / 127.5).item<float>(), std::numeric_limits<float>::epsilon());
-  const at::Tensor quantized = at::quantize_per_tensor(w, scale, 0, at::kQInt8);
+  // PerChannelMinMaxObserver (ch_axis 0), qint8 [-128, 127], per_channel_symmetric: per output
+  // row, scale = max(-min, max) / 127.5, at least float32's epsilon, computed in float32 and
+  // handed over as double (torch.ao's _quantize_weight); zero points 0.
+  const at::Tensor largest = at::maximum(-at::clamp_max(std::get<0>(w.min(1)), 0),
+                                         at::clamp_min(std::get<0>(w.max(1)), 0));
+  const at::Tensor scales =
+      at::clamp_min(largest / 127.5, std::numeric_limits<float>::epsilon()).to(at::kDouble);
+  const at::Tensor zero_points = at::zeros({w.size(0)}, at::kLong);
+  const at::Tensor quantized =
+      at::quantize_per_channel(w, scales, zero_points, /*axis=*/0, at::kQInt8);
   c10::optional<at::Tensor> float_bias;
   if (bias && bias->defined()) float_bias = bias->detach().to(at::kFloat).contiguous();
   torch::jit::Stack stack{quantized, float_bias};

@@ -1,7 +1,8 @@
 // ftune's Linear: torch::nn::Linear (same parameters, same checkpoint keys) that can switch to int8
 // weights for CPU inference, as PyTorch's dynamic quantization does it
-// (torch.ao.quantization.quantize_dynamic: weights int8 per tensor, symmetric, scale from their
-// min/max; activations quantized per call; LibTorch's own quantized kernels, fbgemm or oneDNN).
+// (torch.ao.quantization.quantize_dynamic with per_channel_dynamic_qconfig: weights int8 per
+// output row, symmetric, scale from their min/max; activations quantized per call; LibTorch's own
+// quantized kernels, fbgemm or oneDNN).
 // Not training: an int8 layer has no gradient.
 //
 //   Linear dense(768, 768);
@@ -10,20 +11,27 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include <ATen/core/ivalue.h>
 #include <torch/nn/modules/linear.h>
 
 namespace ftune {
 
-// A weight (Out, In) and its optional bias packed for quantized::linear_dynamic: the weight
-// quantized to int8 with scale max(|w|) / 127.5 and zero point 0 (MinMaxObserver, qint8,
-// per_tensor_symmetric). Error when this LibTorch has no quantized engine.
+// A weight (Out, In) and its optional bias packed for quantized::linear_dynamic: each output row
+// quantized to int8 with scale max(|row|) / 127.5 and zero point 0 (PerChannelMinMaxObserver,
+// qint8, per_channel_symmetric: PyTorch's per_channel_dynamic_qconfig; per row rather than per
+// tensor, since one scale for the whole matrix cost SST-2 and Banking77 over a point of accuracy
+// in bench/int8.py). Error when this LibTorch has no quantized engine.
 c10::IValue pack_int8_weight(const at::Tensor& weight, const std::optional<at::Tensor>& bias);
 
 // input float (..., In) -> float (..., Out): the input quantized to uint8 per call (range from its
 // own min/max, reduce_range as PyTorch's dynamic Linear asks), int8 GEMM, float output.
 at::Tensor linear_int8(const at::Tensor& input, const c10::IValue& packed);
+
+// The quantized engine the int8 layers use: "fbgemm" (PyTorch's wheels) or "onednn" (Debian's
+// LibTorch 1.13 has no fbgemm). Error when there is neither.
+std::string int8_engine();
 
 class LinearImpl : public torch::nn::LinearImpl {
  public:

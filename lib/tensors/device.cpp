@@ -166,10 +166,18 @@ void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
                        const std::function<int64_t()>& quantize) {
   if (!runtime.int8) return;
   const int64_t layers = quantize ? quantize() : quantize_linear_layers_int8(model);
+  const std::string engine = int8_engine();
   fmt::print(stderr,
-             "int8: {} Linear layers quantized (dynamic quantization: int8 weights, activations "
+             "int8: {} Linear layers quantized ({}; int8 weights per output row, activations "
              "quantized per batch)\n",
-             layers);
+             layers,
+             engine);
+  if (quantize && engine == "onednn") {
+    fmt::print(stderr,
+               "warning: this LibTorch's only int8 engine is oneDNN, with which decoding ran about "
+               "7x slower than in float32 (bench/README.md); hint: leave out --quantize, or use a "
+               "LibTorch with fbgemm (the PyTorch wheel's: the torch2 build)\n");
+  }
 }
 
 std::optional<c10::ScalarType> parse_save_dtype(const std::string& name) {

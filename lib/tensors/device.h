@@ -39,7 +39,9 @@ struct Runtime {
 Runtime resolve_runtime(const RuntimeOptions& options);
 
 // With runtime.int8: every Linear of `model` to int8 (models/linear.h), and one line on stderr
-// saying how many. `quantize` does it for models with more than Linear layers (Marian's lm_head).
+// saying how many. `quantize` does it for a decoder (Marian: its lm_head too); a decoder on a
+// LibTorch whose only quantized engine is oneDNN also gets a warning (decoding was ~7x slower in
+// int8 than in float32 there; bench/int8.py).
 void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
                        const std::function<int64_t()>& quantize = {});
 

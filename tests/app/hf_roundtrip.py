@@ -4,7 +4,8 @@ a current transformers (the torch venv of scripts/install-torch2.sh):
   hf_roundtrip.py logits MODEL_DIR TEXTS_JSONL   prints {"logits": [[...], ...]}: the folder loaded
       with AutoModelForSequenceClassification / AutoTokenizer (fast), in eval mode, float32
   hf_roundtrip.py int8-logits MODEL_DIR TEXTS_JSONL   the same after PyTorch's dynamic int8
-      quantization (torch.ao.quantization.quantize_dynamic of every nn.Linear, qint8), one text at
+      quantization (torch.ao.quantization.quantize_dynamic of every nn.Linear with
+      per_channel_dynamic_qconfig: qint8 weights per output row), one text at
       a time (activations are quantized per call over the whole input, so a batch's padding would
       change them); prints {"logits": [[...], ...], "engine"}
   hf_roundtrip.py torchscript-logits EXPORT_DIR TEXTS_JSONL   `ftune export`'s EXPORT_DIR/model.pt
@@ -58,7 +59,9 @@ def int8_logits(model_dir, texts_jsonl):
     import warnings
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao's move to torchao
     torch.backends.quantized.engine = "fbgemm"  # what ftune picks when it has it
-    model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    model = torch.ao.quantization.quantize_dynamic(
+        model, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+        dtype=torch.qint8)
     rows = [json.loads(line) for line in open(texts_jsonl, encoding="utf-8")]
     out = []
     with torch.no_grad():

@@ -116,6 +116,11 @@ TEST_F(Int8, TranslateRunsInt8) {
                           quantize});
     ASSERT_EQ(run.exit_code, 0) << run.err;
     EXPECT_EQ(run.err.find("int8:") != std::string::npos, quantize == "int8") << run.err;
+    // Decoding with oneDNN's int8 kernels is slow: said when (and only when) that is the engine.
+    EXPECT_EQ(
+        run.err.find("warning: this LibTorch's only int8 engine is oneDNN") != std::string::npos,
+        run.err.find("(onednn;") != std::string::npos)
+        << run.err;
     outputs.push_back(read_text_file(out));
   }
   EXPECT_FALSE(outputs[1].empty());
