@@ -10,13 +10,13 @@ namespace ftune {
 
 Command add_serve_command(CLI::App& app) {
   auto options = std::make_shared<ServeOptions>();
-  auto max_wait_ms = std::make_shared<double>(2.0);
+  auto max_wait_ms = std::make_shared<double>(0.0);
   auto timeout_ms = std::make_shared<int64_t>(30000);
   CLI::App* sub = app.add_subcommand(
       "serve",
       "Answer requests with a fine-tuned model over HTTP/1.1 (JSON). Requests from concurrent\n"
-      "clients are queued and run together (dynamic batching): a batch runs once its padded\n"
-      "tokens reach --max-batch-tokens or its oldest text has waited --max-wait-ms.\n"
+      "clients are queued and run together (dynamic batching): whenever the model is free, the\n"
+      "queued texts run as one batch, up to --max-batch-tokens padded tokens.\n"
       "Routes:\n"
       "  POST /v1/predict    {\"inputs\": [\"a text\", {\"text\": ..., \"text_pair\": ...}]}\n"
       "                      -> {\"outputs\": [the line `ftune predict` writes, per input]}\n"
@@ -53,9 +53,12 @@ Command add_serve_command(CLI::App& app) {
                   "a batch runs at most this many padded tokens: texts x longest text (x beam) "
                   "(default 8192)")
       ->check(at_least(1));
-  sub->add_option("--max-wait-ms",
-                  *max_wait_ms,
-                  "how long the oldest queued text waits for others to join its batch (default 2)")
+  sub->add_option(
+         "--max-wait-ms",
+         *max_wait_ms,
+         "how long the oldest queued text may wait for others to join its batch (default 0: "
+         "a batch starts as soon as the model is free, with every text that queued while "
+         "it ran)")
       ->check(between(0, 10000));
   sub->add_option("--max-queue",
                   options->batch.max_queued_inputs,
@@ -74,7 +77,8 @@ Command add_serve_command(CLI::App& app) {
       ->check(at_least(1));
   sub->add_option("--http-threads",
                   options->http_threads,
-                  "connections served at once; more wait for a free one (default 64)")
+                  "open connections served at once (each holds a thread while it is open); more "
+                  "wait for a free one (default 256)")
       ->check(between(1, 4096));
   return {sub, [options, max_wait_ms, timeout_ms] {
             options->batch.max_wait =

@@ -5,7 +5,13 @@
 2. `ftune eval` speed on the BERT-base shape (768 wide, 12 layers; random weights, a 2-label
    head; SST-2 validation sentences), fp32 vs int8;
 3. `ftune eval --task translate` BLEU and speed of the Marian fixture model on Multi30k's test set
-   (greedy), fp32 vs int8.
+   (greedy), fp32 vs int8;
+4. with --opus: `ftune translate` speed of an OPUS-MT-shaped MarianMT folder with random weights
+   (the baseline's "opus" preset: d_model 512, 6 + 6 layers, FFN 2048; opus-mt-en-mg's tokenizer
+   files from ../shared/data/tokenizers, 58k vocabulary; made once with PYTHON) on the first
+   --opus-sentences
+   Multi30k test sources, greedy and beam 4, fp32 vs int8 (random weights: no BLEU; every output
+   forced to 64 tokens, as the baseline's generate bench does, so both decode as many steps).
 
 Each measurement alternates fp32 and int8 `--runs` times and reports medians of the wall time of
 the whole command (loading included; int8 also quantizes at load) and their ratio. The load
@@ -14,7 +20,7 @@ LibTorch 1.13, whose only quantized engine is oneDNN; the torch2 build links the
 fbgemm).
 
 usage: python3 bench/int8.py --quality DIR:TEST [DIR:TEST ...] [--runs 3] [--threads N]
-         [--workdir build/int8] [--skip-base] [--skip-translate]
+         [--workdir build/int8] [--skip-base] [--skip-translate] [--opus]
   FTUNE="build/ftune build-torch2/ftune"   PYTHON=~/.cache/ftune/venv-torch-2.11.0/bin/python
   (PYTHON makes the random BERT-base folder once, with transformers.)
 """
@@ -54,6 +60,40 @@ def eval_translate(ftune, threads, model, data, quantize):
     bleu = next(float(line.split()[2]) for line in result.stdout.splitlines()
                 if line.startswith("BLEU = "))
     return seconds, bleu
+
+
+def translate_speed(ftune, threads, model, sources, beam, quantize, output):
+    seconds, _ = run([ftune, "--threads", str(threads), "translate", "--model", model, "--input",
+                      sources, "--output", output, "--beam", str(beam), "--max-length", "64",
+                      "--min-length", "64", "--quantize", quantize])
+    return (seconds,)
+
+
+def make_opus_model(python, workdir):
+    folder = os.path.join(workdir, "marian-opus-random")
+    if os.path.exists(os.path.join(folder, "config.json")):
+        return folder
+    tokenizers = os.path.join(SHARED, "tokenizers")
+    code = (
+        "import json, os, sys, torch, transformers\n"
+        "t = sys.argv[2]\n"
+        "tok = transformers.MarianTokenizer(vocab=os.path.join(t, 'opus-mt-en-mg.vocab.json'),"
+        " source_spm=os.path.join(t, 'opus-mt-en-mg.source.spm'),"
+        " target_spm=os.path.join(t, 'opus-mt-en-mg.target.spm'), source_lang='en',"
+        " target_lang='mg')\n"
+        "torch.manual_seed(42)\n"
+        "config = transformers.MarianConfig(vocab_size=len(tok.encoder),"
+        " pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,"
+        " decoder_start_token_id=tok.pad_token_id, max_position_embeddings=512,"
+        " bad_words_ids=[[tok.pad_token_id]], scale_embedding=True,"
+        " share_encoder_decoder_embeddings=True, activation_function='swish',"
+        " static_position_embeddings=True, d_model=512, encoder_layers=6, decoder_layers=6,"
+        " encoder_attention_heads=8, decoder_attention_heads=8, encoder_ffn_dim=2048,"
+        " decoder_ffn_dim=2048)\n"
+        "transformers.MarianMTModel(config).save_pretrained(sys.argv[1])\n"
+        "tok.save_pretrained(sys.argv[1])\n")
+    subprocess.run([python, "-c", code, folder, tokenizers], check=True)
+    return folder
 
 
 def make_base_model(python, workdir):
@@ -114,6 +154,8 @@ def main():
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "int8"))
     parser.add_argument("--skip-base", action="store_true")
     parser.add_argument("--skip-translate", action="store_true")
+    parser.add_argument("--opus", action="store_true", help="also the OPUS-MT shape (random)")
+    parser.add_argument("--opus-sentences", type=int, default=100)
     args = parser.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     ftunes = os.environ.get("FTUNE", os.path.join(REPO, "build", "ftune")).split()
@@ -159,6 +201,22 @@ def main():
             print(f"\nMarian fixture, Multi30k test (1000 sentences, greedy): BLEU fp32 "
                   f"{results['none'][0][1]:.2f}, int8 {results['int8'][0][1]:.2f}; "
                   f"fp32 {t32:.1f} s, int8 {t8:.1f} s: {t32 / t8:.2f}x", flush=True)
+        if args.opus:
+            opus = make_opus_model(python, args.workdir)
+            sources = os.path.join(args.workdir, f"multi30k-test-{args.opus_sentences}.txt")
+            with open(multi30k_test(args.workdir), encoding="utf-8") as f, \
+                    open(sources, "w", encoding="utf-8") as w:
+                for _, line in zip(range(args.opus_sentences), f):
+                    w.write(json.loads(line)["source"] + "\n")
+            output = os.path.join(args.workdir, "translations.txt")
+            for beam in (1, 4):
+                results = interleave(args.runs, lambda q: translate_speed(
+                    ftune, args.threads, opus, sources, beam, q, output))
+                t32 = statistics.median(r[0] for r in results["none"])
+                t8 = statistics.median(r[0] for r in results["int8"])
+                print(f"\nOPUS-MT shape (random weights), {args.opus_sentences} Multi30k sources, "
+                      f"beam {beam}, 64 tokens each: fp32 {t32:.1f} s, int8 {t8:.1f} s: "
+                      f"{t32 / t8:.2f}x", flush=True)
     print(f"\nload after: {open('/proc/loadavg').read().strip()}")
 
 
