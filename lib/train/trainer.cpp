@@ -54,6 +54,14 @@ void check_options(const TrainOptions& o) {
     fail(fmt::format("--label-all-tokens, --stride and --seqeval-mode apply to --task ner, not {}",
                      o.task));
   }
+  // Not ignored silently: a classifier trained "with label smoothing" would not have had it.
+  if (o.task != "translate" &&
+      (o.translate.label_smoothing != 0.0 || o.translate.predict_with_generate)) {
+    fail(
+        fmt::format("--label-smoothing and --predict-with-generate apply to --task translate, "
+                    "not {}",
+                    o.task));
+  }
   if (!parse_lr_scheduler(o.lr_scheduler)) {
     fail(
         fmt::format("--lr-scheduler '{}': expected linear, cosine, constant or "

@@ -317,6 +317,18 @@ TEST_F(Ner, BadInputsAreOneErrorLineAndWriteNothing) {
                                    (dir_ / "cls").string(),
                                    "--label-all-tokens"}),
                         "--label-all-tokens, --stride and --seqeval-mode apply to --task ner");
+  // Translation options on a classifier: refused, not ignored.
+  expect_one_error_line(run_ftune({"train",
+                                   "--model",
+                                   kModel,
+                                   "--train",
+                                   kProblemTexts,
+                                   "--output-dir",
+                                   (dir_ / "cls").string(),
+                                   "--label-smoothing",
+                                   "0.1"}),
+                        "--label-smoothing and --predict-with-generate apply to --task translate, "
+                        "not classify");
   // A --stride that leaves no room: the window holds max_length - 2 sub-words.
   expect_one_error_line(run_ftune({"predict",
                                    "--model",
