@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "lib/eval/classification_eval.h"
+#include "lib/eval/evaluate.h"
 #include "lib/eval/predict.h"
 #include "lib/eval/token_classification_eval.h"
 #include "lib/generate/translate.h"
@@ -324,7 +325,7 @@ class TranslationService : public ModelService {
 std::unique_ptr<ModelService> load_model_service(const ServeModelOptions& options) {
   require_model_folder(options.model_dir);
   if (is_marian_folder(options.model_dir)) return std::make_unique<TranslationService>(options);
-  if (is_token_classifier(BertConfig::read((options.model_dir / "config.json").string()))) {
+  if (is_token_classifier_folder(options.model_dir)) {
     return std::make_unique<TokenClassifierService>(options);
   }
   return std::make_unique<ClassifierService>(options);

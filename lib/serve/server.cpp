@@ -104,6 +104,7 @@ class Service {
       : options_(options),
         model_(model),
         metrics_(metrics),
+        max_length_(model.info()["max_length"].get<size_t>()),
         batcher_(
             options.batch,
             [this](const std::vector<const ServeInput*>& batch) { return model_.run(batch); },
@@ -172,7 +173,7 @@ class Service {
       body["warning"] = fmt::format(
           "{} of the inputs were longer than {} tokens and were cut to it, as ftune {} does",
           truncated.size(),
-          model_.info()["max_length"].get<size_t>(),
+          max_length_,
           translates ? "translate" : "predict");
     }
     res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), kJson);
@@ -182,6 +183,7 @@ class Service {
   const ServeOptions& options_;
   ModelService& model_;
   ServeMetrics& metrics_;
+  size_t max_length_;  // what longer texts are cut to (said in the answer)
   Batcher batcher_;
 };
 
@@ -263,17 +265,19 @@ void run_server(const ServeOptions& options) {
   server.Post("/v1/translate", [&service](const httplib::Request& req, httplib::Response& res) {
     service.answer(req, res, /*translate=*/true);
   });
-  server.Get("/health", [&model](const httplib::Request&, httplib::Response& res) {
-    nlohmann::ordered_json body;
-    body["status"] = "ok";
-    body["task"] = model->info()["task"];
-    res.set_content(body.dump(), kJson);
+  // Both answers are fixed once the model is loaded: built once, not per request (a health
+  // check every second would rebuild the label list each time).
+  nlohmann::ordered_json info = model->info();
+  info["max_inputs"] = options.max_inputs;
+  info["max_beam"] = options.max_beam;
+  const std::string info_body = info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string health_body =
+      nlohmann::ordered_json{{"status", "ok"}, {"task", info["task"]}}.dump();
+  server.Get("/health", [&health_body](const httplib::Request&, httplib::Response& res) {
+    res.set_content(health_body, kJson);
   });
-  server.Get("/v1/info", [&model, &options](const httplib::Request&, httplib::Response& res) {
-    nlohmann::ordered_json body = model->info();
-    body["max_inputs"] = options.max_inputs;
-    body["max_beam"] = options.max_beam;
-    res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), kJson);
+  server.Get("/v1/info", [&info_body](const httplib::Request&, httplib::Response& res) {
+    res.set_content(info_body, kJson);
   });
   server.Get("/metrics", [&metrics, &service](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics.render(service.batcher().queued_inputs()),

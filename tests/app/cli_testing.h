@@ -55,12 +55,15 @@ inline void write_text_file(const std::filesystem::path& file, const std::string
 }
 
 // One JSON object per non-empty line, keys kept in file order.
-inline std::vector<nlohmann::ordered_json> read_json_lines(const std::filesystem::path& file) {
-  std::vector<nlohmann::ordered_json> lines;
+// read_json_lines<nlohmann::json>: plain json, comparable with a json parsed elsewhere (an HTTP
+// answer).
+template <class Json = nlohmann::ordered_json>
+std::vector<Json> read_json_lines(const std::filesystem::path& file) {
+  std::vector<Json> lines;
   std::istringstream in(read_text_file(file));
   std::string line;
   while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::ordered_json::parse(line));
+    if (!line.empty()) lines.push_back(Json::parse(line));
   }
   return lines;
 }

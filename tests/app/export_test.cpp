@@ -75,11 +75,8 @@ TEST_F(Export, FtuneLoadsTheModuleBackWithTransformersLogits) {
 // Python with torch alone (torch.jit.load, no transformers model class) gets transformers'
 // logits from the file.
 TEST_F(Export, PythonTorchJitLoadRunsIt) {
-  std::string python;
-#ifdef FTUNE_REFERENCE_PYTHON
-  python = FTUNE_REFERENCE_PYTHON;
-#endif
-  if (python.empty() || capture(python + " -c 'import transformers' 2>/dev/null").first != 0) {
+  const std::string python = reference_python("transformers");
+  if (python.empty()) {
     GTEST_SKIP() << "needs the reference Python with torch and transformers (the torch2 build)";
   }
   const fs::path out = dir_ / "exported";
@@ -98,27 +95,8 @@ TEST_F(Export, PythonTorchJitLoadRunsIt) {
 // A token classifier exports with logits per position; its export tags every word as the
 // folder itself does.
 TEST_F(Export, TokenClassifierExportTagsAsTheFolder) {
-  const fs::path train = dir_ / "train.conll";
-  write_ner_data(train);
-  auto trained = run_ftune({"--threads",
-                            "1",
-                            "train",
-                            "--task",
-                            "ner",
-                            "--model",
-                            kModel,
-                            "--train",
-                            train.string(),
-                            "--output-dir",
-                            (dir_ / "run").string(),
-                            "--max-length",
-                            "12",
-                            "--epochs",
-                            "1",
-                            "--learning-rate",
-                            "5e-3",
-                            "--eval-strategy",
-                            "no"});
+  const fs::path train = dir_ / "train.conll";  // written by train_small_ner_model
+  auto trained = train_small_ner_model(dir_, kModel);
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
   const fs::path out = dir_ / "exported";
   auto exported =
@@ -140,9 +118,7 @@ TEST_F(Export, TokenClassifierExportTagsAsTheFolder) {
                                 "--max-length",
                                 "12"});
     ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
-    std::vector<json> lines;
-    for (const auto& line : read_json_lines(predictions)) lines.push_back(json::parse(line.dump()));
-    tagged.push_back(lines);
+    tagged.push_back(read_json_lines<json>(predictions));
   }
   ASSERT_EQ(tagged[0].size(), kNerSentences.size());
   ASSERT_EQ(tagged[1].size(), tagged[0].size());

@@ -69,11 +69,8 @@ TEST_F(Int8, PredictRunsInt8LayersCloseToFloat) {
 
 // Same logits as transformers' model after torch.ao.quantization.quantize_dynamic.
 TEST_F(Int8, PredictEqualsPyTorchDynamicQuantization) {
-  std::string python;
-#ifdef FTUNE_REFERENCE_PYTHON
-  python = FTUNE_REFERENCE_PYTHON;
-#endif
-  if (python.empty() || capture(python + " -c 'import transformers' 2>/dev/null").first != 0) {
+  const std::string python = reference_python("transformers");
+  if (python.empty()) {
     GTEST_SKIP() << "needs the reference Python with transformers (the torch2 build)";
   }
   const auto [status, out] =

@@ -112,4 +112,31 @@ inline void write_ner_data(const std::filesystem::path& file, size_t first = 0) 
   }
 }
 
+// A token classifier trained briefly on write_ner_data's sentences with `model`: one epoch,
+// 12-token windows (sentence 12 takes three), no evaluation. Its folder is `dir`/run/last.
+inline CommandResult train_small_ner_model(const std::filesystem::path& dir,
+                                           const std::string& model) {
+  const std::filesystem::path train = dir / "train.conll";
+  write_ner_data(train);
+  return run_ftune({"--threads",
+                    "1",
+                    "train",
+                    "--task",
+                    "ner",
+                    "--model",
+                    model,
+                    "--train",
+                    train.string(),
+                    "--output-dir",
+                    (dir / "run").string(),
+                    "--max-length",
+                    "12",
+                    "--epochs",
+                    "1",
+                    "--learning-rate",
+                    "5e-3",
+                    "--eval-strategy",
+                    "no"});
+}
+
 }  // namespace ftune::testing

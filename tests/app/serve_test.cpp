@@ -85,13 +85,6 @@ class Server {
   bool reaped_ = false;
 };
 
-// The lines of a JSONL output as plain json (comparable with answers parsed as json).
-std::vector<json> read_lines(const fs::path& file) {
-  std::vector<json> lines;
-  for (const auto& line : read_json_lines(file)) lines.push_back(json::parse(line.dump()));
-  return lines;
-}
-
 std::vector<std::string> read_texts(const std::string& file) {
   std::vector<std::string> texts;
   for (const auto& line : read_json_lines(file)) texts.push_back(line["text"]);
@@ -132,7 +125,7 @@ TEST_F(ServeTest, ConcurrentClientsGetPredictAnswersFromSharedBatches) {
                               "--output",
                               predictions.string()});
   ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
-  const auto expected_lines = read_lines(predictions);
+  const auto expected_lines = read_json_lines<json>(predictions);
   const json reference = json::parse(read_text_file(kExpected));
   const auto texts = read_texts(kTexts);
   ASSERT_EQ(expected_lines.size(), texts.size());
@@ -225,7 +218,7 @@ TEST_F(ServeTest, ManyInputsPairsAndTruncationAreAnswered) {
                                 "--max-length",
                                 "16"});
     ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
-    for (const auto& line : read_lines(predictions)) want.push_back(line);
+    for (const auto& line : read_json_lines<json>(predictions)) want.push_back(line);
   }
   ASSERT_EQ(want.size(), 3u);
 
@@ -459,7 +452,7 @@ TEST_F(ServeTest, TranslationMatchesTranslateCommand) {
                                  "--beam",
                                  beam});
     ASSERT_EQ(translated.exit_code, 0) << translated.err;
-    want.push_back(read_lines(out));
+    want.push_back(read_json_lines<json>(out));
   }
   Server server({"--model", kMarian, "--max-wait-ms", "50"}, dir_ / "serve.err");
   ASSERT_TRUE(server.ready()) << server.err();
@@ -499,27 +492,8 @@ TEST_F(ServeTest, TranslationMatchesTranslateCommand) {
 // A token classifier: each sentence's words (as an array, and as one text split at spaces) get
 // the tags and scores `ftune predict` writes for them; sentence 12 is three windows long.
 TEST_F(ServeTest, TokenClassifierAnswersAsPredictDoes) {
-  const fs::path train = dir_ / "train.conll";
-  write_ner_data(train);
-  auto trained = run_ftune({"--threads",
-                            "1",
-                            "train",
-                            "--task",
-                            "ner",
-                            "--model",
-                            kModel,
-                            "--train",
-                            train.string(),
-                            "--output-dir",
-                            (dir_ / "run").string(),
-                            "--max-length",
-                            "12",
-                            "--epochs",
-                            "1",
-                            "--learning-rate",
-                            "5e-3",
-                            "--eval-strategy",
-                            "no"});
+  const fs::path train = dir_ / "train.conll";  // written by train_small_ner_model
+  auto trained = train_small_ner_model(dir_, kModel);
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
   const fs::path model = dir_ / "run" / "last";
   const fs::path predictions = dir_ / "tags.jsonl";
@@ -535,7 +509,7 @@ TEST_F(ServeTest, TokenClassifierAnswersAsPredictDoes) {
                               "--max-length",
                               "12"});
   ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
-  const auto want = read_lines(predictions);
+  const auto want = read_json_lines<json>(predictions);
   ASSERT_EQ(want.size(), kNerSentences.size());
 
   Server server({"--model", model.string(), "--max-length", "12"}, dir_ / "serve.err");
