@@ -38,7 +38,52 @@ c10::OperatorHandle find_operator(const char* name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
 }
 
+// The operator, when this LibTorch registers it with a CPU kernel.
+std::optional<c10::OperatorHandle> find_cpu_operator(const char* name) {
+  auto handle = c10::Dispatcher::singleton().findSchema({name, ""});
+  if (!handle || !handle->hasKernelForDispatchKey(c10::DispatchKey::CPU)) return std::nullopt;
+  return *handle;
+}
+
 }  // namespace
+
+bool onednn_linear_available() {
+  static const bool available = at::hasMKLDNN() &&
+                                find_cpu_operator("mkldnn::_reorder_linear_weight").has_value() &&
+                                find_cpu_operator("mkldnn::_linear_pointwise").has_value();
+  return available;
+}
+
+std::optional<at::Tensor> pack_onednn_weight(const at::Tensor& weight) {
+  static const auto reorder = find_cpu_operator("mkldnn::_reorder_linear_weight");
+  if (!onednn_linear_available() || !weight.device().is_cpu() ||
+      weight.scalar_type() != at::kFloat) {
+    return std::nullopt;
+  }
+  // No batch-size hint: decoding's row count changes every step (examples finish, beams).
+  torch::jit::Stack stack{weight.detach().contiguous(), c10::IValue()};
+  reorder->callBoxed(&stack);
+  return stack.at(0).toTensor();
+}
+
+at::Tensor linear_onednn(const at::Tensor& input, const at::Tensor& packed,
+                         const at::Tensor& bias) {
+  static const auto linear = find_cpu_operator("mkldnn::_linear_pointwise");
+  TORCH_CHECK(linear, "linear_onednn: this LibTorch has no mkldnn::_linear_pointwise");
+  const auto in_features = input.size(-1);
+  auto rows = input.reshape({-1, in_features});  // (N, In)
+  std::vector<int64_t> out_sizes = input.sizes().vec();
+  torch::jit::Stack stack{rows.contiguous(),
+                          packed,
+                          bias.defined() ? c10::IValue(bias) : c10::IValue(),
+                          std::string("none"),
+                          c10::List<c10::optional<at::Scalar>>(),
+                          c10::IValue()};
+  linear->callBoxed(&stack);
+  auto out = stack.at(0).toTensor();  // (N, Out)
+  out_sizes.back() = out.size(-1);
+  return out.view(out_sizes);  // (..., Out)
+}
 
 std::string int8_engine() {
   select_quantized_engine();
@@ -74,6 +119,10 @@ at::Tensor linear_int8(const at::Tensor& input, const c10::IValue& packed) {
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& input) {
+  if (onednn_weight_.defined() && input.scalar_type() == at::kFloat && input.device().is_cpu()) {
+    TORCH_CHECK(!is_training(), "a oneDNN-packed Linear layer is for inference only");
+    return linear_onednn(input, onednn_weight_, bias);
+  }
   if (packed_.isNone()) return torch::nn::LinearImpl::forward(input);
   TORCH_CHECK(!is_training(), "an int8 Linear layer cannot be trained (it has no gradient)");
   return linear_int8(input, packed_);
@@ -82,6 +131,21 @@ at::Tensor LinearImpl::forward(const at::Tensor& input) {
 void LinearImpl::quantize_int8() {
   packed_ =
       pack_int8_weight(weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
+}
+
+bool LinearImpl::pack_onednn() {
+  auto packed = pack_onednn_weight(weight);
+  if (!packed) return false;
+  onednn_weight_ = *packed;
+  return true;
+}
+
+int64_t pack_linear_layers_onednn(torch::nn::Module& model) {
+  int64_t count = 0;
+  for (const auto& module : model.modules(/*include_self=*/true)) {
+    if (auto* linear = module->as<LinearImpl>()) count += linear->pack_onednn() ? 1 : 0;
+  }
+  return count;
 }
 
 int64_t quantize_linear_layers_int8(torch::nn::Module& model) {

@@ -33,6 +33,20 @@ at::Tensor linear_int8(const at::Tensor& input, const c10::IValue& packed);
 // LibTorch 1.13 has no fbgemm). Error when there is neither.
 std::string int8_engine();
 
+// oneDNN's float32 GEMM on a weight reordered once into its own blocked layout: LibTorch 2.x's
+// mkldnn::_reorder_linear_weight and mkldnn::_linear_pointwise (the ops torch.compile's CPU
+// backend calls). For the few-row products of decoding (1-64 rows) it ran 1.2-3x faster than the
+// BLAS sgemm behind torch::linear (bench/README.md, "Translation"); the sums are the same float32
+// products in another order (~1e-6 relative). nullopt where this LibTorch lacks those ops (1.13)
+// or was built without oneDNN.
+std::optional<at::Tensor> pack_onednn_weight(const at::Tensor& weight);
+
+// Whether pack_onednn_weight can pack (this LibTorch has the ops and oneDNN).
+bool onednn_linear_available();
+
+// input float (..., In) -> float (..., Out) with a weight from pack_onednn_weight.
+at::Tensor linear_onednn(const at::Tensor& input, const at::Tensor& packed, const at::Tensor& bias);
+
 class LinearImpl : public torch::nn::LinearImpl {
  public:
   using torch::nn::LinearImpl::LinearImpl;
@@ -40,14 +54,22 @@ class LinearImpl : public torch::nn::LinearImpl {
   // From now on forward() runs the int8 kernels; the float weight stays (checkpoint I/O).
   void quantize_int8();
   bool is_int8() const { return !packed_.isNone(); }
+  // From now on forward() runs oneDNN's float32 GEMM (pack_onednn_weight); false, and nothing
+  // changed, where this LibTorch cannot.
+  bool pack_onednn();
 
  private:
   c10::IValue packed_;
+  at::Tensor onednn_weight_;
 };
 TORCH_MODULE(Linear);
 
 // Every ftune::Linear inside `model` switched to int8 (what quantize_dynamic does to every
 // nn.Linear). Returns how many.
 int64_t quantize_linear_layers_int8(torch::nn::Module& model);
+
+// Every ftune::Linear inside `model` packed for oneDNN (inference only); how many (0 where this
+// LibTorch cannot).
+int64_t pack_linear_layers_onednn(torch::nn::Module& model);
 
 }  // namespace ftune

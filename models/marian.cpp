@@ -337,6 +337,9 @@ at::Tensor MarianMTModelImpl::forward(const at::Tensor& input_ids, const at::Ten
 at::Tensor MarianMTModelImpl::project_to_vocab(const at::Tensor& decoder_hidden) {
   if (!lm_head_int8_.isNone())
     return linear_int8(decoder_hidden, lm_head_int8_) + final_logits_bias;
+  if (lm_head_onednn_.defined() && decoder_hidden.scalar_type() == at::kFloat) {
+    return linear_onednn(decoder_hidden, lm_head_onednn_, {}) + final_logits_bias;  // (B,S,V)
+  }
   return torch::linear(decoder_hidden, output_embedding_weight()) + final_logits_bias;  // (B,S,V)
 }
 
@@ -345,6 +348,14 @@ int64_t MarianMTModelImpl::quantize_int8() {
   // copy; an untied lm_head is also a Linear, counted once.
   const int64_t count = quantize_linear_layers_int8(*this);
   lm_head_int8_ = pack_int8_weight(output_embedding_weight(), std::nullopt);
+  return lm_head ? count : count + 1;
+}
+
+int64_t MarianMTModelImpl::pack_onednn() {
+  auto packed = pack_onednn_weight(output_embedding_weight());
+  if (!packed) return 0;
+  lm_head_onednn_ = *packed;
+  const int64_t count = pack_linear_layers_onednn(*this);
   return lm_head ? count : count + 1;
 }
 

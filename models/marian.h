@@ -226,6 +226,10 @@ class MarianMTModelImpl : public torch::nn::Module {
   // Every Linear and the (tied) lm_head to int8 for CPU inference, as quantize_dynamic does to
   // Hugging Face's model (its lm_head is an nn.Linear). Returns the number of layers.
   int64_t quantize_int8();
+  // Every Linear and the (tied) lm_head to oneDNN's packed float32 GEMM for CPU inference
+  // (models/linear.h: pack_onednn_weight). Returns the number of layers; 0 where this LibTorch
+  // cannot (nothing changes then).
+  int64_t pack_onednn();
 
   MarianConfig config;
   MarianModel model{nullptr};
@@ -237,7 +241,8 @@ class MarianMTModelImpl : public torch::nn::Module {
   at::Tensor final_logits_bias;  // buffer (1, V), loaded from the checkpoint, never trained
 
  private:
-  c10::IValue lm_head_int8_;  // set by quantize_int8()
+  c10::IValue lm_head_int8_;   // set by quantize_int8()
+  at::Tensor lm_head_onednn_;  // set by pack_onednn()
 };
 TORCH_MODULE(MarianMTModel);
 

@@ -253,6 +253,7 @@ class TranslationService : public ModelService {
                                   static_cast<size_t>(bundle_.config.max_position_embeddings));
     bundle_.model->to(runtime_.device);
     quantize_if_asked(*bundle_.model, runtime_, [this] { return bundle_.model->quantize_int8(); });
+    pack_onednn_if_chosen(runtime_, [this] { return bundle_.model->pack_onednn(); });
   }
 
   ServeTask task() const override { return ServeTask::kTranslate; }

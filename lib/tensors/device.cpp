@@ -146,6 +146,7 @@ Runtime resolve_runtime(const RuntimeOptions& options) {
   // int8 kernels are CPU kernels: "auto" means the CPU then, even on a GPU host.
   Runtime runtime{
       resolve_device(int8 && options.device == "auto" ? "cpu" : options.device), *precision, int8};
+
   check_precision_for_device(runtime.precision, runtime.device);
   if (int8 && !runtime.device.is_cpu()) {
     throw ConfigError(fmt::format(
@@ -159,6 +160,29 @@ Runtime resolve_runtime(const RuntimeOptions& options) {
         "inputs; hint: leave --precision at fp32",
         options.precision));
   }
+  if (options.cpu_gemm != "auto" && options.cpu_gemm != "onednn" && options.cpu_gemm != "blas") {
+    throw ConfigError(fmt::format(
+        "checking options: --cpu-gemm '{}': expected auto, onednn or blas", options.cpu_gemm));
+  }
+  const bool float_cpu =
+      runtime.device.is_cpu() && runtime.precision == Precision::kFp32 && !runtime.int8;
+  if (options.cpu_gemm == "onednn") {
+    if (!float_cpu) {
+      throw ConfigError(fmt::format(
+          "checking options: --cpu-gemm onednn with --device {} --precision {} --quantize {}: "
+          "oneDNN's packed GEMM is for float32 on the CPU; hint: leave --cpu-gemm at auto",
+          options.device,
+          options.precision,
+          options.quantize));
+    }
+    if (!onednn_linear_available()) {
+      throw ConfigError(
+          "checking options: --cpu-gemm onednn: this LibTorch has no oneDNN linear with packed "
+          "weights (mkldnn::_linear_pointwise, LibTorch 2.x built with oneDNN); hint: --cpu-gemm "
+          "auto or blas, or the torch2 build (make build-torch2)");
+    }
+  }
+  runtime.onednn = float_cpu && options.cpu_gemm != "blas" && onednn_linear_available();
   return runtime;
 }
 
@@ -179,6 +203,12 @@ void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
                "slower; bench/README.md); hint: leave out --quantize, or use a LibTorch with "
                "fbgemm (the PyTorch wheel's: the torch2 build, 3.2x greedy)\n");
   }
+}
+
+void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t()>& pack) {
+  if (!runtime.onednn) return;
+  const int64_t layers = pack();
+  fmt::print(stderr, "oneDNN: {} Linear layers packed (float32)\n", layers);
 }
 
 std::optional<c10::ScalarType> parse_save_dtype(const std::string& name) {

@@ -26,16 +26,21 @@ struct RuntimeOptions {
   std::string device = "auto";
   std::string precision = "fp32";
   std::string quantize = "none";  // --quantize (inference commands only): none | int8
+  std::string cpu_gemm = "auto";  // --cpu-gemm (inference commands only): auto | onednn | blas
 };
 
 struct Runtime {
   c10::Device device = c10::Device(c10::DeviceType::CPU);
   Precision precision = Precision::kFp32;
   bool int8 = false;  // Linear layers run int8 kernels (models/linear.h), CPU and fp32 only
+  // Linear layers run oneDNN's float32 GEMM on packed weights (models/linear.h), CPU, fp32 and
+  // not int8: --cpu-gemm auto where this LibTorch has it, or onednn.
+  bool onednn = false;
 };
 
-// Resolves and checks all three (fp16 needs CUDA; int8 needs the CPU and fp32, and makes "auto"
-// the CPU); ConfigError naming the flag otherwise.
+// Resolves and checks them (fp16 needs CUDA; int8 needs the CPU and fp32, and makes "auto" the
+// CPU; --cpu-gemm onednn needs the CPU, fp32, no int8 and a LibTorch 2.x with oneDNN);
+// ConfigError naming the flag otherwise.
 Runtime resolve_runtime(const RuntimeOptions& options);
 
 // With runtime.int8: every Linear of `model` to int8 (models/linear.h), and one line on stderr
@@ -44,6 +49,11 @@ Runtime resolve_runtime(const RuntimeOptions& options);
 // than float32 there, and 7x slower for a tiny model; bench/int8.py).
 void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
                        const std::function<int64_t()>& quantize = {});
+
+// With runtime.onednn: `pack` packs the model's Linear layers for oneDNN (a model's own
+// pack_onednn(): Marian's lm_head too) and one line on stderr says how many. The weights must
+// not change afterwards (inference only).
+void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t()>& pack);
 
 // "fp32" | "bf16" | "fp16"; nullopt otherwise.
 std::optional<Precision> parse_precision(const std::string& name);

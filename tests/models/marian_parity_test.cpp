@@ -9,6 +9,7 @@
 
 #include "lib/io/state_dict.h"
 #include "lib/io/weights.h"
+#include "models/linear.h"
 #include "models/marian.h"
 #include "tests/common/tensor_testing.h"
 #include "util/error.h"
@@ -81,6 +82,23 @@ TEST(MarianParity, MatchesHuggingFaceTeacherForcedLogitsAndLosses) {
   auto per_example = token_loss.view_as(valid).sum(1) / valid.sum(1);            // (B)
   EXPECT_TRUE(tensors_close(
       per_example, json_to_tensor(expected["per_example_loss"]), kRelativeTolerance, 0.0));
+}
+
+// With every Linear and the lm_head on oneDNN's packed float32 GEMM (the torch2 build's default
+// for inference on the CPU), the logits are still Hugging Face's.
+TEST(MarianParity, OnednnPackedModelMatchesHuggingFaceLogits) {
+  if (!onednn_linear_available()) {
+    GTEST_SKIP() << "this LibTorch has no mkldnn::_linear_pointwise (LibTorch 1.13)";
+  }
+  auto model = load_fixture_model();
+  auto batch = read_batch();
+  auto expected = read_json_file(kFolder + "/expected.json");
+  torch::NoGradGuard no_grad;
+  // 2 encoder layers x 6 Linear + 2 decoder layers x 10, and the tied lm_head.
+  EXPECT_EQ(model->pack_onednn(), 33);
+  auto logits = model(batch.input_ids, batch.attention_mask, batch.decoder_input_ids);  // (B,S,V)
+  EXPECT_TRUE(tensors_close(
+      logits[0], json_to_tensor(expected["logits_0"]), kRelativeTolerance, kAbsoluteTolerance));
 }
 
 TEST(MarianParity, ShiftTokensRightGivesTheFixtureDecoderInputs) {

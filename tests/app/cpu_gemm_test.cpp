@@ -1,0 +1,116 @@
+// `--cpu-gemm` (issue #18): translate, eval and serve run float32 Linear layers through oneDNN's
+// packed GEMM where this LibTorch has it (the torch2 build), by default; the translations are
+// the BLAS path's (ids equal, scores to 1e-5), and combinations that cannot run are refused.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/app/cli_testing.h"
+
+namespace ftune::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kMarian = "tests/fixtures/marian-mt";
+
+class CpuGemm : public CliTest {
+ protected:
+  // Six fixture sources (beam 4, so the beam search's scores are compared too).
+  CommandResult translate(const std::string& gemm, const fs::path& out) {
+    const fs::path sources = dir_ / "sources.txt";
+    const auto inputs = nlohmann::json::parse(read_text_file(kMarian + "/inputs.json"));
+    std::string text;
+    for (const auto& source : inputs["source_texts"]) text += source.get<std::string>() + "\n";
+    write_text_file(sources, text);
+    return run_ftune({"--threads",
+                      "1",
+                      "translate",
+                      "--model",
+                      kMarian,
+                      "--input",
+                      sources.string(),
+                      "--output",
+                      out.string(),
+                      "--beam",
+                      "4",
+                      "--cpu-gemm",
+                      gemm});
+  }
+};
+
+TEST_F(CpuGemm, TranslateOnOnednnGivesTheBlasTranslations) {
+  const auto blas = translate("blas", dir_ / "blas.jsonl");
+  ASSERT_EQ(blas.exit_code, 0) << blas.err;
+  EXPECT_EQ(blas.err.find("oneDNN:"), std::string::npos) << blas.err;
+  const auto onednn = translate("onednn", dir_ / "onednn.jsonl");
+  if (onednn.exit_code != 0) {  // Debian's LibTorch 1.13: refused, and auto stays on BLAS
+    EXPECT_NE(onednn.err.find("this LibTorch has no oneDNN linear"), std::string::npos)
+        << onednn.err;
+    const auto automatic = translate("auto", dir_ / "auto.jsonl");
+    ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+    EXPECT_EQ(automatic.err.find("oneDNN:"), std::string::npos) << automatic.err;
+    EXPECT_EQ(read_text_file(dir_ / "auto.jsonl"), read_text_file(dir_ / "blas.jsonl"));
+    GTEST_SKIP() << "this LibTorch has no oneDNN linear; --cpu-gemm onednn refused as it should";
+  }
+  // The fixture: 2 encoder layers x 6 Linear, 2 decoder layers x 10, the tied lm_head.
+  EXPECT_NE(onednn.err.find("oneDNN: 33 Linear layers packed"), std::string::npos) << onednn.err;
+  const auto automatic = translate("auto", dir_ / "auto.jsonl");
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  EXPECT_NE(automatic.err.find("oneDNN: 33 Linear layers packed"), std::string::npos)
+      << "auto is oneDNN where this LibTorch has it: " << automatic.err;
+  const auto expected = read_json_lines(dir_ / "blas.jsonl");
+  const auto actual = read_json_lines(dir_ / "onednn.jsonl");
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(actual[i]["ids"], expected[i]["ids"]) << "source " << i;
+    const double want = expected[i]["score"].get<double>();
+    EXPECT_NEAR(actual[i]["score"].get<double>(), want, 1e-5 * std::abs(want)) << "source " << i;
+  }
+}
+
+TEST_F(CpuGemm, RefusesWhatOnednnCannotRun) {
+  const auto int8 = run_ftune({"translate",
+                               "--model",
+                               kMarian,
+                               "--input",
+                               kMarian + "/inputs.json",
+                               "--output",
+                               (dir_ / "t.txt").string(),
+                               "--quantize",
+                               "int8",
+                               "--cpu-gemm",
+                               "onednn"});
+  EXPECT_EQ(int8.exit_code, 1);
+  EXPECT_NE(int8.err.find("--cpu-gemm onednn with --device auto --precision fp32 --quantize int8"),
+            std::string::npos)
+      << int8.err;
+  const auto unknown = run_ftune({"translate",
+                                  "--model",
+                                  kMarian,
+                                  "--input",
+                                  kMarian + "/inputs.json",
+                                  "--output",
+                                  (dir_ / "t.txt").string(),
+                                  "--cpu-gemm",
+                                  "fast"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+  const auto train = run_ftune({"train",
+                                "--model",
+                                kMarian,
+                                "--task",
+                                "translate",
+                                "--train",
+                                kMarian + "/pairs.jsonl",
+                                "--output-dir",
+                                (dir_ / "run").string(),
+                                "--cpu-gemm",
+                                "onednn"});
+  EXPECT_EQ(train.exit_code, 2) << "train must not take --cpu-gemm: " << train.err;
+}
+
+}  // namespace
+}  // namespace ftune::testing
