@@ -133,17 +133,20 @@ void LinearImpl::quantize_int8() {
       pack_int8_weight(weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
 }
 
-bool LinearImpl::pack_onednn() {
+bool LinearImpl::pack_onednn(int64_t min_weight_elements) {
+  if (weight.numel() < min_weight_elements) return false;
   auto packed = pack_onednn_weight(weight);
   if (!packed) return false;
   onednn_weight_ = *packed;
   return true;
 }
 
-int64_t pack_linear_layers_onednn(torch::nn::Module& model) {
+int64_t pack_linear_layers_onednn(torch::nn::Module& model, int64_t min_weight_elements) {
   int64_t count = 0;
   for (const auto& module : model.modules(/*include_self=*/true)) {
-    if (auto* linear = module->as<LinearImpl>()) count += linear->pack_onednn() ? 1 : 0;
+    if (auto* linear = module->as<LinearImpl>()) {
+      count += linear->pack_onednn(min_weight_elements) ? 1 : 0;
+    }
   }
   return count;
 }

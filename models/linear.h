@@ -55,8 +55,8 @@ class LinearImpl : public torch::nn::LinearImpl {
   void quantize_int8();
   bool is_int8() const { return !packed_.isNone(); }
   // From now on forward() runs oneDNN's float32 GEMM (pack_onednn_weight); false, and nothing
-  // changed, where this LibTorch cannot.
-  bool pack_onednn();
+  // changed, where this LibTorch cannot or the weight has fewer than `min_weight_elements`.
+  bool pack_onednn(int64_t min_weight_elements = 0);
 
  private:
   c10::IValue packed_;
@@ -68,8 +68,8 @@ TORCH_MODULE(Linear);
 // nn.Linear). Returns how many.
 int64_t quantize_linear_layers_int8(torch::nn::Module& model);
 
-// Every ftune::Linear inside `model` packed for oneDNN (inference only); how many (0 where this
-// LibTorch cannot).
-int64_t pack_linear_layers_onednn(torch::nn::Module& model);
+// Every ftune::Linear inside `model` with at least `min_weight_elements` weights packed for
+// oneDNN (inference only); how many (0 where this LibTorch cannot).
+int64_t pack_linear_layers_onednn(torch::nn::Module& model, int64_t min_weight_elements = 0);
 
 }  // namespace ftune

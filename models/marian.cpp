@@ -351,11 +351,13 @@ int64_t MarianMTModelImpl::quantize_int8() {
   return lm_head ? count : count + 1;
 }
 
-int64_t MarianMTModelImpl::pack_onednn() {
-  auto packed = pack_onednn_weight(output_embedding_weight());
-  if (!packed) return 0;
+int64_t MarianMTModelImpl::pack_onednn(int64_t min_weight_elements) {
+  const int64_t count = pack_linear_layers_onednn(*this, min_weight_elements);
+  const at::Tensor output_weight = output_embedding_weight();
+  if (output_weight.numel() < min_weight_elements) return count;
+  auto packed = pack_onednn_weight(output_weight);
+  if (!packed) return count;
   lm_head_onednn_ = *packed;
-  const int64_t count = pack_linear_layers_onednn(*this);
   return lm_head ? count : count + 1;
 }
 

@@ -226,10 +226,10 @@ class MarianMTModelImpl : public torch::nn::Module {
   // Every Linear and the (tied) lm_head to int8 for CPU inference, as quantize_dynamic does to
   // Hugging Face's model (its lm_head is an nn.Linear). Returns the number of layers.
   int64_t quantize_int8();
-  // Every Linear and the (tied) lm_head to oneDNN's packed float32 GEMM for CPU inference
-  // (models/linear.h: pack_onednn_weight). Returns the number of layers; 0 where this LibTorch
-  // cannot (nothing changes then).
-  int64_t pack_onednn();
+  // Every Linear and the (tied) lm_head with at least `min_weight_elements` weights to oneDNN's
+  // packed float32 GEMM for CPU inference (models/linear.h: pack_onednn_weight). Returns the
+  // number of layers; 0 where this LibTorch cannot (nothing changes then).
+  int64_t pack_onednn(int64_t min_weight_elements = 0);
 
   MarianConfig config;
   MarianModel model{nullptr};

@@ -108,6 +108,7 @@ EvalResult run_eval(const EvalOptions& options) {
   load_options.weights = options.weights;
   Classifier classifier = load_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
+  refuse_forced_onednn(runtime, "a BERT classifier");
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);
@@ -152,6 +153,7 @@ NerEvalResult run_ner_eval(const EvalOptions& options) {
   load_options.weights = options.weights;
   TokenClassifier classifier = load_token_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
+  refuse_forced_onednn(runtime, "a BERT classifier");
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);
@@ -170,7 +172,7 @@ std::string run_translate_eval(const EvalOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
   quantize_if_asked(*bundle.model, runtime, [&] { return bundle.model->quantize_int8(); });
-  pack_onednn_if_chosen(runtime, [&] { return bundle.model->pack_onednn(); });
+  pack_onednn_if_chosen(runtime, [&](int64_t min) { return bundle.model->pack_onednn(min); });
   const auto limit = static_cast<size_t>(bundle.config.max_position_embeddings);
   TranslationExamples examples =
       read_translation_examples(options.data,

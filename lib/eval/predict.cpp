@@ -96,6 +96,7 @@ size_t run_predict(const PredictOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   Classifier classifier = load_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
+  refuse_forced_onednn(runtime, "a BERT classifier");
   require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
   TextExamples examples = read_text_examples(options.data,
@@ -130,6 +131,7 @@ size_t run_ner_predict(const PredictOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   TokenClassifier classifier = load_token_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
+  refuse_forced_onednn(runtime, "a BERT classifier");
   require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
   const TaggedSentences sentences = read_tagged_sentences(options.data, /*read_tags=*/false);

@@ -67,6 +67,7 @@ class ClassifierService : public ModelService {
     max_length_ = clamp_max_length(classifier_.config, options.max_length);
     classifier_.model->to(runtime_.device);
     quantize_if_asked(*classifier_.model, runtime_);
+    refuse_forced_onednn(runtime_, "a BERT classifier");
   }
 
   ServeTask task() const override { return ServeTask::kClassify; }
@@ -159,6 +160,7 @@ class TokenClassifierService : public ModelService {
     stride_ = default_stride(max_length_);
     classifier_.model->to(runtime_.device);
     quantize_if_asked(*classifier_.model, runtime_);
+    refuse_forced_onednn(runtime_, "a BERT classifier");
   }
 
   ServeTask task() const override { return ServeTask::kTokenClassify; }
@@ -253,7 +255,8 @@ class TranslationService : public ModelService {
                                   static_cast<size_t>(bundle_.config.max_position_embeddings));
     bundle_.model->to(runtime_.device);
     quantize_if_asked(*bundle_.model, runtime_, [this] { return bundle_.model->quantize_int8(); });
-    pack_onednn_if_chosen(runtime_, [this] { return bundle_.model->pack_onednn(); });
+    pack_onednn_if_chosen(runtime_,
+                          [this](int64_t min) { return bundle_.model->pack_onednn(min); });
   }
 
   ServeTask task() const override { return ServeTask::kTranslate; }

@@ -183,6 +183,8 @@ Runtime resolve_runtime(const RuntimeOptions& options) {
     }
   }
   runtime.onednn = float_cpu && options.cpu_gemm != "blas" && onednn_linear_available();
+  runtime.onednn_min_weight_elements =
+      options.cpu_gemm == "auto" ? kAutoOnednnMinWeightElements : 0;
   return runtime;
 }
 
@@ -205,10 +207,18 @@ void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
   }
 }
 
-void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t()>& pack) {
+void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack) {
   if (!runtime.onednn) return;
-  const int64_t layers = pack();
-  fmt::print(stderr, "oneDNN: {} Linear layers packed (float32)\n", layers);
+  const int64_t layers = pack(runtime.onednn_min_weight_elements);
+  if (layers > 0) fmt::print(stderr, "oneDNN: {} Linear layers packed (float32)\n", layers);
+}
+
+void refuse_forced_onednn(const Runtime& runtime, const std::string& model_kind) {
+  if (!runtime.onednn || runtime.onednn_min_weight_elements > 0) return;  // auto or blas
+  throw ConfigError(fmt::format(
+      "checking options: --cpu-gemm onednn: {} runs on BLAS (only MarianMT models use oneDNN's "
+      "packed GEMM so far); hint: leave --cpu-gemm at auto",
+      model_kind));
 }
 
 std::optional<c10::ScalarType> parse_save_dtype(const std::string& name) {

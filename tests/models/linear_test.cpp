@@ -47,6 +47,17 @@ TEST(OnednnLinear, OnlyFloat32CpuWeightsArePacked) {
   EXPECT_TRUE(tensors_close(layer(x), expected, 1e-5, 1e-6));
 }
 
+// Layers below the size asked for stay on torch::linear (what --cpu-gemm auto does with small
+// ones); a large enough one is packed.
+TEST(OnednnLinear, LayersBelowTheMinimumSizeStayOnBlas) {
+  if (!onednn_linear_available()) {
+    GTEST_SKIP() << "this LibTorch has no mkldnn::_linear_pointwise (LibTorch 1.13)";
+  }
+  torch::nn::Sequential model(Linear(16, 8), Linear(64, 64), Linear(8, 4));
+  EXPECT_EQ(pack_linear_layers_onednn(*model, /*min_weight_elements=*/64 * 64), 1);
+  EXPECT_EQ(pack_linear_layers_onednn(*model), 3);
+}
+
 TEST(OnednnLinear, PackedLayerRefusesTraining) {
   if (!onednn_linear_available()) {
     GTEST_SKIP() << "this LibTorch has no mkldnn::_linear_pointwise (LibTorch 1.13)";
