@@ -36,9 +36,9 @@ std::string int8_engine();
 // oneDNN's float32 GEMM on a weight reordered once into its own blocked layout: LibTorch 2.x's
 // mkldnn::_reorder_linear_weight and mkldnn::_linear_pointwise (the ops torch.compile's CPU
 // backend calls). For the few-row products of decoding (1-64 rows) it ran 1.2-3x faster than the
-// BLAS sgemm behind torch::linear (bench/README.md, "Translation"); the sums are the same float32
-// products in another order (~1e-6 relative). nullopt where this LibTorch lacks those ops (1.13)
-// or was built without oneDNN.
+// BLAS sgemm behind torch::linear (bench/README.md, "Translation three ways"); the sums are the
+// same float32 products in another order (~1e-6 relative). nullopt where this LibTorch lacks those
+// ops (1.13) or was built without oneDNN.
 std::optional<at::Tensor> pack_onednn_weight(const at::Tensor& weight);
 
 // Whether pack_onednn_weight can pack (this LibTorch has the ops and oneDNN).

@@ -146,7 +146,6 @@ Runtime resolve_runtime(const RuntimeOptions& options) {
   // int8 kernels are CPU kernels: "auto" means the CPU then, even on a GPU host.
   Runtime runtime{
       resolve_device(int8 && options.device == "auto" ? "cpu" : options.device), *precision, int8};
-
   check_precision_for_device(runtime.precision, runtime.device);
   if (int8 && !runtime.device.is_cpu()) {
     throw ConfigError(fmt::format(
