@@ -149,38 +149,42 @@ def run_ftune(args, data, files, seed, out, extra=()):
             "seconds_per_epoch": summary["train_runtime"] / summary["epoch"]}
 
 
-def run_hf(args, data, seed, out):
-    import numpy as np
+def hf_setup(model, data, threads, max_length):
+    """What the HF Trainer runs here (this file and sweep.py) share: torch's threads, the sorted
+    label list and its ids, the model's tokenizer, and encode(rows) -> a list of tokenized items
+    with their label ids (a list is a dataset the Trainer indexes)."""
     import torch
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer,
-                              DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
-                              TrainingArguments)
-    torch.set_num_threads(args.threads)
+    from transformers import AutoTokenizer
+    torch.set_num_threads(threads)
     labels = sorted({r["label"] for r in data["train"]})
     label2id = {l: i for i, l in enumerate(labels)}
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(model)
 
-    class Rows(torch.utils.data.Dataset):
-        def __init__(self, rows):
-            self.items = []
-            for r in rows:
-                item = tokenizer(r["text"], r["text_pair"], truncation=True,
-                                 max_length=args.max_length)
-                item["labels"] = label2id[r["label"]]
-                self.items.append(item)
+    def encode(rows):
+        items = []
+        for r in rows:
+            item = tokenizer(r["text"], r["text_pair"], truncation=True, max_length=max_length)
+            item["labels"] = label2id[r["label"]]
+            items.append(item)
+        return items
+    return labels, label2id, tokenizer, encode
 
-        def __len__(self):
-            return len(self.items)
 
-        def __getitem__(self, i):
-            return self.items[i]
+def hf_compute_metrics(prediction):
+    """Trainer's compute_metrics: accuracy and macro F1 of the argmax."""
+    import numpy as np
+    predicted = np.argmax(prediction.predictions, axis=-1)
+    return scores(prediction.label_ids.tolist(), predicted.tolist())
 
+
+def run_hf(args, data, seed, out):
+    import numpy as np
+    from transformers import (AutoModelForSequenceClassification, DataCollatorWithPadding,
+                              EarlyStoppingCallback, Trainer, TrainingArguments)
+    labels, label2id, tokenizer, encode = hf_setup(args.model, data, args.threads,
+                                                   args.max_length)
     model = AutoModelForSequenceClassification.from_pretrained(
         args.model, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id)
-
-    def compute_metrics(prediction):
-        predicted = np.argmax(prediction.predictions, axis=-1)
-        return {k: v for k, v in scores(prediction.label_ids.tolist(), predicted.tolist()).items()}
 
     training = TrainingArguments(
         output_dir=out, overwrite_output_dir=True, learning_rate=args.learning_rate,
@@ -189,12 +193,12 @@ def run_hf(args, data, seed, out):
         weight_decay=args.weight_decay, eval_strategy="epoch", save_strategy="epoch",
         load_best_model_at_end=True, metric_for_best_model="macro_f1", save_total_limit=2,
         seed=seed, report_to=[], use_cpu=True, logging_steps=50, dataloader_num_workers=0)
-    trainer = Trainer(model=model, args=training, train_dataset=Rows(data["train"]),
-                      eval_dataset=Rows(data["valid"]), data_collator=DataCollatorWithPadding(tokenizer),
-                      compute_metrics=compute_metrics,
+    trainer = Trainer(model=model, args=training, train_dataset=encode(data["train"]),
+                      eval_dataset=encode(data["valid"]), data_collator=DataCollatorWithPadding(tokenizer),
+                      compute_metrics=hf_compute_metrics,
                       callbacks=[EarlyStoppingCallback(early_stopping_patience=2)])
     result = trainer.train()
-    test = trainer.predict(Rows(data["test"]))
+    test = trainer.predict(encode(data["test"]))
     predicted = np.argmax(test.predictions, axis=-1).tolist()
     epochs = result.metrics.get("epoch", args.epochs)
     return {**scores(test.label_ids.tolist(), predicted),

@@ -104,24 +104,10 @@ def evaluations_run(out, trials):
 
 
 def hf_sweep(args, name, data):
-    import numpy as np
     import optuna
-    import torch
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer,
-                              DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
-                              TrainingArguments)
-    torch.set_num_threads(args.threads)
-    labels = sorted({r["label"] for r in data["train"]})
-    label2id = {l: i for i, l in enumerate(labels)}
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-
-    def encode(rows):
-        items = []
-        for r in rows:
-            item = tokenizer(r["text"], r["text_pair"], truncation=True, max_length=128)
-            item["labels"] = label2id[r["label"]]
-            items.append(item)
-        return items
+    from transformers import (AutoModelForSequenceClassification, DataCollatorWithPadding,
+                              EarlyStoppingCallback, Trainer, TrainingArguments)
+    labels, label2id, tokenizer, encode = quality.hf_setup(args.model, data, args.threads, 128)
 
     trial_best = {"value": -math.inf}
     evaluations = []
@@ -131,10 +117,6 @@ def hf_sweep(args, name, data):
         return AutoModelForSequenceClassification.from_pretrained(
             args.model, num_labels=len(labels), id2label=dict(enumerate(labels)),
             label2id=label2id)
-
-    def compute_metrics(prediction):
-        predicted = np.argmax(prediction.predictions, axis=-1)
-        return quality.scores(prediction.label_ids.tolist(), predicted.tolist())
 
     def objective(metrics):
         trial_best["value"] = max(trial_best["value"], metrics["eval_macro_f1"])
@@ -165,7 +147,7 @@ def hf_sweep(args, name, data):
     trainer = EpochReports(model_init=model_init, args=training,
                            train_dataset=encode(data["train"]), eval_dataset=encode(data["valid"]),
                            data_collator=DataCollatorWithPadding(tokenizer),
-                           compute_metrics=compute_metrics,
+                           compute_metrics=quality.hf_compute_metrics,
                            callbacks=[EarlyStoppingCallback(early_stopping_patience=2)])
     started = time.time()
     best = trainer.hyperparameter_search(
