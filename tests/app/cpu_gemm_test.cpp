@@ -76,17 +76,19 @@ TEST_F(CpuGemm, TranslateOnOnednnGivesTheBlasTranslations) {
 }
 
 TEST_F(CpuGemm, RefusesWhatOnednnCannotRun) {
-  const auto int8 = run_ftune({"translate",
-                               "--model",
-                               kMarian,
-                               "--input",
-                               kMarian + "/inputs.json",
-                               "--output",
-                               (dir_ / "t.txt").string(),
-                               "--quantize",
-                               "int8",
-                               "--cpu-gemm",
-                               "onednn"});
+  // translate with these flags, refused before it reads its input.
+  auto translate_with = [&](const std::vector<std::string>& flags) {
+    std::vector<std::string> args = {"translate",
+                                     "--model",
+                                     kMarian,
+                                     "--input",
+                                     kMarian + "/inputs.json",
+                                     "--output",
+                                     (dir_ / "t.txt").string()};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return run_ftune(args);
+  };
+  const auto int8 = translate_with({"--quantize", "int8", "--cpu-gemm", "onednn"});
   EXPECT_EQ(int8.exit_code, 1);
   EXPECT_NE(int8.err.find("--cpu-gemm onednn with --device auto --precision fp32 --quantize int8"),
             std::string::npos)
@@ -106,15 +108,7 @@ TEST_F(CpuGemm, RefusesWhatOnednnCannotRun) {
   EXPECT_TRUE(bert.err.find("a BERT classifier runs on BLAS") != std::string::npos ||
               bert.err.find("this LibTorch has no oneDNN linear") != std::string::npos)
       << bert.err;
-  const auto unknown = run_ftune({"translate",
-                                  "--model",
-                                  kMarian,
-                                  "--input",
-                                  kMarian + "/inputs.json",
-                                  "--output",
-                                  (dir_ / "t.txt").string(),
-                                  "--cpu-gemm",
-                                  "fast"});
+  const auto unknown = translate_with({"--cpu-gemm", "fast"});
   EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
   const auto train = run_ftune({"train",
                                 "--model",
