@@ -10,6 +10,9 @@ one JSON line. Every run (with /proc/loadavg before and after) is appended to --
   TRANSFORMERS_SRC=/path/holding/transformers \\
     /usr/bin/python3 bench/run.py --cases train-tiny,eval-tiny,translate-small-greedy --runs 3
 
+--anchors 4.19,current adds the same baseline scripts on a current torch + transformers (the
+torch venv; bench/hf_current.py) as a third tool in the same interleaved rounds.
+
 Cases: train-{tiny,mini,small,base}, eval-{...}, predict-{...},
 translate-{small,opus}-{greedy,beam4}. See bench/README.md for what each one times.
 """
@@ -47,7 +50,8 @@ def run_process(cmd, env, log_path, pty_stderr=False, watch_file=None):
     """Runs cmd to completion. Returns rc, wall_s, peak_rss_mib (the child's own ru_maxrss, from
     wait4), progress events [(t, done, total)] read from a pty on stderr (ftune redraws its bar
     at most every 0.1 s and once at the end), and lines [(t, text)] appended to watch_file,
-    each stamped when first seen (polled every 2 ms). Times are relative to the start."""
+    each stamped when first seen (polled every 20 ms: a tighter poll took CPU from a 2-thread ftune
+    on 2 cores). Times are relative to the start."""
     out = open(log_path, "wb")
     master = slave = None
     if pty_stderr:
@@ -115,9 +119,9 @@ def run_process(cmd, env, log_path, pty_stderr=False, watch_file=None):
         if pid:
             break
         if pty_open:
-            pty_open = read_pty(0.002 if watch_file else 0.05)
+            pty_open = read_pty(0.02 if watch_file else 0.05)
         else:
-            time.sleep(0.002 if watch_file else 0.05)
+            time.sleep(0.02 if watch_file else 0.05)
         if watch_file:
             read_watch()
     wall = time.perf_counter() - t0
@@ -218,7 +222,7 @@ class Case:
         """Throughput over the timed window only (warm-up excluded), from ftune's own outputs."""
         a, w = self.a, self.a.workdir
         if self.kind == "train":
-            steps = {}
+            steps, elapsed = {}, {}
             summary = None
             for t, line in r["lines"]:
                 rec = json.loads(line)
@@ -226,8 +230,15 @@ class Case:
                     summary = rec
                 elif "loss" in rec:
                     steps[rec["step"]] = t
+                    elapsed[rec["step"]] = rec.get("elapsed")
             first, last = a.warmup_steps, a.warmup_steps + self.steps
-            window = steps[last] - steps[first] if first else steps[last]
+            # ftune's own clock ("elapsed", seconds since the loop began, taken as each step
+            # ends): the same span as the baseline's step callbacks, without this script's
+            # polling in it. Older binaries without it: the poll stamps.
+            if first and elapsed.get(first) is not None and elapsed.get(last) is not None:
+                window = elapsed[last] - elapsed[first]
+            else:
+                window = steps[last] - steps[first] if first else steps[last]
             with open(self.train_file + ".jsonl.lengths") as f:
                 lengths = json.load(f)
             rows = lengths[first * a.batch_size:last * a.batch_size]
@@ -271,9 +282,17 @@ class Case:
 
     # -- baseline
 
-    def baseline_cmd(self):
+    def baseline_cmd(self, current=False):
+        """The shared baseline's script for this case; current=True runs it on the PyPI torch and
+        transformers of --current-python through hf_current.py (train and eval only)."""
         a, b = self.a, self.a.baseline_dir
         t = ["--threads", str(a.threads)]
+        if current:
+            if self.kind == "translate":
+                raise RuntimeError("the current anchor covers train, eval and predict")
+            name = "hf_train_bench.py" if self.kind == "train" else "hf_eval_bench.py"
+            return [a.current_python, os.path.join(HERE, "hf_current.py"), name] + \
+                self.baseline_cmd()[2:]
         if self.kind == "train":
             return [PY, os.path.join(b, "hf_train_bench.py"), "--preset", self.preset,
                     "--steps", str(self.steps), "--warmup-steps", str(a.warmup_steps),
@@ -374,7 +393,7 @@ def run_one(case, tool, run_index, a, ftune, pass_precision, env):
             rec["rss_window_max_mib"] = max(inside) if inside else None
             rec["precision"] = precision if pass_precision else "fp32 (no --precision flag)"
         else:
-            cmd = case.baseline_cmd()
+            cmd = case.baseline_cmd(current=tool == "baseline:current")
             r = run_process(cmd, env, log)
             out = last_json(log)
             if r["rc"] != 0 or out is None:
@@ -382,6 +401,7 @@ def run_one(case, tool, run_index, a, ftune, pass_precision, env):
             rec.update(case.baseline_result(out))
             rec["precision"] = "fp32"
             rec["blas"] = out.get("blas")
+            rec["torch"], rec["transformers"] = out.get("torch"), out.get("transformers")
             rec["baseline"] = ("hf-trainer" if out.get("real_trainer", True) else
                                "manual loop (fallback, not the real Trainer)")
         rec.update({"ok": True, "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
@@ -416,7 +436,7 @@ def summarize(cases, tools, records):
             per[tool] = m
         if not per:
             continue
-        base = per.get("baseline")
+        bases = {t: per[t] for t in ("baseline", "baseline:current") if t in per}
         entry = {"tools": per}
         for tool, m in per.items():
             k1, k2 = case.metrics()
@@ -424,12 +444,17 @@ def summarize(cases, tools, records):
             lines.append("| %s | %s | %d | %s | %s | %.0f | %.1f | %.1f..%.1f |" % (
                 case.name, tool, m["runs"], cell(k1), cell(k2), m["peak_rss_mib"], m["wall_s"],
                 m["load_1m"][0], m["load_1m"][1]))
-            if tool != "baseline" and base:
+            if tool.startswith("baseline"):
+                continue
+            for base_name, base in bases.items():
                 ratio = {k: m[k] / base[k] for k in case.metrics()}
                 ratio["peak_rss"] = m["peak_rss_mib"] / base["peak_rss_mib"]
-                entry["ratio_" + tool] = ratio
-                lines.append("| %s | **%s / baseline** | | **%.2f×** | **%.2f×** | %.2f× | | |" % (
-                    case.name, tool, ratio[k1], ratio[k2], ratio["peak_rss"]))
+                # "ratio_ftune:fp32" against the 4.19 anchor, as before; "..._current" against
+                # the current one.
+                suffix = "_current" if base_name == "baseline:current" else ""
+                entry["ratio_" + tool + suffix] = ratio
+                lines.append("| %s | **%s / %s** | | **%.2f×** | **%.2f×** | %.2f× | | |" % (
+                    case.name, tool, base_name, ratio[k1], ratio[k2], ratio["peak_rss"]))
         fp32, bf16 = per.get("ftune:fp32"), per.get("ftune:bf16")
         if fp32 and bf16:
             k1 = case.metrics()[0]
@@ -466,6 +491,14 @@ def main():
     p.add_argument("--baseline-loop", default="trainer", choices=["trainer", "manual"],
                    help="manual = the baseline's labelled fallback loop, only where Trainer cannot run")
     p.add_argument("--no-baseline", action="store_true", help="ftune only (scaling sweeps)")
+    p.add_argument("--anchors", default="4.19",
+                   help="comma-separated: 4.19 (the shared baseline: transformers 4.19 on Debian's "
+                        "torch 1.13) and/or current (the same scripts on --current-python's torch "
+                        "and transformers, through bench/hf_current.py; train, eval, predict)")
+    p.add_argument("--current-python", default=os.path.join(
+        os.environ.get("FTUNE_TORCH2_VENV", os.path.expanduser("~/.cache/ftune/venv-torch-2.11.0")),
+        "bin", "python"), help="the interpreter of the current anchor (scripts/install-torch2.sh's "
+                               "venv, plus `pip install accelerate`)")
     p.add_argument("--ftune", default=os.path.join(REPO, "build", "ftune"))
     p.add_argument("--baseline-dir", default=os.path.join(REPO, "..", "shared", "baseline"))
     p.add_argument("--workdir", default=default_workdir(),
@@ -476,7 +509,7 @@ def main():
     a.workdir = os.path.abspath(a.workdir)
     a.baseline_dir = os.path.abspath(a.baseline_dir)
     out_path = a.out or os.path.join(a.workdir, "results.jsonl")
-    if not a.no_baseline and not os.environ.get("TRANSFORMERS_SRC"):
+    if not a.no_baseline and not os.environ.get("TRANSFORMERS_SRC"):  # prepare.py needs it too
         raise SystemExit("set TRANSFORMERS_SRC (see bench/README.md), or pass --no-baseline")
     cases = [Case(n.strip(), a) for n in a.cases.split(",") if n.strip()]
     for case in cases:
@@ -485,7 +518,11 @@ def main():
     precisions = [x.strip() for x in a.precision.split(",") if x.strip()]
     if not pass_precision and precisions != ["fp32"]:
         raise SystemExit("this ftune has no --precision option; run with --precision fp32")
-    tools = ["ftune:" + x for x in precisions] + ([] if a.no_baseline else ["baseline"])
+    anchors = [x.strip() for x in a.anchors.split(",") if x.strip()]
+    if set(anchors) - {"4.19", "current"}:
+        raise SystemExit("--anchors: expected 4.19 and/or current, got %s" % a.anchors)
+    tools = ["ftune:" + x for x in precisions] + ([] if a.no_baseline else [
+        {"4.19": "baseline", "current": "baseline:current"}[x] for x in anchors])
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), BASELINE_DATA=os.environ.get(
         "BASELINE_DATA", os.path.join(a.baseline_dir, "..", "data")))
     records = []
@@ -507,6 +544,7 @@ def main():
     lines, summary = summarize(cases, tools, records)
     print("\n".join(lines))
     print(json.dumps({"bench": "ftune-vs-baseline", "threads": a.threads, "runs": a.runs,
+                      "anchors": anchors,
                       "precisions": precisions, "baseline_optim": a.baseline_optim,
                       "elapsed_s": time.time() - started, "cpus": os.cpu_count(),
                       "cases": summary}, sort_keys=True))
