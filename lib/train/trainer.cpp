@@ -441,7 +441,7 @@ void Trainer::train_step(const std::vector<std::vector<size_t>>& batches, int64_
   const int64_t step = global_step_ + 1;
   const double lr = schedule_.compute_lr(step);
   set_learning_rate(*optimizer_, lr);
-  optimizer_->zero_grad();
+  clear_gradients(*optimizer_);
   const int64_t first = group * o_.gradient_accumulation_steps;
   const int64_t micro_batches =
       std::min(o_.gradient_accumulation_steps, plan_.batches_per_epoch - first);
