@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "models/dropout.h"
 
 #if TORCH_VERSION_MAJOR < 2
 #include <ATen/Parallel.h>
@@ -157,7 +158,7 @@ at::Tensor compute_attention(const at::Tensor& q, const at::Tensor& k, const at:
   }
   auto probs = torch::softmax(scores, -1);  // (B, H, T, S)
   if (training && dropout_p > 0.0) {
-    probs = torch::dropout(probs, dropout_p, /*train=*/true);
+    probs = ftune::dropout(probs, dropout_p, /*train=*/true);
   }
   return attention_matmul(probs, v);  // (B, H, T, D)
 }

@@ -29,7 +29,7 @@ BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& config) {
       "LayerNorm",
       torch::nn::LayerNorm(
           torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps)));
-  dropout = register_module("dropout", torch::nn::Dropout(config.hidden_dropout_prob));
+  dropout = register_module("dropout", Dropout(config.hidden_dropout_prob));
 }
 
 torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids,
@@ -99,7 +99,7 @@ BertResidualOutputImpl::BertResidualOutputImpl(const BertConfig& config, int64_t
       "LayerNorm",
       torch::nn::LayerNorm(
           torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps)));
-  dropout = register_module("dropout", torch::nn::Dropout(config.hidden_dropout_prob));
+  dropout = register_module("dropout", Dropout(config.hidden_dropout_prob));
 }
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x,
@@ -182,8 +182,7 @@ BertForSequenceClassificationImpl::BertForSequenceClassificationImpl(const BertC
   TORCH_CHECK(config.num_labels() > 0, "a classification head needs at least one label");
   bert = register_module("bert", BertModel(config));
   dropout = register_module(
-      "dropout",
-      torch::nn::Dropout(config.classifier_dropout.value_or(config.hidden_dropout_prob)));
+      "dropout", Dropout(config.classifier_dropout.value_or(config.hidden_dropout_prob)));
   classifier = register_module("classifier", Linear(config.hidden_size, config.num_labels()));
 }
 

@@ -12,12 +12,12 @@
 #include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "models/dropout.h"
 #include "models/linear.h"
 
 namespace ftune {
@@ -70,7 +70,7 @@ class BertEmbeddingsImpl : public torch::nn::Module {
   torch::nn::Embedding position_embeddings{nullptr};
   torch::nn::Embedding token_type_embeddings{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};  // Hugging Face's spelling, kept: it is the key
-  torch::nn::Dropout dropout{nullptr};
+  Dropout dropout{nullptr};
 };
 TORCH_MODULE(BertEmbeddings);
 
@@ -113,7 +113,7 @@ class BertResidualOutputImpl : public torch::nn::Module {
 
   Linear dense{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};
-  torch::nn::Dropout dropout{nullptr};
+  Dropout dropout{nullptr};
 };
 TORCH_MODULE(BertResidualOutput);
 
@@ -200,7 +200,7 @@ class BertForSequenceClassificationImpl : public torch::nn::Module {
                         const torch::Tensor& token_type_ids);
 
   BertModel bert{nullptr};
-  torch::nn::Dropout dropout{nullptr};
+  Dropout dropout{nullptr};
   Linear classifier{nullptr};
 };
 TORCH_MODULE(BertForSequenceClassification);

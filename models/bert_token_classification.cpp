@@ -9,8 +9,7 @@ BertForTokenClassificationImpl::BertForTokenClassificationImpl(const BertConfig&
   TORCH_CHECK(config.num_labels() > 0, "a token classification head needs at least one label");
   bert = register_module("bert", BertModel(config, /*add_pooling_layer=*/false));
   dropout = register_module(
-      "dropout",
-      torch::nn::Dropout(config.classifier_dropout.value_or(config.hidden_dropout_prob)));
+      "dropout", Dropout(config.classifier_dropout.value_or(config.hidden_dropout_prob)));
   classifier = register_module("classifier", Linear(config.hidden_size, config.num_labels()));
 }
 

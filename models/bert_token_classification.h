@@ -5,7 +5,6 @@
 #pragma once
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
@@ -24,7 +23,7 @@ class BertForTokenClassificationImpl : public torch::nn::Module {
                         const torch::Tensor& token_type_ids);
 
   BertModel bert{nullptr};  // BertModel(config, add_pooling_layer=False), as Hugging Face
-  torch::nn::Dropout dropout{nullptr};
+  Dropout dropout{nullptr};
   Linear classifier{nullptr};
 };
 TORCH_MODULE(BertForTokenClassification);

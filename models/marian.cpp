@@ -9,6 +9,7 @@
 
 #include "models/attention.h"
 #include "models/bert.h"  // apply_activation: the same ACT2FN names as BERT's
+#include "models/dropout.h"
 
 namespace ftune {
 namespace {
@@ -34,8 +35,8 @@ at::Tensor apply_feed_forward(const at::Tensor& x, Linear& fc1, Linear& fc2,
                               torch::nn::LayerNorm& norm, const std::string& activation,
                               double dropout_p, double activation_dropout_p, bool training) {
   auto h = apply_activation(fc1(x), activation);  // (B, L, F)
-  h = torch::dropout(h, activation_dropout_p, training);
-  h = torch::dropout(fc2(h), dropout_p, training);  // (B, L, C)
+  h = ftune::dropout(h, activation_dropout_p, training);
+  h = ftune::dropout(fc2(h), dropout_p, training);  // (B, L, C)
   return norm(x + h);
 }
 
@@ -129,7 +130,7 @@ at::Tensor MarianAttentionImpl::attend(const at::Tensor& x, const at::Tensor& k,
   auto scores = torch::matmul(q, k.transpose(-1, -2));                // (B, H, S, L)
   if (additive_mask.defined()) scores = scores + additive_mask;
   auto probs = torch::softmax(scores, -1);  // (B, H, S, L)
-  probs = torch::dropout(probs, dropout_p, is_training());
+  probs = ftune::dropout(probs, dropout_p, is_training());
   auto y = torch::matmul(probs, v);                       // (B, H, S, D)
   return out_proj(y.transpose(1, 2).reshape({B, S, C}));  // (B, S, C)
 }
@@ -150,7 +151,7 @@ MarianEncoderLayerImpl::MarianEncoderLayerImpl(const MarianConfig& config)
 at::Tensor MarianEncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& additive_mask) {
   auto k = self_attn->project_keys(x);    // (B, H, T, D)
   auto v = self_attn->project_values(x);  // (B, H, T, D)
-  auto h = torch::dropout(self_attn->attend(x, k, v, additive_mask), dropout_p, is_training());
+  auto h = ftune::dropout(self_attn->attend(x, k, v, additive_mask), dropout_p, is_training());
   h = self_attn_layer_norm(x + h);  // (B, T, C)
   return apply_feed_forward(h,
                             fc1,
@@ -193,7 +194,7 @@ at::Tensor MarianDecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor
     cache->self_k = k;
     cache->self_v = v;
   }
-  auto h = torch::dropout(self_attn->attend(x, k, v, self_mask), dropout_p, is_training());
+  auto h = ftune::dropout(self_attn->attend(x, k, v, self_mask), dropout_p, is_training());
   h = self_attn_layer_norm(x + h);  // (B, S, C)
 
   at::Tensor cross_k, cross_v;
@@ -209,7 +210,7 @@ at::Tensor MarianDecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor
       cache->cross_v = cross_v;
     }
   }
-  auto c = torch::dropout(
+  auto c = ftune::dropout(
       encoder_attn->attend(h, cross_k, cross_v, cross_mask), dropout_p, is_training());
   h = encoder_attn_layer_norm(h + c);  // (B, S, C)
   return apply_feed_forward(h,
@@ -238,7 +239,7 @@ at::Tensor MarianEncoderImpl::forward(const at::Tensor& input_ids,
   const auto T = input_ids.size(1);
   auto x = embed_tokens(input_ids) * embed_scale;  // (B, T, C)
   x = x + embed_positions(T, /*past_length=*/0, x);
-  x = torch::dropout(x, dropout_p, is_training());
+  x = ftune::dropout(x, dropout_p, is_training());
   at::Tensor additive_mask;
   if (attention_mask.defined()) {
     additive_mask = make_additive_padding_mask(attention_mask, x.scalar_type());  // (B, 1, 1, T)
@@ -268,7 +269,7 @@ at::Tensor MarianDecoderImpl::forward(const at::Tensor& decoder_input_ids,
   const auto P = cache != nullptr ? cache->length : 0;
   auto x = embed_tokens(decoder_input_ids) * embed_scale;  // (B, S, C)
   x = x + embed_positions(S, P, x);
-  x = torch::dropout(x, dropout_p, is_training());
+  x = ftune::dropout(x, dropout_p, is_training());
   at::Tensor self_mask;  // one new position sees everything cached: no mask needed
   if (S > 1) self_mask = make_causal_mask(S, P, x.options());  // (1, 1, S, P + S)
   at::Tensor cross_mask;
