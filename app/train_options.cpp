@@ -90,6 +90,12 @@ void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metr
                    "train/grad_norm, eval/<metric>, ...; the run's settings as text), for "
                    "`tensorboard --logdir <output-dir>/runs`")
       ->check(CLI::IsMember({"none", "tensorboard"}));
+  eval->add_option("--profile-trace",
+                   o.profile_trace,
+                   "write every LibTorch operation of the training loop (forward, backward, "
+                   "optimizer) with its start and duration to FILE, a Chrome trace for "
+                   "chrome://tracing or ui.perfetto.dev; bench/ops.py sums two of them by "
+                   "operation (e.g. --threads 1 against 2). Slows the run: for a few steps");
 }
 
 void add_distributed_options(CLI::App& sub, LaunchOptions& launch, std::string& backend,

@@ -9,9 +9,11 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 #include <unistd.h>
@@ -406,6 +408,16 @@ void Trainer::print_plan() const {
 
 TrainResult Trainer::run() {
   InterruptGuard interrupt_guard;
+  // LibTorch's profiler records the ops of this thread (autograd runs CPU backward here too) and
+  // writes the trace when it goes out of scope, after the final checkpoint.
+  std::optional<torch::autograd::profiler::RecordProfile> profile;
+  if (!o_.profile_trace.empty()) {
+    if (!std::ofstream(o_.profile_trace)) {
+      throw Error(fmt::format("--profile-trace: cannot write '{}'; hint: does its folder exist?",
+                              o_.profile_trace));
+    }
+    profile.emplace(o_.profile_trace);
+  }
   task_->model().train();
   for (int64_t epoch = global_step_ / plan_.steps_per_epoch; epoch < plan_.epochs; ++epoch) {
     const auto batches =

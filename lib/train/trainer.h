@@ -53,6 +53,7 @@ struct TrainOptions {
   int64_t save_total_limit = 0;
   int64_t logging_steps = 50;
   std::string report_to = "none";  // none | tensorboard (events files in output_dir/runs/)
+  std::string profile_trace;       // non-empty: every LibTorch op of the loop, as a Chrome trace
   std::optional<std::string> resume_from_checkpoint;  // a checkpoint folder or "latest"
   bool overwrite_output_dir = false;  // a new run may delete a previous run's folders there
   std::string command_line;           // as typed, for train_settings.json and the model card

@@ -1,5 +1,7 @@
 // `ftune train` end to end: the Hugging Face training trajectory of tests/fixtures/bert-cls,
 // early stopping, checkpoint rotation, exact resume and bad-data errors.
+#include <set>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -67,6 +69,38 @@ TEST_F(TrainTest, ReproducesHuggingFaceTrajectoryAndFinalLogits) {
         torch::tensor(logits[i]), json_to_tensor(expected["final_logits"][i]), 1e-4, 1e-6))
         << "example " << i;
   }
+}
+
+TEST_F(TrainTest, ProfileTraceHoldsTheForwardAndBackwardOperations) {
+  auto result = train(dir_ / "run",
+                      {"--max-steps",
+                       "2",
+                       "--batch-size",
+                       "4",
+                       "--eval-strategy",
+                       "no",
+                       "--profile-trace",
+                       (dir_ / "trace.json").string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto trace = read_json_file(dir_ / "trace.json");
+  ASSERT_TRUE(trace.is_array());
+  std::set<std::string> names;
+  for (const auto& event : trace) {
+    if (event.value("ph", "") == "X") names.insert(event["name"].get<std::string>());
+  }
+  EXPECT_EQ(names.count("aten::addmm"), 1u) << "no Linear forward in the trace";
+  EXPECT_EQ(names.count("AddmmBackward0"), 1u) << "no Linear backward in the trace";
+
+  auto unwritable = train(dir_ / "run2",
+                          {"--max-steps",
+                           "1",
+                           "--eval-strategy",
+                           "no",
+                           "--profile-trace",
+                           (dir_ / "no-such-folder" / "trace.json").string()});
+  EXPECT_EQ(unwritable.exit_code, 1);
+  EXPECT_NE(unwritable.err.find("--profile-trace"), std::string::npos) << unwritable.err;
+  EXPECT_NE(unwritable.err.find("no-such-folder"), std::string::npos) << unwritable.err;
 }
 
 TEST_F(TrainTest, StopsAfterExactlyPatienceStalledEvaluations) {
