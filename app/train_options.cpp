@@ -92,8 +92,8 @@ void add_trainer_options(CLI::App& sub, TrainOptions& o, const std::string& metr
       ->check(CLI::IsMember({"none", "tensorboard"}));
   eval->add_option("--profile-trace",
                    o.profile_trace,
-                   "write every LibTorch operation of the training loop (forward, backward, "
-                   "optimizer) with its start and duration to FILE, a Chrome trace for "
+                   "write every LibTorch operation of the training loop (forward, backward) "
+                   "with its start and duration to FILE, a Chrome trace for "
                    "chrome://tracing or ui.perfetto.dev; bench/ops.py sums two of them by "
                    "operation (e.g. --threads 1 against 2). Slows the run: for a few steps");
 }
