@@ -82,6 +82,7 @@ BlasOperand blas_operand(const at::Tensor& t) {
 // matrices split across the threads. LibTorch 1.13's bmm loops over them one after the other
 // (each sgemm too small for OpenBLAS to thread), so attention ran on one core whatever
 // --threads said; and each of its per-matrix calls costs several microseconds of tensor views.
+// (This file is compiled with -fopenmp: at::parallel_for uses the threads only then.)
 at::Tensor matmul_per_head(const at::Tensor& a, const at::Tensor& b) {
   const auto B = a.size(0);
   const auto H = a.size(1);

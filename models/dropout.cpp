@@ -1,3 +1,4 @@
+// Compiled with -fopenmp: at::parallel_for uses the threads only then (models/CMakeLists.txt).
 #include "models/dropout.h"
 
 #include <algorithm>

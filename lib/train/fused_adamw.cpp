@@ -1,4 +1,5 @@
-// Compiled with -fno-math-errno (CMakeLists.txt): sqrtf may then be the vector instruction.
+// Compiled with -fno-math-errno, so that sqrtf may be the vector instruction, and -fopenmp, so
+// that at::parallel_for uses the threads (lib/train/CMakeLists.txt).
 #include "lib/train/fused_adamw.h"
 
 #include <cmath>
