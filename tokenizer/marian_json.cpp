@@ -3,7 +3,10 @@
 #include "tokenizer/marian_json.h"
 
 #include <array>
+#include <string>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -14,7 +17,7 @@
 namespace ftune {
 namespace {
 
-using OrderedJson = nlohmann::ordered_json;  // vocab.json's order gives language_codes' order
+using OrderedJson = nlohmann::ordered_json;
 
 OrderedJson parse_file_text(std::string_view text, const std::string& path) {
   try {
@@ -43,6 +46,51 @@ MarianSpecialToken read_special_token(const OrderedJson& value, const std::strin
       key,
       quote_json_value(value)));
 }
+
+// The keys of a JSON text's top-level object in file order, each once (where it first appears, as
+// a Python dict keeps a repeated key). Lets vocab.json be read into nlohmann::json (a std::map):
+// nlohmann's ordered_json finds every key by a linear search, so OPUS-MT's 58k-entry vocab.json
+// took about 2 s to read that way.
+class TopLevelKeys final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  std::vector<std::string> keys;
+
+  bool key(string_t& name) override {
+    if (depth_ == 1 && seen_.insert(name).second) keys.push_back(name);
+    return true;
+  }
+  bool start_object(std::size_t /*elements*/) override {
+    ++depth_;
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t /*elements*/) override {
+    ++depth_;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool null() override { return true; }
+  bool boolean(bool /*value*/) override { return true; }
+  bool number_integer(number_integer_t /*value*/) override { return true; }
+  bool number_unsigned(number_unsigned_t /*value*/) override { return true; }
+  bool number_float(number_float_t /*value*/, const string_t& /*text*/) override { return true; }
+  bool string(string_t& /*value*/) override { return true; }
+  bool binary(binary_t& /*value*/) override { return true; }
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& /*error*/) override {
+    return false;  // the text was parsed (and its errors reported) before
+  }
+
+ private:
+  int depth_ = 0;
+  std::unordered_set<std::string> seen_;
+};
 
 }  // namespace
 
@@ -80,13 +128,22 @@ void apply_marian_special_tokens(std::string_view json_text, const std::string& 
 }
 
 MarianVocab parse_marian_vocab(std::string_view json_text, const std::string& path) {
-  const OrderedJson vocab = parse_file_text(json_text, path);
+  nlohmann::json vocab;
+  try {
+    vocab = parse_json_capped(json_text, path);
+  } catch (const JsonError& e) {
+    throw TokenizerError(fmt::format(
+        "loading Marian tokenizer: {}; hint: re-save the folder with save_pretrained", e.what()));
+  }
   if (!vocab.is_object() || vocab.empty()) {
     throw TokenizerError(fmt::format(
         "loading Marian tokenizer: '{}': expected a non-empty object of token -> id", path));
   }
+  TopLevelKeys order;  // vocab.json's order gives language_codes' order
+  nlohmann::json::sax_parse(json_text.begin(), json_text.end(), &order);
   MarianVocab out;
-  for (const auto& [token, id] : vocab.items()) {
+  for (const std::string& token : order.keys) {
+    const nlohmann::json& id = vocab.at(token);
     if (!id.is_number_integer()) {
       throw TokenizerError(
           fmt::format("loading Marian tokenizer: '{}' token '{}': expected an integer id, got {}",
