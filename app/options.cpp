@@ -82,9 +82,10 @@ CLI::Option_group* add_runtime_options(CLI::App& sub, RuntimeOptions& runtime, b
         ->add_option("--cpu-gemm",
                      runtime.cpu_gemm,
                      "auto (default) | onednn | blas: float32 matrix products on the CPU through "
-                     "oneDNN with weights packed once, or the BLAS sgemm. auto: oneDNN for "
-                     "weights of 512 x 512 and more where this LibTorch has it (the torch2 "
-                     "build): OPUS-MT-sized translation 1.9-3x faster, the same outputs to ~1e-6")
+                     "oneDNN with weights packed once, or the BLAS sgemm; the same outputs to "
+                     "~1e-6. auto: the Debian build (libdnnl) packs every layer; the torch2 build "
+                     "(LibTorch's oneDNN) MarianMT weights of 512 x 512 and more, BERT none. "
+                     "OPUS-MT-sized translation ran 2-3x faster")
         ->check(CLI::IsMember({"auto", "onednn", "blas"}));
   }
   return group;

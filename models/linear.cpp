@@ -1,17 +1,26 @@
-// Dynamic int8 quantization of Linear layers; see linear.h. The numbers follow PyTorch's
-// torch/ao/quantization/observer.py (PerChannelMinMaxObserver, _calculate_qparams),
-// torch/ao/nn/quantized/modules/utils.py (_quantize_weight) and
+// Linear layers on int8 or oneDNN-packed weights for inference; see linear.h. The int8 numbers
+// follow PyTorch's torch/ao/quantization/observer.py (PerChannelMinMaxObserver,
+// _calculate_qparams), torch/ao/nn/quantized/modules/utils.py (_quantize_weight) and
 // torch/ao/nn/quantized/dynamic/modules/linear.py (forward), so that ftune's int8 model gives what
 // quantize_dynamic gives in Python on the same LibTorch (tests/models/linear_test.cpp).
 #include "models/linear.h"
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <fmt/format.h>
 
 #include "util/error.h"
+
+#if FTUNE_DNNL
+#include <dnnl.hpp>
+#endif
 
 namespace ftune {
 namespace {
@@ -38,12 +47,229 @@ c10::OperatorHandle find_operator(const char* name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
 }
 
+#if !FTUNE_DNNL
 // The operator, when this LibTorch registers it with a CPU kernel.
 std::optional<c10::OperatorHandle> find_cpu_operator(const char* name) {
   auto handle = c10::Dispatcher::singleton().findSchema({name, ""});
   if (!handle || !handle->hasKernelForDispatchKey(c10::DispatchKey::CPU)) return std::nullopt;
   return *handle;
 }
+#endif
+
+}  // namespace
+
+#if FTUNE_DNNL
+
+namespace {
+
+// Debian's LibTorch 1.13 has no packed float32 linear op, but it runs on Debian's libdnnl (2.x),
+// which ftune calls directly: a matmul primitive whose weight layout is left to oneDNN
+// (format_tag::any), the weight reordered into that layout once. oneDNN picks the layout from the
+// shapes and the CPU, the same for every row count (checked per primitive: a row count whose
+// primitive wants another layout is not run on it). Primitives are made per row count (decoding
+// changes it as examples finish) and kept, at most kMaxPrimitives per weight.
+class DnnlWeight final : public OnednnWeight {
+ public:
+  static std::shared_ptr<const DnnlWeight> pack(const at::Tensor& weight) {
+    const int64_t out_features = weight.size(0);
+    const int64_t in_features = weight.size(1);
+    // The layout oneDNN chooses for a decoding-sized product (16 rows).
+    auto desc = make_primitive_desc(16, in_features, out_features, any_weights(weight), false);
+    const dnnl::memory::desc packed_desc = desc.weights_desc();
+    auto packed = at::empty({static_cast<int64_t>(packed_desc.get_size())}, at::kByte);
+    at::Tensor dense = weight.detach().contiguous();
+    // torch's (Out, In) row-major weight is oneDNN's (In, Out) in column order: format_tag::ba.
+    dnnl::memory::desc dense_desc(
+        {in_features, out_features}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ba);
+    dnnl::memory from(dense_desc, engine(), dense.data_ptr<float>());
+    dnnl::memory to(packed_desc, engine(), packed.data_ptr());
+    dnnl::stream stream(engine());
+    dnnl::reorder(from, to).execute(stream, from, to);
+    stream.wait();
+    return std::shared_ptr<const DnnlWeight>(
+        new DnnlWeight(in_features, out_features, packed_desc, std::move(packed)));
+  }
+
+  at::Tensor linear(const at::Tensor& input, const at::Tensor& bias) const override {
+    TORCH_CHECK(input.scalar_type() == at::kFloat && input.device().is_cpu(),
+                "a oneDNN-packed Linear layer takes float32 CPU inputs, got ",
+                input.scalar_type(),
+                " on ",
+                input.device());
+    TORCH_CHECK(input.size(-1) == in_features_,
+                "a oneDNN-packed Linear layer expects ",
+                in_features_,
+                " input features, got ",
+                input.size(-1));
+    const at::Tensor rows = input.reshape({-1, in_features_}).contiguous();  // (N, In)
+    const int64_t count = rows.size(0);
+    std::vector<int64_t> out_sizes = input.sizes().vec();
+    out_sizes.back() = out_features_;
+    at::Tensor out = at::empty({count, out_features_}, rows.options());  // (N, Out)
+    if (count == 0) return out.view(out_sizes);
+    const bool with_bias = bias.defined();
+    const std::optional<dnnl::matmul> primitive = find_primitive(count, with_bias);
+    if (!primitive) {  // oneDNN wants another layout for this row count
+      return at::linear(input, dense_weight(), bias);
+    }
+    using dnnl::memory;
+    memory src({{count, in_features_}, memory::data_type::f32, memory::format_tag::ab},
+               engine(),
+               rows.data_ptr<float>());
+    memory weights(packed_desc_, engine(), packed_.data_ptr());
+    memory dst({{count, out_features_}, memory::data_type::f32, memory::format_tag::ab},
+               engine(),
+               out.data_ptr<float>());
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    at::Tensor bias_values;
+    if (with_bias) {
+      bias_values = bias.detach().to(at::kFloat).contiguous();
+      args.emplace(DNNL_ARG_BIAS,
+                   memory({{1, out_features_}, memory::data_type::f32, memory::format_tag::ab},
+                          engine(),
+                          bias_values.data_ptr<float>()));
+    }
+    dnnl::stream stream(engine());
+    primitive->execute(stream, args);
+    stream.wait();
+    return out.view(out_sizes);  // (..., Out)
+  }
+
+ private:
+  static constexpr size_t kMaxPrimitives = 64;
+
+  DnnlWeight(int64_t in_features, int64_t out_features, dnnl::memory::desc packed_desc,
+             at::Tensor packed)
+      : in_features_(in_features),
+        out_features_(out_features),
+        packed_desc_(std::move(packed_desc)),
+        packed_(std::move(packed)) {}
+
+  static const dnnl::engine& engine() {
+    static const dnnl::engine cpu(dnnl::engine::kind::cpu, 0);
+    return cpu;
+  }
+
+  static dnnl::memory::desc any_weights(const at::Tensor& weight) {
+    return {{weight.size(1), weight.size(0)},
+            dnnl::memory::data_type::f32,
+            dnnl::memory::format_tag::any};
+  }
+
+  static dnnl::matmul::primitive_desc make_primitive_desc(int64_t rows, int64_t in_features,
+                                                          int64_t out_features,
+                                                          const dnnl::memory::desc& weights,
+                                                          bool with_bias) {
+    using dnnl::memory;
+    const memory::desc src({rows, in_features}, memory::data_type::f32, memory::format_tag::ab);
+    const memory::desc dst({rows, out_features}, memory::data_type::f32, memory::format_tag::ab);
+    if (with_bias) {
+      const memory::desc bias({1, out_features}, memory::data_type::f32, memory::format_tag::ab);
+      return {dnnl::matmul::desc(src, weights, bias, dst), engine()};
+    }
+    return {dnnl::matmul::desc(src, weights, dst), engine()};
+  }
+
+  // The primitive for `rows` rows on the packed layout (a handle: copies share it); nullopt when
+  // oneDNN would choose another layout.
+  std::optional<dnnl::matmul> find_primitive(int64_t rows, bool with_bias) const {
+    const int64_t key = with_bias ? -rows : rows;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = primitives_.find(key);
+    if (found != primitives_.end()) return found->second;
+    if (primitives_.size() >= kMaxPrimitives) primitives_.clear();
+    std::optional<dnnl::matmul> primitive;
+    const dnnl::memory::desc any(
+        {in_features_, out_features_}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+    auto desc = make_primitive_desc(rows, in_features_, out_features_, any, with_bias);
+    if (desc.weights_desc() == packed_desc_) primitive.emplace(desc);
+    primitives_[key] = primitive;
+    return primitive;
+  }
+
+  // The float32 weight (Out, In) back from the packed copy, for a row count oneDNN would lay out
+  // differently (not seen on the shapes ftune uses; kept so that every call has an answer).
+  at::Tensor dense_weight() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!dense_.defined()) {
+      dense_ = at::empty({out_features_, in_features_}, at::kFloat);
+      dnnl::memory::desc dense_desc({in_features_, out_features_},
+                                    dnnl::memory::data_type::f32,
+                                    dnnl::memory::format_tag::ba);
+      dnnl::memory from(packed_desc_, engine(), packed_.data_ptr());
+      dnnl::memory to(dense_desc, engine(), dense_.data_ptr<float>());
+      dnnl::stream stream(engine());
+      dnnl::reorder(from, to).execute(stream, from, to);
+      stream.wait();
+    }
+    return dense_;
+  }
+
+  int64_t in_features_;
+  int64_t out_features_;
+  dnnl::memory::desc packed_desc_;
+  at::Tensor packed_;  // bytes in packed_desc_'s layout
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<int64_t, std::optional<dnnl::matmul>> primitives_;
+  mutable at::Tensor dense_;
+};
+
+}  // namespace
+
+bool onednn_linear_available() { return true; }
+
+bool onednn_linear_is_libdnnl() { return true; }
+
+std::string onednn_linear_engine() {
+  const dnnl_version_t* version = dnnl_version();
+  return fmt::format("libdnnl {}.{}.{}", version->major, version->minor, version->patch);
+}
+
+std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight) {
+  if (!weight.device().is_cpu() || weight.scalar_type() != at::kFloat || weight.dim() != 2) {
+    return nullptr;
+  }
+  try {
+    return DnnlWeight::pack(weight);
+  } catch (const dnnl::error& error) {
+    throw Error(fmt::format("packing a {} x {} weight for oneDNN: {} (status {})",
+                            weight.size(0),
+                            weight.size(1),
+                            error.what(),
+                            static_cast<int>(error.status)));
+  }
+}
+
+#else  // LibTorch 2.x: its own oneDNN through the mkldnn operators
+
+namespace {
+
+class LibTorchOnednnWeight final : public OnednnWeight {
+ public:
+  explicit LibTorchOnednnWeight(at::Tensor packed) : packed_(std::move(packed)) {}
+
+  at::Tensor linear(const at::Tensor& input, const at::Tensor& bias) const override {
+    static const auto linear = find_cpu_operator("mkldnn::_linear_pointwise");
+    TORCH_CHECK(linear, "linear_onednn: this LibTorch has no mkldnn::_linear_pointwise");
+    const auto in_features = input.size(-1);
+    auto rows = input.reshape({-1, in_features});  // (N, In)
+    std::vector<int64_t> out_sizes = input.sizes().vec();
+    torch::jit::Stack stack{rows.contiguous(),
+                            packed_,
+                            bias.defined() ? c10::IValue(bias) : c10::IValue(),
+                            std::string("none"),
+                            c10::List<c10::optional<at::Scalar>>(),
+                            c10::IValue()};
+    linear->callBoxed(&stack);
+    auto out = stack.at(0).toTensor();  // (N, Out)
+    out_sizes.back() = out.size(-1);
+    return out.view(out_sizes);  // (..., Out)
+  }
+
+ private:
+  at::Tensor packed_;  // an mkldnn tensor in oneDNN's blocked layout
+};
 
 }  // namespace
 
@@ -54,36 +280,23 @@ bool onednn_linear_available() {
   return available;
 }
 
-std::optional<at::Tensor> pack_onednn_weight(const at::Tensor& weight) {
+bool onednn_linear_is_libdnnl() { return false; }
+
+std::string onednn_linear_engine() { return onednn_linear_available() ? "LibTorch's oneDNN" : ""; }
+
+std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight) {
   static const auto reorder = find_cpu_operator("mkldnn::_reorder_linear_weight");
   if (!onednn_linear_available() || !weight.device().is_cpu() ||
-      weight.scalar_type() != at::kFloat) {
-    return std::nullopt;
+      weight.scalar_type() != at::kFloat || weight.dim() != 2) {
+    return nullptr;
   }
   // No batch-size hint: decoding's row count changes every step (examples finish, beams).
   torch::jit::Stack stack{weight.detach().contiguous(), c10::IValue()};
   reorder->callBoxed(&stack);
-  return stack.at(0).toTensor();
+  return std::make_shared<LibTorchOnednnWeight>(stack.at(0).toTensor());
 }
 
-at::Tensor linear_onednn(const at::Tensor& input, const at::Tensor& packed,
-                         const at::Tensor& bias) {
-  static const auto linear = find_cpu_operator("mkldnn::_linear_pointwise");
-  TORCH_CHECK(linear, "linear_onednn: this LibTorch has no mkldnn::_linear_pointwise");
-  const auto in_features = input.size(-1);
-  auto rows = input.reshape({-1, in_features});  // (N, In)
-  std::vector<int64_t> out_sizes = input.sizes().vec();
-  torch::jit::Stack stack{rows.contiguous(),
-                          packed,
-                          bias.defined() ? c10::IValue(bias) : c10::IValue(),
-                          std::string("none"),
-                          c10::List<c10::optional<at::Scalar>>(),
-                          c10::IValue()};
-  linear->callBoxed(&stack);
-  auto out = stack.at(0).toTensor();  // (N, Out)
-  out_sizes.back() = out.size(-1);
-  return out.view(out_sizes);  // (..., Out)
-}
+#endif
 
 std::string int8_engine() {
   select_quantized_engine();
@@ -119,9 +332,9 @@ at::Tensor linear_int8(const at::Tensor& input, const c10::IValue& packed) {
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& input) {
-  if (onednn_weight_.defined() && input.scalar_type() == at::kFloat && input.device().is_cpu()) {
+  if (onednn_weight_ && input.scalar_type() == at::kFloat && input.device().is_cpu()) {
     TORCH_CHECK(!is_training(), "a oneDNN-packed Linear layer is for inference only");
-    return linear_onednn(input, onednn_weight_, bias);
+    return onednn_weight_->linear(input, bias);
   }
   if (packed_.isNone()) return torch::nn::LinearImpl::forward(input);
   TORCH_CHECK(!is_training(), "an int8 Linear layer cannot be trained (it has no gradient)");
@@ -137,7 +350,7 @@ bool LinearImpl::pack_onednn(int64_t min_weight_elements) {
   if (weight.numel() < min_weight_elements) return false;
   auto packed = pack_onednn_weight(weight);
   if (!packed) return false;
-  onednn_weight_ = *packed;
+  onednn_weight_ = std::move(packed);
   return true;
 }
 

@@ -10,6 +10,7 @@
 //   auto y = dense(x);        // x float (..., 768) -> y float (..., 768) through int8 GEMM
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -33,19 +34,34 @@ at::Tensor linear_int8(const at::Tensor& input, const c10::IValue& packed);
 // LibTorch 1.13 has no fbgemm). Error when there is neither.
 std::string int8_engine();
 
-// oneDNN's float32 GEMM on a weight reordered once into its own blocked layout: LibTorch 2.x's
+// oneDNN's float32 GEMM on a weight reordered once into its own blocked layout. For the few-row
+// products of decoding (1-64 rows) it ran 1.2-3x faster than the BLAS sgemm behind torch::linear,
+// which copies (packs) the whole weight again on every call (bench/README.md, "Translation three
+// ways"); the sums are the same float32 products in another order (~1e-6 relative). Two engines,
+// one per build: LibTorch 1.13 (Debian) calls Debian's libdnnl itself (matmul primitives, one per
+// row count, the weight reordered once); LibTorch 2.x calls its own oneDNN through
 // mkldnn::_reorder_linear_weight and mkldnn::_linear_pointwise (the ops torch.compile's CPU
-// backend calls). For the few-row products of decoding (1-64 rows) it ran 1.2-3x faster than the
-// BLAS sgemm behind torch::linear (bench/README.md, "Translation three ways"); the sums are the
-// same float32 products in another order (~1e-6 relative). nullopt where this LibTorch lacks those
-// ops (1.13) or was built without oneDNN.
-std::optional<at::Tensor> pack_onednn_weight(const at::Tensor& weight);
+// backend calls; 10-30 us a call, so small layers lose there).
+class OnednnWeight {
+ public:
+  virtual ~OnednnWeight() = default;
+  // input float (..., In) on the CPU -> float (..., Out), plus `bias` (Out) when defined.
+  virtual at::Tensor linear(const at::Tensor& input, const at::Tensor& bias) const = 0;
+};
 
-// Whether pack_onednn_weight can pack (this LibTorch has the ops and oneDNN).
+// The weight (Out, In) packed; nullptr where this build cannot (a LibTorch 2.x without oneDNN)
+// or for a weight that is not float32 on the CPU.
+std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight);
+
+// Whether pack_onednn_weight can pack in this build.
 bool onednn_linear_available();
 
-// input float (..., In) -> float (..., Out) with a weight from pack_onednn_weight.
-at::Tensor linear_onednn(const at::Tensor& input, const at::Tensor& packed, const at::Tensor& bias);
+// Whether it calls libdnnl itself (the Debian build), whose per-call cost is a few microseconds,
+// so that even 64-wide layers were no slower than BLAS (bench/README.md); false for LibTorch's ops.
+bool onednn_linear_is_libdnnl();
+
+// The oneDNN behind it, for messages: "libdnnl 2.6.3", "LibTorch's oneDNN", or "" (none).
+std::string onednn_linear_engine();
 
 class LinearImpl : public torch::nn::LinearImpl {
  public:
@@ -60,7 +76,7 @@ class LinearImpl : public torch::nn::LinearImpl {
 
  private:
   c10::IValue packed_;
-  at::Tensor onednn_weight_;
+  std::shared_ptr<const OnednnWeight> onednn_weight_;
 };
 TORCH_MODULE(Linear);
 

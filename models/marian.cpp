@@ -338,8 +338,9 @@ at::Tensor MarianMTModelImpl::forward(const at::Tensor& input_ids, const at::Ten
 at::Tensor MarianMTModelImpl::project_to_vocab(const at::Tensor& decoder_hidden) {
   if (!lm_head_int8_.isNone())
     return linear_int8(decoder_hidden, lm_head_int8_) + final_logits_bias;
-  if (lm_head_onednn_.defined() && decoder_hidden.scalar_type() == at::kFloat) {
-    return linear_onednn(decoder_hidden, lm_head_onednn_, {}) + final_logits_bias;  // (B,S,V)
+  if (lm_head_onednn_ && decoder_hidden.scalar_type() == at::kFloat &&
+      decoder_hidden.device().is_cpu()) {
+    return lm_head_onednn_->linear(decoder_hidden, {}) + final_logits_bias;  // (B, S, V)
   }
   return torch::linear(decoder_hidden, output_embedding_weight()) + final_logits_bias;  // (B,S,V)
 }
@@ -358,7 +359,7 @@ int64_t MarianMTModelImpl::pack_onednn(int64_t min_weight_elements) {
   if (output_weight.numel() < min_weight_elements) return count;
   auto packed = pack_onednn_weight(output_weight);
   if (!packed) return count;
-  lm_head_onednn_ = *packed;
+  lm_head_onednn_ = std::move(packed);
   return lm_head ? count : count + 1;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -242,7 +243,7 @@ class MarianMTModelImpl : public torch::nn::Module {
 
  private:
   c10::IValue lm_head_int8_;   // set by quantize_int8()
-  at::Tensor lm_head_onednn_;  // set by pack_onednn()
+  std::shared_ptr<const OnednnWeight> lm_head_onednn_;  // set by pack_onednn()
 };
 TORCH_MODULE(MarianMTModel);
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config ccache make clang-format python3 python3-pip
-  libtorch-dev libopenblas0-openmp
+  libtorch-dev libopenblas0-openmp libdnnl-dev
   libsentencepiece-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libutf8proc-dev zlib1g-dev libgloo-dev
   librsvg2-bin fonts-dejavu-core

@@ -13,6 +13,7 @@
 #include "lib/metrics/bleu.h"
 #include "lib/report/charts.h"
 #include "lib/report/run_history.h"
+#include "models/linear.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -108,7 +109,10 @@ EvalResult run_eval(const EvalOptions& options) {
   load_options.weights = options.weights;
   Classifier classifier = load_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
-  refuse_forced_onednn(runtime, "a BERT classifier");
+  pack_onednn_if_chosen(
+      runtime,
+      [&](int64_t min) { return pack_linear_layers_onednn(*classifier.model, min); },
+      /*auto_with_libtorch_ops=*/false);
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);
@@ -153,7 +157,10 @@ NerEvalResult run_ner_eval(const EvalOptions& options) {
   load_options.weights = options.weights;
   TokenClassifier classifier = load_token_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
-  refuse_forced_onednn(runtime, "a BERT classifier");
+  pack_onednn_if_chosen(
+      runtime,
+      [&](int64_t min) { return pack_linear_layers_onednn(*classifier.model, min); },
+      /*auto_with_libtorch_ops=*/false);
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);

@@ -14,6 +14,7 @@
 #include "lib/io/bert_token_folder.h"
 #include "lib/tensors/collate.h"
 #include "lib/tensors/device.h"
+#include "models/linear.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
@@ -96,7 +97,6 @@ size_t run_predict(const PredictOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   Classifier classifier = load_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
-  refuse_forced_onednn(runtime, "a BERT classifier");
   require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
   TextExamples examples = read_text_examples(options.data,
@@ -111,6 +111,11 @@ size_t run_predict(const PredictOptions& options) {
                examples.skipped_rows,
                options.data.string());
   }
+  // Packed once the inputs are known to be good: its stderr line never comes before an error.
+  pack_onednn_if_chosen(
+      runtime,
+      [&](int64_t min) { return pack_linear_layers_onednn(*classifier.model, min); },
+      /*auto_with_libtorch_ops=*/false);
   InferenceScope inference(*classifier.model, runtime);
   at::Tensor logits = compute_logits(
       classifier.model, examples.encodings, tokenizer.pad_id(), options.batch_size, "predict");
@@ -131,12 +136,16 @@ size_t run_ner_predict(const PredictOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   TokenClassifier classifier = load_token_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
-  refuse_forced_onednn(runtime, "a BERT classifier");
   require_vocabulary_fits(tokenizer, classifier.config, options.model_dir);
   const size_t max_length = clamp_max_length(classifier.config, options.max_length);
   const TaggedSentences sentences = read_tagged_sentences(options.data, /*read_tags=*/false);
   const auto windows = encode_word_windows(
       sentences, tokenizer, max_length, options.stride.value_or(default_stride(max_length)));
+  // Packed once the inputs are known to be good: its stderr line never comes before an error.
+  pack_onednn_if_chosen(
+      runtime,
+      [&](int64_t min) { return pack_linear_layers_onednn(*classifier.model, min); },
+      /*auto_with_libtorch_ops=*/false);
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);

@@ -21,6 +21,7 @@
 #include "lib/io/marian_folder.h"
 #include "lib/serve/request.h"
 #include "lib/tensors/collate.h"
+#include "models/linear.h"
 #include "models/marian.h"
 #include "tokenizer/marian_tokenizer.h"
 #include "tokenizer/wordpiece.h"
@@ -67,7 +68,10 @@ class ClassifierService : public ModelService {
     max_length_ = clamp_max_length(classifier_.config, options.max_length);
     classifier_.model->to(runtime_.device);
     quantize_if_asked(*classifier_.model, runtime_);
-    refuse_forced_onednn(runtime_, "a BERT classifier");
+    pack_onednn_if_chosen(
+        runtime_,
+        [this](int64_t min) { return pack_linear_layers_onednn(*classifier_.model, min); },
+        /*auto_with_libtorch_ops=*/false);
   }
 
   ServeTask task() const override { return ServeTask::kClassify; }
@@ -160,7 +164,10 @@ class TokenClassifierService : public ModelService {
     stride_ = default_stride(max_length_);
     classifier_.model->to(runtime_.device);
     quantize_if_asked(*classifier_.model, runtime_);
-    refuse_forced_onednn(runtime_, "a BERT classifier");
+    pack_onednn_if_chosen(
+        runtime_,
+        [this](int64_t min) { return pack_linear_layers_onednn(*classifier_.model, min); },
+        /*auto_with_libtorch_ops=*/false);
   }
 
   ServeTask task() const override { return ServeTask::kTokenClassify; }

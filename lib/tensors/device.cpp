@@ -176,14 +176,15 @@ Runtime resolve_runtime(const RuntimeOptions& options) {
     }
     if (!onednn_linear_available()) {
       throw ConfigError(
-          "checking options: --cpu-gemm onednn: this LibTorch has no oneDNN linear with packed "
-          "weights (mkldnn::_linear_pointwise, LibTorch 2.x built with oneDNN); hint: --cpu-gemm "
-          "auto or blas, or the torch2 build (make build-torch2)");
+          "checking options: --cpu-gemm onednn: this build has no oneDNN linear with packed "
+          "weights (neither libdnnl nor a LibTorch 2.x with mkldnn::_linear_pointwise); hint: "
+          "--cpu-gemm auto or blas");
     }
   }
   runtime.onednn = float_cpu && options.cpu_gemm != "blas" && onednn_linear_available();
+  runtime.onednn_auto = options.cpu_gemm == "auto";
   runtime.onednn_min_weight_elements =
-      options.cpu_gemm == "auto" ? kAutoOnednnMinWeightElements : 0;
+      runtime.onednn_auto && !onednn_linear_is_libdnnl() ? kAutoOnednnMinWeightElements : 0;
   return runtime;
 }
 
@@ -206,18 +207,15 @@ void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
   }
 }
 
-void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack) {
+void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack,
+                           bool auto_with_libtorch_ops) {
   if (!runtime.onednn) return;
+  if (runtime.onednn_auto && !auto_with_libtorch_ops && !onednn_linear_is_libdnnl()) return;
   const int64_t layers = pack(runtime.onednn_min_weight_elements);
-  if (layers > 0) fmt::print(stderr, "oneDNN: {} Linear layers packed (float32)\n", layers);
-}
-
-void refuse_forced_onednn(const Runtime& runtime, const std::string& model_kind) {
-  if (!runtime.onednn || runtime.onednn_min_weight_elements > 0) return;  // auto or blas
-  throw ConfigError(fmt::format(
-      "checking options: --cpu-gemm onednn: {} runs on BLAS (only MarianMT models use oneDNN's "
-      "packed GEMM so far); hint: leave --cpu-gemm at auto",
-      model_kind));
+  if (layers > 0) {
+    fmt::print(
+        stderr, "oneDNN: {} Linear layers packed (float32, {})\n", layers, onednn_linear_engine());
+  }
 }
 
 std::optional<c10::ScalarType> parse_save_dtype(const std::string& name) {

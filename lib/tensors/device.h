@@ -36,17 +36,21 @@ struct Runtime {
   // Linear layers run oneDNN's float32 GEMM on packed weights (models/linear.h), CPU, fp32 and
   // not int8: --cpu-gemm auto where this LibTorch has it, or onednn.
   bool onednn = false;
-  // The smallest weight packed: auto leaves small layers on BLAS (oneDNN's fixed cost of 10-30
-  // us a call made a 64-wide model 1.5-2.5x slower); onednn packs every layer.
+  // The smallest weight packed: with LibTorch's oneDNN ops auto leaves small layers on BLAS
+  // (their fixed cost of 10-30 us a call made a 64-wide model 1.5-2.5x slower); with libdnnl
+  // (the Debian build) and with onednn every layer is packed.
   int64_t onednn_min_weight_elements = 0;
+  bool onednn_auto = false;  // chosen by --cpu-gemm auto rather than asked for
 };
 
-// auto packs a Linear for oneDNN from 512 x 512 weights up: at 16 rows a 256 x 256 product was
-// as fast on BLAS, 512 x 512 twice as fast on oneDNN (bench/README.md, "Translation three ways").
+// With LibTorch's oneDNN ops, auto packs a Linear from 512 x 512 weights up: at 16 rows a 256 x
+// 256 product was as fast on BLAS, 512 x 512 twice as fast on oneDNN (bench/README.md,
+// "Translation three ways").
 constexpr int64_t kAutoOnednnMinWeightElements = 512 * 512;
 
 // Resolves and checks them (fp16 needs CUDA; int8 needs the CPU and fp32, and makes "auto" the
-// CPU; --cpu-gemm onednn needs the CPU, fp32, no int8 and a LibTorch 2.x with oneDNN);
+// CPU; --cpu-gemm onednn needs the CPU, fp32, no int8 and oneDNN: libdnnl in the Debian build,
+// LibTorch's own in the torch2 build);
 // ConfigError naming the flag otherwise.
 Runtime resolve_runtime(const RuntimeOptions& options);
 
@@ -59,13 +63,11 @@ void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
 
 // With runtime.onednn: `pack(min_weight_elements)` packs the model's Linear layers for oneDNN (a
 // model's own pack_onednn(): Marian's lm_head too) and one line on stderr says how many, when
-// any. The weights must not change afterwards (inference only).
-void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack);
-
-// For models that do not use oneDNN's packed GEMM yet (BERT classifiers: not measured with it):
-// ConfigError when --cpu-gemm onednn asked for it, rather than ignoring the flag; auto and blas
-// pass (they mean BLAS here).
-void refuse_forced_onednn(const Runtime& runtime, const std::string& model_kind);
+// any. The weights must not change afterwards (inference only). `auto_with_libtorch_ops` false:
+// auto leaves the model on BLAS where the packing is LibTorch's ops (BERT encoders: measured
+// with libdnnl only), --cpu-gemm onednn still packs it.
+void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack,
+                           bool auto_with_libtorch_ops = true);
 
 // "fp32" | "bf16" | "fp16"; nullopt otherwise.
 std::optional<Precision> parse_precision(const std::string& name);

@@ -1,7 +1,9 @@
-// `--cpu-gemm` (issue #18): translate, eval and serve run float32 Linear layers through oneDNN's
-// packed GEMM where this LibTorch has it (the torch2 build): by default (auto) those of 512 x 512
-// weights and more, with `onednn` all of them. The translations are the BLAS path's (ids equal,
-// scores to 1e-5), and combinations that cannot run are refused.
+// `--cpu-gemm` (issue #18): translate, eval, predict and serve run float32 Linear layers through
+// oneDNN's packed GEMM: in the Debian build libdnnl (auto: every layer), in the torch2 build
+// LibTorch's oneDNN ops (auto: MarianMT weights of 512 x 512 and more; onednn: all, BERT too).
+// The translations are the BLAS path's (ids equal, scores to 1e-5), the predictions too (logits
+// to 1e-5), and combinations that cannot run are refused.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -9,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "models/linear.h"
 #include "tests/app/cli_testing.h"
 
 namespace ftune::testing {
@@ -43,35 +46,87 @@ class CpuGemm : public CliTest {
   }
 };
 
-TEST_F(CpuGemm, TranslateOnOnednnGivesTheBlasTranslations) {
-  const auto blas = translate("blas", dir_ / "blas.jsonl");
-  ASSERT_EQ(blas.exit_code, 0) << blas.err;
-  EXPECT_EQ(blas.err.find("oneDNN:"), std::string::npos) << blas.err;
-  const auto onednn = translate("onednn", dir_ / "onednn.jsonl");
-  if (onednn.exit_code != 0) {  // Debian's LibTorch 1.13: refused, and auto stays on BLAS
-    EXPECT_NE(onednn.err.find("this LibTorch has no oneDNN linear"), std::string::npos)
-        << onednn.err;
-    const auto automatic = translate("auto", dir_ / "auto.jsonl");
-    ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
-    EXPECT_EQ(automatic.err.find("oneDNN:"), std::string::npos) << automatic.err;
-    EXPECT_EQ(read_text_file(dir_ / "auto.jsonl"), read_text_file(dir_ / "blas.jsonl"));
-    GTEST_SKIP() << "this LibTorch has no oneDNN linear; --cpu-gemm onednn refused as it should";
-  }
-  // The fixture: 2 encoder layers x 6 Linear, 2 decoder layers x 10, the tied lm_head.
-  EXPECT_NE(onednn.err.find("oneDNN: 33 Linear layers packed"), std::string::npos) << onednn.err;
-  // auto leaves this 64-wide model on BLAS (oneDNN was 1.5-2.5x slower for it): no layer has
-  // 512 x 512 weights, nothing packed, the BLAS run's output byte for byte.
-  const auto automatic = translate("auto", dir_ / "auto.jsonl");
-  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
-  EXPECT_EQ(automatic.err.find("oneDNN:"), std::string::npos) << automatic.err;
-  EXPECT_EQ(read_text_file(dir_ / "auto.jsonl"), read_text_file(dir_ / "blas.jsonl"));
-  const auto expected = read_json_lines(dir_ / "blas.jsonl");
-  const auto actual = read_json_lines(dir_ / "onednn.jsonl");
+// Same ids as the BLAS run, beam scores within 1e-5 relative.
+void expect_same_translations(const fs::path& actual_file, const fs::path& expected_file) {
+  const auto expected = read_json_lines(expected_file);
+  const auto actual = read_json_lines(actual_file);
   ASSERT_EQ(actual.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(actual[i]["ids"], expected[i]["ids"]) << "source " << i;
     const double want = expected[i]["score"].get<double>();
     EXPECT_NEAR(actual[i]["score"].get<double>(), want, 1e-5 * std::abs(want)) << "source " << i;
+  }
+}
+
+TEST_F(CpuGemm, TranslateOnOnednnGivesTheBlasTranslations) {
+  ASSERT_TRUE(onednn_linear_available()) << "both builds have oneDNN (libdnnl or LibTorch's)";
+  const auto blas = translate("blas", dir_ / "blas.jsonl");
+  ASSERT_EQ(blas.exit_code, 0) << blas.err;
+  EXPECT_EQ(blas.err.find("oneDNN:"), std::string::npos) << blas.err;
+  const auto onednn = translate("onednn", dir_ / "onednn.jsonl");
+  ASSERT_EQ(onednn.exit_code, 0) << onednn.err;
+  // The fixture: 2 encoder layers x 6 Linear, 2 decoder layers x 10, the tied lm_head.
+  EXPECT_NE(onednn.err.find("oneDNN: 33 Linear layers packed (float32, " + onednn_linear_engine()),
+            std::string::npos)
+      << onednn.err;
+  expect_same_translations(dir_ / "onednn.jsonl", dir_ / "blas.jsonl");
+  const auto automatic = translate("auto", dir_ / "auto.jsonl");
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  if (onednn_linear_is_libdnnl()) {
+    // libdnnl's few microseconds a call: auto packs even this 64-wide model's layers.
+    EXPECT_NE(automatic.err.find("oneDNN: 33 Linear layers packed"), std::string::npos)
+        << automatic.err;
+    expect_same_translations(dir_ / "auto.jsonl", dir_ / "blas.jsonl");
+  } else {
+    // LibTorch's ops: auto leaves this 64-wide model on BLAS (oneDNN was 1.5-2.5x slower for
+    // it): no layer has 512 x 512 weights, nothing packed, the BLAS run's output byte for byte.
+    EXPECT_EQ(automatic.err.find("oneDNN:"), std::string::npos) << automatic.err;
+    EXPECT_EQ(read_text_file(dir_ / "auto.jsonl"), read_text_file(dir_ / "blas.jsonl"));
+  }
+}
+
+// A BERT classifier on oneDNN predicts what it predicts on BLAS (logits within 1e-5); auto packs
+// it in the Debian build (libdnnl), and leaves it on BLAS with LibTorch's ops.
+TEST_F(CpuGemm, PredictOnOnednnGivesTheBlasLogits) {
+  auto predict = [&](const std::string& gemm) {
+    return run_ftune({"--threads",
+                      "1",
+                      "predict",
+                      "--model",
+                      "tests/fixtures/bert-cls",
+                      "--data",
+                      "tests/fixtures/bert-cls/texts.jsonl",
+                      "--output",
+                      (dir_ / (gemm + ".jsonl")).string(),
+                      "--cpu-gemm",
+                      gemm});
+  };
+  const auto blas = predict("blas");
+  ASSERT_EQ(blas.exit_code, 0) << blas.err;
+  EXPECT_EQ(blas.err.find("oneDNN:"), std::string::npos) << blas.err;
+  const auto onednn = predict("onednn");
+  ASSERT_EQ(onednn.exit_code, 0) << onednn.err;
+  // 2 layers x (query, key, value, attention output, intermediate, output), pooler, classifier.
+  EXPECT_NE(onednn.err.find("oneDNN: 14 Linear layers packed"), std::string::npos) << onednn.err;
+  const auto automatic = predict("auto");
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  EXPECT_EQ(automatic.err.find("oneDNN: 14 Linear layers packed") != std::string::npos,
+            onednn_linear_is_libdnnl())
+      << automatic.err;
+  const auto expected = read_json_lines(dir_ / "blas.jsonl");
+  for (const std::string gemm : {"onednn", "auto"}) {
+    const auto actual = read_json_lines(dir_ / (gemm + ".jsonl"));
+    ASSERT_EQ(actual.size(), expected.size()) << gemm;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(actual[i]["label"], expected[i]["label"]) << gemm << " row " << i;
+      const auto want = expected[i]["logits"].get<std::vector<double>>();
+      const auto got = actual[i]["logits"].get<std::vector<double>>();
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t j = 0; j < want.size(); ++j) {
+        EXPECT_NEAR(got[j], want[j], 1e-5 * std::max(1.0, std::abs(want[j])))
+            << gemm << " row " << i << " logit " << j;
+      }
+    }
   }
 }
 
@@ -93,21 +148,6 @@ TEST_F(CpuGemm, RefusesWhatOnednnCannotRun) {
   EXPECT_NE(int8.err.find("--cpu-gemm onednn with --device auto --precision fp32 --quantize int8"),
             std::string::npos)
       << int8.err;
-  // A BERT classifier does not use it: refused rather than ignored (on Debian's LibTorch the
-  // refusal is that there is no oneDNN linear at all).
-  const auto bert = run_ftune({"predict",
-                               "--model",
-                               "tests/fixtures/bert-cls",
-                               "--data",
-                               "tests/fixtures/bert-cls/texts.jsonl",
-                               "--output",
-                               (dir_ / "p.jsonl").string(),
-                               "--cpu-gemm",
-                               "onednn"});
-  EXPECT_EQ(bert.exit_code, 1) << bert.err;
-  EXPECT_TRUE(bert.err.find("a BERT classifier runs on BLAS") != std::string::npos ||
-              bert.err.find("this LibTorch has no oneDNN linear") != std::string::npos)
-      << bert.err;
   const auto unknown = translate_with({"--cpu-gemm", "fast"});
   EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
   const auto train = run_ftune({"train",

@@ -1,6 +1,6 @@
 // ftune::Linear's oneDNN path (models/linear.h): a packed layer gives torch::linear's numbers (to
-// float32 rounding) for the shapes decoding and encoding use, with and without a bias; where
-// this LibTorch cannot pack (Debian's 1.13), nothing changes.
+// float32 rounding) for the shapes decoding and encoding use, with and without a bias; in the
+// Debian build through libdnnl directly, in the torch2 build through LibTorch's mkldnn ops.
 #include "models/linear.h"
 
 #include <gtest/gtest.h>
@@ -15,7 +15,7 @@ using testing::tensors_close;
 
 TEST(OnednnLinear, PackedLayerEqualsTorchLinear) {
   if (!onednn_linear_available()) {
-    GTEST_SKIP() << "this LibTorch has no mkldnn::_linear_pointwise (LibTorch 1.13)";
+    GTEST_SKIP() << "this build has no oneDNN linear (a LibTorch 2.x without oneDNN)";
   }
   torch::manual_seed(0);
   for (const bool with_bias : {true, false}) {
@@ -40,7 +40,7 @@ TEST(OnednnLinear, OnlyFloat32CpuWeightsArePacked) {
   const auto x = torch::randn({2, 16});
   torch::NoGradGuard no_grad;
   const auto expected = torch::linear(x, layer->weight, layer->bias);
-  EXPECT_FALSE(pack_onednn_weight(layer->weight.to(torch::kBFloat16)).has_value());
+  EXPECT_EQ(pack_onednn_weight(layer->weight.to(torch::kBFloat16)), nullptr);
   // Packed where this LibTorch can, left alone where it cannot: the same numbers either way.
   EXPECT_EQ(layer->pack_onednn(), onednn_linear_available());
   layer->eval();
@@ -51,16 +51,50 @@ TEST(OnednnLinear, OnlyFloat32CpuWeightsArePacked) {
 // ones); a large enough one is packed.
 TEST(OnednnLinear, LayersBelowTheMinimumSizeStayOnBlas) {
   if (!onednn_linear_available()) {
-    GTEST_SKIP() << "this LibTorch has no mkldnn::_linear_pointwise (LibTorch 1.13)";
+    GTEST_SKIP() << "this build has no oneDNN linear (a LibTorch 2.x without oneDNN)";
   }
   torch::nn::Sequential model(Linear(16, 8), Linear(64, 64), Linear(8, 4));
   EXPECT_EQ(pack_linear_layers_onednn(*model, /*min_weight_elements=*/64 * 64), 1);
   EXPECT_EQ(pack_linear_layers_onednn(*model), 3);
 }
 
+// Decoding calls one layer with a different row count almost every step (examples finish, beams
+// are dropped): every count from 0 to 80 (more than the primitives kept per weight) and back,
+// each equal to torch::linear, and the vocabulary-sized shape of OPUS-MT's output projection.
+TEST(OnednnLinear, EveryRowCountEqualsTorchLinear) {
+  if (!onednn_linear_available()) {
+    GTEST_SKIP() << "this build has no oneDNN linear (a LibTorch 2.x without oneDNN)";
+  }
+  torch::manual_seed(1);
+  torch::NoGradGuard no_grad;
+  Linear layer(torch::nn::LinearOptions(48, 300).bias(true));
+  layer->eval();
+  ASSERT_TRUE(layer->pack_onednn());
+  for (const int64_t rows : {0, 1, 2, 3, 7, 16, 17, 33, 64, 65, 80, 5, 1, 16}) {
+    const auto x = torch::randn({rows, 48});
+    const auto expected = torch::linear(x, layer->weight, layer->bias);
+    const auto y = layer(x);
+    ASSERT_EQ(y.sizes(), expected.sizes()) << rows << " rows";
+    EXPECT_TRUE(tensors_close(y, expected, 1e-5, 1e-6)) << rows << " rows";
+  }
+  for (int64_t rows = 1; rows <= 70; ++rows) {  // past the cache's limit: it starts over
+    const auto x = torch::randn({rows, 48});
+    ASSERT_TRUE(tensors_close(layer(x), torch::linear(x, layer->weight, layer->bias), 1e-5, 1e-6))
+        << rows << " rows";
+  }
+  // Weights of a trained model's size (std 0.05), so that the 512-term sums are of order 1 and
+  // differ only by float32 rounding.
+  const auto vocabulary = torch::randn({2000, 512}) * 0.05;
+  const auto packed = pack_onednn_weight(vocabulary);
+  ASSERT_NE(packed, nullptr);
+  const auto hidden = torch::randn({4, 1, 512});
+  EXPECT_TRUE(
+      tensors_close(packed->linear(hidden, {}), torch::linear(hidden, vocabulary), 1e-5, 1e-5));
+}
+
 TEST(OnednnLinear, PackedLayerRefusesTraining) {
   if (!onednn_linear_available()) {
-    GTEST_SKIP() << "this LibTorch has no mkldnn::_linear_pointwise (LibTorch 1.13)";
+    GTEST_SKIP() << "this build has no oneDNN linear (a LibTorch 2.x without oneDNN)";
   }
   Linear layer(16, 8);
   ASSERT_TRUE(layer->pack_onednn());
