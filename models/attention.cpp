@@ -21,6 +21,10 @@ namespace ftune {
 
 #if TORCH_VERSION_MAJOR >= 2
 
+at::Tensor attention_matmul(const at::Tensor& a, const at::Tensor& b) {
+  return torch::matmul(a, b);
+}
+
 // scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal): the 2.0
 // signature (2.1 appends an optional `scale`, 2.5 `enable_gqa`; both default to what we want:
 // 1/sqrt(D) and plain multi-head). A float attn_mask is added to q k^T / sqrt(D) before the
@@ -137,7 +141,8 @@ struct PerHeadMatmul : torch::autograd::Function<PerHeadMatmul> {
   }
 };
 
-// torch::matmul for attention's (B, H, ., .) float32 CPU products, threaded over the heads.
+}  // namespace
+
 at::Tensor attention_matmul(const at::Tensor& a, const at::Tensor& b) {
   const bool per_head = a.device().is_cpu() && a.scalar_type() == at::kFloat &&
                         b.scalar_type() == at::kFloat && a.dim() == 4 && b.dim() == 4 &&
@@ -146,8 +151,6 @@ at::Tensor attention_matmul(const at::Tensor& a, const at::Tensor& b) {
   if (!per_head) return torch::matmul(a, b);
   return PerHeadMatmul::apply(a, b);
 }
-
-}  // namespace
 
 at::Tensor compute_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& additive_mask, double dropout_p, bool training) {

@@ -14,6 +14,11 @@ namespace ftune {
 at::Tensor compute_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& additive_mask, double dropout_p, bool training);
 
+// torch::matmul for attention's (B, H, M, K) x (B, H, K, N) products. On LibTorch 1.13 float32
+// CPU products go one sgemm per (batch, head) matrix split across the threads (1.13's bmm runs
+// them one after another on one core, each behind several tensor views); differentiable.
+at::Tensor attention_matmul(const at::Tensor& a, const at::Tensor& b);
+
 // (B, S) 1/0 padding mask -> (B, 1, 1, S) additive mask: 0 where kept, the dtype's lowest value
 // where masked, as Hugging Face's get_extended_attention_mask builds it.
 // torch.finfo(dtype).min for a floating-point dtype: the value Hugging Face's masks use for "never

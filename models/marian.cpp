@@ -2,8 +2,10 @@
 // BART's) operation by operation, so float32 results agree with Hugging Face to ~1e-6.
 #include "models/marian.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include <torch/torch.h>
 
@@ -42,10 +44,42 @@ at::Tensor apply_feed_forward(const at::Tensor& x, Linear& fc1, Linear& fc2,
 
 }  // namespace
 
-void MarianCache::reorder(const at::Tensor& batch_index) {
+at::Tensor MarianLayerCache::self_k() const {
+  return self_k_buffer.defined() ? self_k_buffer.narrow(2, 0, self_length) : at::Tensor();
+}
+
+at::Tensor MarianLayerCache::self_v() const {
+  return self_v_buffer.defined() ? self_v_buffer.narrow(2, 0, self_length) : at::Tensor();
+}
+
+void MarianLayerCache::append_self(const at::Tensor& k, const at::Tensor& v) {
+  const int64_t S = k.size(2);
+  const int64_t needed = self_length + S;
+  if (!self_k_buffer.defined() || self_k_buffer.size(2) < needed) {
+    const int64_t old_capacity = self_k_buffer.defined() ? self_k_buffer.size(2) : 0;
+    const int64_t capacity = std::max(needed, old_capacity + kCapacityStep);
+    for (auto [buffer, fresh] : {std::pair{&self_k_buffer, &k}, std::pair{&self_v_buffer, &v}}) {
+      auto sizes = fresh->sizes().vec();
+      sizes[2] = capacity;
+      auto grown = at::empty(sizes, fresh->options());  // (B, H, capacity, D)
+      if (self_length > 0) grown.narrow(2, 0, self_length).copy_(buffer->narrow(2, 0, self_length));
+      *buffer = grown;
+    }
+  }
+  self_k_buffer.narrow(2, self_length, S).copy_(k);
+  self_v_buffer.narrow(2, self_length, S).copy_(v);
+  self_length = needed;
+}
+
+void MarianCache::reorder(const at::Tensor& batch_index, bool cross_attention) {
   for (auto& layer : layers) {
-    for (auto* tensor : {&layer.self_k, &layer.self_v, &layer.cross_k, &layer.cross_v}) {
+    // The whole buffers, spare positions too (at most kCapacityStep - 1 of them): one copy.
+    for (auto* tensor : {&layer.self_k_buffer, &layer.self_v_buffer}) {
       if (tensor->defined()) *tensor = tensor->index_select(0, batch_index);  // (B', H, *, D)
+    }
+    if (!cross_attention) continue;
+    for (auto* tensor : {&layer.cross_k, &layer.cross_v}) {
+      if (tensor->defined()) *tensor = tensor->index_select(0, batch_index);  // (B', H, T, D)
     }
   }
 }
@@ -127,11 +161,11 @@ at::Tensor MarianAttentionImpl::attend(const at::Tensor& x, const at::Tensor& k,
   // BartAttention scales q before the product (not the scores after it, as BERT does).
   const double scaling = std::pow(static_cast<double>(D), -0.5);
   auto q = (q_proj(x) * scaling).view({B, S, H, D}).transpose(1, 2);  // (B, H, S, D)
-  auto scores = torch::matmul(q, k.transpose(-1, -2));                // (B, H, S, L)
+  auto scores = attention_matmul(q, k.transpose(-1, -2));             // (B, H, S, L)
   if (additive_mask.defined()) scores = scores + additive_mask;
   auto probs = torch::softmax(scores, -1);  // (B, H, S, L)
   probs = ftune::dropout(probs, dropout_p, is_training());
-  auto y = torch::matmul(probs, v);                       // (B, H, S, D)
+  auto y = attention_matmul(probs, v);                    // (B, H, S, D)
   return out_proj(y.transpose(1, 2).reshape({B, S, C}));  // (B, S, C)
 }
 
@@ -187,12 +221,9 @@ at::Tensor MarianDecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor
   auto k = self_attn->project_keys(x);    // (B, H, S, D)
   auto v = self_attn->project_values(x);  // (B, H, S, D)
   if (cache != nullptr) {
-    if (cache->self_k.defined()) {
-      k = torch::cat({cache->self_k, k}, 2);  // (B, H, P + S, D)
-      v = torch::cat({cache->self_v, v}, 2);  // (B, H, P + S, D)
-    }
-    cache->self_k = k;
-    cache->self_v = v;
+    cache->append_self(k, v);
+    k = cache->self_k();  // (B, H, P + S, D)
+    v = cache->self_v();  // (B, H, P + S, D)
   }
   auto h = ftune::dropout(self_attn->attend(x, k, v, self_mask), dropout_p, is_training());
   h = self_attn_layer_norm(x + h);  // (B, S, C)

@@ -63,15 +63,30 @@ struct MarianConfig {
 };
 
 // Key/value cache for incremental decoding: per decoder layer, self-attention K/V grown one step at
-// a time (B, H, S, D) and cross-attention K/V computed once from the encoder output (B, H, T, D).
+// a time and cross-attention K/V computed once from the encoder output (B, H, T, D).
 struct MarianLayerCache {
-  at::Tensor self_k, self_v, cross_k, cross_v;
+  // Self-attention keys and values of the positions decoded so far: the first self_length
+  // positions of buffers (B, H, capacity, D) with room for more, so that a step writes its own
+  // position instead of copying the whole cache into a new tensor (torch::cat) every step.
+  at::Tensor self_k_buffer, self_v_buffer;
+  int64_t self_length = 0;
+  at::Tensor cross_k, cross_v;
+
+  // (B, H, self_length, D) views of the buffers (undefined before the first step).
+  at::Tensor self_k() const;
+  at::Tensor self_v() const;
+  // Appends k, v (B, H, S, D) at positions self_length..; a full buffer grows by
+  // kCapacityStep positions (more when S needs it), copied once.
+  void append_self(const at::Tensor& k, const at::Tensor& v);
+  static constexpr int64_t kCapacityStep = 16;
 };
 struct MarianCache {
   std::vector<MarianLayerCache> layers;  // empty until the first decode() fills it
   int64_t length = 0;                    // decoder positions already cached
-  // index_select on dim 0 of every tensor (beam search keeps, repeats or drops hypotheses).
-  void reorder(const at::Tensor& batch_index);
+  // index_select on dim 0 of every tensor (beam search keeps, repeats or drops hypotheses);
+  // cross_attention false leaves the cross-attention keys and values where they are (beam search
+  // moves beams within an example, whose rows there are equal).
+  void reorder(const at::Tensor& batch_index, bool cross_attention = true);
 };
 
 // Static sinusoidal positions (HF MarianSinusoidalPositionalEmbedding._init_weight): sin in the
@@ -242,7 +257,7 @@ class MarianMTModelImpl : public torch::nn::Module {
   at::Tensor final_logits_bias;  // buffer (1, V), loaded from the checkpoint, never trained
 
  private:
-  c10::IValue lm_head_int8_;   // set by quantize_int8()
+  c10::IValue lm_head_int8_;                            // set by quantize_int8()
   std::shared_ptr<const OnednnWeight> lm_head_onednn_;  // set by pack_onednn()
 };
 TORCH_MODULE(MarianMTModel);

@@ -128,7 +128,7 @@ TEST(MarianParity, CachedIncrementalDecodingMatchesTeacherForcing) {
     ASSERT_TRUE(tensors_close(step, full.narrow(1, s, 1), kRelativeTolerance, kAbsoluteTolerance))
         << "at decoder position " << s;
     EXPECT_EQ(cache.length, s + 1);
-    EXPECT_EQ(cache.layers[0].self_k.size(2), s + 1);  // (B, H, S, D): one step appended
+    EXPECT_EQ(cache.layers[0].self_k().size(2), s + 1);  // (B, H, S, D): one step appended
   }
   // Cross-attention K/V are computed once, from the encoder output: (B, H, T, D).
   EXPECT_EQ(cache.layers.back().cross_k.size(2), batch.input_ids.size(1));
