@@ -14,10 +14,13 @@ three decode the same number of steps; and `fixture`, the trained Marian fixture
 (tests/fixtures/marian-mt, English to German, d_model 64) on Multi30k test, decoding to its own
 end of sentence (max length 64, its max_position_embeddings). Sources: the first sentences of Multi30k's test set.
 
-Columns: ftune fp32 (its default `--cpu-gemm auto`: oneDNN's packed GEMM where the LibTorch has
-it), ftune fp32 with `--cpu-gemm blas` (the BLAS sgemm, as before issue #18), ftune int8
-(`--quantize int8`), HF generate fp32, CTranslate2 float32 and int8 (compute_type). Rows: model x greedy / beam 4 x batch 1 / batch 16. Each cell is the median
-of --runs runs, the tools interleaved in every round (a different order each round).
+Columns: ftune fp32 (its default `--cpu-gemm auto`: oneDNN's packed GEMM, libdnnl in the Debian
+build, LibTorch's own oneDNN in the torch2 build), ftune fp32 with `--cpu-gemm blas` (the BLAS
+sgemm, as before issue #18), ftune int8 (`--quantize int8`), optionally a second ftune binary
+(`--ftune-before`, tool `before:auto`: e.g. the previous commit's build, for an A/B in the same
+rounds), HF generate fp32, CTranslate2 float32 and int8 (compute_type). Rows: model x greedy /
+beam 4 x batch 1 / batch 16. Each cell is the median of --runs runs, the tools interleaved in
+every round (a different order each round).
 
 Timing, the same window for all: the first batch is a warm-up; the window runs from the end of
 the first batch to the end of the last. ftune: its progress bar's redraws read from a
@@ -101,13 +104,14 @@ def worker(a):
 
 # ------------------------------------------------------------------ the driver
 
-def run_ftune(a, model, sources_file, beam, batch, mode, max_length, min_length, workdir):
+def run_ftune(a, binary, model, sources_file, beam, batch, mode, max_length, min_length,
+              workdir):
     import run as bench_run  # bench/run.py: the pseudo-terminal progress reader
     output = os.path.join(workdir, "ftune-out.jsonl")
-    command = [a.ftune, "--threads", str(a.threads), "translate", "--model", model, "--input",
+    command = [binary, "--threads", str(a.threads), "translate", "--model", model, "--input",
                sources_file, "--output", output, "--beam", str(beam), "--max-length",
                str(max_length), "--batch-size", str(batch), "--early-stopping"]
-    # auto: oneDNN's packed GEMM where the LibTorch has it (the torch2 build), else BLAS.
+    # auto: oneDNN's packed GEMM (libdnnl in the Debian build, LibTorch's in the torch2 build).
     command += ["--quantize", "int8"] if mode == "int8" else ["--cpu-gemm", mode]
     if min_length:
         command += ["--min-length", str(min_length)]
@@ -144,7 +148,8 @@ def run_worker(a, tool, model, sources_file, beam, batch, max_length, min_length
 
 TOOLS = ["ftune:auto", "ftune:blas", "ftune:int8", "hf", "ct2:float32", "ct2:int8"]
 NAMES = {"ftune:auto": "ftune fp32", "ftune:blas": "ftune fp32 --cpu-gemm blas",
-         "ftune:int8": "ftune int8", "hf": "HF generate fp32",
+         "ftune:int8": "ftune int8", "before:auto": "ftune fp32, --ftune-before",
+         "hf": "HF generate fp32",
          "ct2:float32": "CTranslate2 fp32", "ct2:int8": "CTranslate2 int8"}
 
 
@@ -165,7 +170,9 @@ def main():
     parser.add_argument("--models", nargs="+", default=["opus", "fixture"])
     parser.add_argument("--beams", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 16])
-    parser.add_argument("--tools", nargs="+", default=TOOLS, choices=TOOLS)
+    parser.add_argument("--ftune-before", help="a second ftune binary (e.g. the previous "
+                        "commit's build) for the tool before:auto, interleaved with the others")
+    parser.add_argument("--tools", nargs="+", default=TOOLS, choices=list(NAMES))
     parser.add_argument("--sentences", type=int, default=48,
                         help="sources at batch 16 (the first batch is the warm-up)")
     parser.add_argument("--sentences-batch1", type=int, default=9,
@@ -206,8 +213,9 @@ def main():
                 for r in range(a.runs):
                     order = a.tools[r % len(a.tools):] + a.tools[:r % len(a.tools)]
                     for tool in order:
-                        if tool.startswith("ftune"):
-                            out = run_ftune(a, models[name], sources_file, beam, batch,
+                        if tool.startswith(("ftune", "before")):
+                            binary = a.ftune_before if tool.startswith("before") else a.ftune
+                            out = run_ftune(a, binary, models[name], sources_file, beam, batch,
                                             tool.split(":")[1], max_length, min_length, a.workdir)
                         else:
                             out = run_worker(a, tool, models[name], sources_file, beam, batch,
