@@ -200,10 +200,11 @@ void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
              engine);
   if (quantize && engine == "onednn") {
     fmt::print(stderr,
-               "warning: this LibTorch's only int8 engine is oneDNN, with which int8 decoding was "
-               "no faster than float32 (OPUS-MT shape: 1.0x greedy, 1.2x beam 4; a tiny model 7x "
-               "slower; bench/README.md); hint: leave out --quantize, or use a LibTorch with "
-               "fbgemm (the PyTorch wheel's: the torch2 build, 3.2x greedy)\n");
+               "warning: this LibTorch's only int8 engine is oneDNN, with which int8 decoding is "
+               "slower than this build's float32 on libdnnl (OPUS-MT shape, greedy x 16 at 2 "
+               "threads: 7.9 s against 4.2-4.7 s for the whole run; a tiny model 7x slower; "
+               "bench/README.md); hint: leave out --quantize, or use a LibTorch with fbgemm (the "
+               "PyTorch wheel's: the torch2 build, 1.7-4.7x its float32)\n");
   }
 }
 

@@ -56,8 +56,8 @@ Runtime resolve_runtime(const RuntimeOptions& options);
 
 // With runtime.int8: every Linear of `model` to int8 (models/linear.h), and one line on stderr
 // saying how many. `quantize` does it for a decoder (Marian: its lm_head too); a decoder on a
-// LibTorch whose only quantized engine is oneDNN also gets a warning (int8 decoding was no faster
-// than float32 there, and 7x slower for a tiny model; bench/int8.py).
+// LibTorch whose only quantized engine is oneDNN also gets a warning (int8 decoding there is
+// slower than float32 on libdnnl, and 7x slower for a tiny model; bench/int8.py, bench/README.md).
 void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
                        const std::function<int64_t()>& quantize = {});
 
