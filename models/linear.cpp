@@ -74,18 +74,15 @@ class DnnlWeight final : public OnednnWeight {
     const int64_t out_features = weight.size(0);
     const int64_t in_features = weight.size(1);
     // The layout oneDNN chooses for a decoding-sized product (16 rows).
-    auto desc = make_primitive_desc(16, in_features, out_features, any_weights(weight), false);
+    auto desc = make_primitive_desc(
+        16, in_features, out_features, any_weights(in_features, out_features), false);
     const dnnl::memory::desc packed_desc = desc.weights_desc();
     auto packed = at::empty({static_cast<int64_t>(packed_desc.get_size())}, at::kByte);
     at::Tensor dense = weight.detach().contiguous();
-    // torch's (Out, In) row-major weight is oneDNN's (In, Out) in column order: format_tag::ba.
-    dnnl::memory::desc dense_desc(
-        {in_features, out_features}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ba);
-    dnnl::memory from(dense_desc, engine(), dense.data_ptr<float>());
-    dnnl::memory to(packed_desc, engine(), packed.data_ptr());
-    dnnl::stream stream(engine());
-    dnnl::reorder(from, to).execute(stream, from, to);
-    stream.wait();
+    copy_between(dense_weight_desc(in_features, out_features),
+                 dense.data_ptr<float>(),
+                 packed_desc,
+                 packed.data_ptr());
     return std::shared_ptr<const DnnlWeight>(
         new DnnlWeight(in_features, out_features, packed_desc, std::move(packed)));
   }
@@ -151,10 +148,26 @@ class DnnlWeight final : public OnednnWeight {
     return cpu;
   }
 
-  static dnnl::memory::desc any_weights(const at::Tensor& weight) {
-    return {{weight.size(1), weight.size(0)},
-            dnnl::memory::data_type::f32,
-            dnnl::memory::format_tag::any};
+  // Weights (In, Out) in the layout oneDNN will choose.
+  static dnnl::memory::desc any_weights(int64_t in_features, int64_t out_features) {
+    return {
+        {in_features, out_features}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any};
+  }
+
+  // torch's (Out, In) row-major weight is oneDNN's (In, Out) in column order: format_tag::ba.
+  static dnnl::memory::desc dense_weight_desc(int64_t in_features, int64_t out_features) {
+    return {
+        {in_features, out_features}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ba};
+  }
+
+  // One reorder between two layouts of the same weight (packing it, or unpacking it).
+  static void copy_between(const dnnl::memory::desc& from_desc, void* from_data,
+                           const dnnl::memory::desc& to_desc, void* to_data) {
+    dnnl::memory from(from_desc, engine(), from_data);
+    dnnl::memory to(to_desc, engine(), to_data);
+    dnnl::stream stream(engine());
+    dnnl::reorder(from, to).execute(stream, from, to);
+    stream.wait();
   }
 
   static dnnl::matmul::primitive_desc make_primitive_desc(int64_t rows, int64_t in_features,
@@ -180,9 +193,8 @@ class DnnlWeight final : public OnednnWeight {
     if (found != primitives_.end()) return found->second;
     if (primitives_.size() >= kMaxPrimitives) primitives_.clear();
     std::optional<dnnl::matmul> primitive;
-    const dnnl::memory::desc any(
-        {in_features_, out_features_}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
-    auto desc = make_primitive_desc(rows, in_features_, out_features_, any, with_bias);
+    auto desc = make_primitive_desc(
+        rows, in_features_, out_features_, any_weights(in_features_, out_features_), with_bias);
     if (desc.weights_desc() == packed_desc_) primitive.emplace(desc);
     primitives_[key] = primitive;
     return primitive;
@@ -194,14 +206,10 @@ class DnnlWeight final : public OnednnWeight {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!dense_.defined()) {
       dense_ = at::empty({out_features_, in_features_}, at::kFloat);
-      dnnl::memory::desc dense_desc({in_features_, out_features_},
-                                    dnnl::memory::data_type::f32,
-                                    dnnl::memory::format_tag::ba);
-      dnnl::memory from(packed_desc_, engine(), packed_.data_ptr());
-      dnnl::memory to(dense_desc, engine(), dense_.data_ptr<float>());
-      dnnl::stream stream(engine());
-      dnnl::reorder(from, to).execute(stream, from, to);
-      stream.wait();
+      copy_between(packed_desc_,
+                   packed_.data_ptr(),
+                   dense_weight_desc(in_features_, out_features_),
+                   dense_.data_ptr<float>());
     }
     return dense_;
   }

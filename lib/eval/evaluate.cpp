@@ -13,7 +13,6 @@
 #include "lib/metrics/bleu.h"
 #include "lib/report/charts.h"
 #include "lib/report/run_history.h"
-#include "models/linear.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -109,10 +108,7 @@ EvalResult run_eval(const EvalOptions& options) {
   load_options.weights = options.weights;
   Classifier classifier = load_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
-  pack_onednn_if_chosen(
-      runtime,
-      [&](int64_t min) { return pack_linear_layers_onednn(*classifier.model, min); },
-      /*auto_with_libtorch_ops=*/false);
+  pack_linear_layers_onednn_if_chosen(*classifier.model, runtime);
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);
@@ -157,10 +153,7 @@ NerEvalResult run_ner_eval(const EvalOptions& options) {
   load_options.weights = options.weights;
   TokenClassifier classifier = load_token_classifier(options.model_dir, load_options);
   quantize_if_asked(*classifier.model, runtime);
-  pack_onednn_if_chosen(
-      runtime,
-      [&](int64_t min) { return pack_linear_layers_onednn(*classifier.model, min); },
-      /*auto_with_libtorch_ops=*/false);
+  pack_linear_layers_onednn_if_chosen(*classifier.model, runtime);
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);

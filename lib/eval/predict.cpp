@@ -14,7 +14,6 @@
 #include "lib/io/bert_token_folder.h"
 #include "lib/tensors/collate.h"
 #include "lib/tensors/device.h"
-#include "models/linear.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
 
@@ -112,10 +111,7 @@ size_t run_predict(const PredictOptions& options) {
                options.data.string());
   }
   // Packed once the inputs are known to be good: its stderr line never comes before an error.
-  pack_onednn_if_chosen(
-      runtime,
-      [&](int64_t min) { return pack_linear_layers_onednn(*classifier.model, min); },
-      /*auto_with_libtorch_ops=*/false);
+  pack_linear_layers_onednn_if_chosen(*classifier.model, runtime);
   InferenceScope inference(*classifier.model, runtime);
   at::Tensor logits = compute_logits(
       classifier.model, examples.encodings, tokenizer.pad_id(), options.batch_size, "predict");
@@ -142,10 +138,7 @@ size_t run_ner_predict(const PredictOptions& options) {
   const auto windows = encode_word_windows(
       sentences, tokenizer, max_length, options.stride.value_or(default_stride(max_length)));
   // Packed once the inputs are known to be good: its stderr line never comes before an error.
-  pack_onednn_if_chosen(
-      runtime,
-      [&](int64_t min) { return pack_linear_layers_onednn(*classifier.model, min); },
-      /*auto_with_libtorch_ops=*/false);
+  pack_linear_layers_onednn_if_chosen(*classifier.model, runtime);
   at::Tensor logits;
   {
     InferenceScope inference(*classifier.model, runtime);

@@ -21,7 +21,6 @@
 #include "lib/io/marian_folder.h"
 #include "lib/serve/request.h"
 #include "lib/tensors/collate.h"
-#include "models/linear.h"
 #include "models/marian.h"
 #include "tokenizer/marian_tokenizer.h"
 #include "tokenizer/wordpiece.h"
@@ -68,10 +67,7 @@ class ClassifierService : public ModelService {
     max_length_ = clamp_max_length(classifier_.config, options.max_length);
     classifier_.model->to(runtime_.device);
     quantize_if_asked(*classifier_.model, runtime_);
-    pack_onednn_if_chosen(
-        runtime_,
-        [this](int64_t min) { return pack_linear_layers_onednn(*classifier_.model, min); },
-        /*auto_with_libtorch_ops=*/false);
+    pack_linear_layers_onednn_if_chosen(*classifier_.model, runtime_);
   }
 
   ServeTask task() const override { return ServeTask::kClassify; }
@@ -164,10 +160,7 @@ class TokenClassifierService : public ModelService {
     stride_ = default_stride(max_length_);
     classifier_.model->to(runtime_.device);
     quantize_if_asked(*classifier_.model, runtime_);
-    pack_onednn_if_chosen(
-        runtime_,
-        [this](int64_t min) { return pack_linear_layers_onednn(*classifier_.model, min); },
-        /*auto_with_libtorch_ops=*/false);
+    pack_linear_layers_onednn_if_chosen(*classifier_.model, runtime_);
   }
 
   ServeTask task() const override { return ServeTask::kTokenClassify; }

@@ -208,15 +208,19 @@ void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
   }
 }
 
-void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack,
-                           bool auto_with_libtorch_ops) {
+void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack) {
   if (!runtime.onednn) return;
-  if (runtime.onednn_auto && !auto_with_libtorch_ops && !onednn_linear_is_libdnnl()) return;
   const int64_t layers = pack(runtime.onednn_min_weight_elements);
   if (layers > 0) {
     fmt::print(
         stderr, "oneDNN: {} Linear layers packed (float32, {})\n", layers, onednn_linear_engine());
   }
+}
+
+void pack_linear_layers_onednn_if_chosen(torch::nn::Module& model, const Runtime& runtime) {
+  if (runtime.onednn_auto && !onednn_linear_is_libdnnl()) return;
+  pack_onednn_if_chosen(runtime,
+                        [&](int64_t min) { return pack_linear_layers_onednn(model, min); });
 }
 
 std::optional<c10::ScalarType> parse_save_dtype(const std::string& name) {

@@ -63,11 +63,13 @@ void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
 
 // With runtime.onednn: `pack(min_weight_elements)` packs the model's Linear layers for oneDNN (a
 // model's own pack_onednn(): Marian's lm_head too) and one line on stderr says how many, when
-// any. The weights must not change afterwards (inference only). `auto_with_libtorch_ops` false:
-// auto leaves the model on BLAS where the packing is LibTorch's ops (BERT encoders: measured
-// with libdnnl only), --cpu-gemm onednn still packs it.
-void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack,
-                           bool auto_with_libtorch_ops = true);
+// any. The weights must not change afterwards (inference only).
+void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack);
+
+// pack_onednn_if_chosen for every ftune::Linear of `model` (BERT classifiers and token
+// classifiers). They were measured on libdnnl only, so with LibTorch's oneDNN ops auto leaves them
+// on BLAS; --cpu-gemm onednn still packs them.
+void pack_linear_layers_onednn_if_chosen(torch::nn::Module& model, const Runtime& runtime);
 
 // "fp32" | "bf16" | "fp16"; nullopt otherwise.
 std::optional<Precision> parse_precision(const std::string& name);
