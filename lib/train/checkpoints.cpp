@@ -60,12 +60,21 @@ void write_or_clean_up(const std::filesystem::path& tmp, const std::filesystem::
   }
 }
 
-// What `save` writes into a stream, as bytes.
-template <typename Save>
-std::string save_to_bytes(Save&& save) {
-  std::ostringstream out(std::ios::binary);
-  save(out);
-  return std::move(out).str();
+// torch::save of `value` straight into the file `target` (temporary + fsync + rename), with no
+// copy of the archive in memory: the optimizer's state is twice the weights, and building it in a
+// string first took three times that at the peak (BERT-base: 4.1 GB against 2.5 GB in the loop).
+// PyTorchStreamWriter throws from its destructor when its writer reports a short write, which
+// ends the process; so the writer always reports success, and a failed write (disk full) surfaces
+// in commit() as an IoError naming the file and the free space.
+template <typename Value>
+void save_file_atomically(const std::filesystem::path& target, const Value& value) {
+  AtomicFileWriter writer(target);
+  std::ostream& out = writer.stream();
+  torch::save(value, [&out](const void* data, size_t size) -> size_t {
+    if (out) out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+    return size;
+  });
+  writer.commit();
 }
 
 // Moves a finished temporary folder to `target`, replacing an existing one. Renames within one
@@ -125,14 +134,8 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& outp
   const auto tmp = temporary_sibling(target);
   write_or_clean_up(tmp, target, [&] {
     task.save(tmp, c10::kFloat);  // resuming is exact from float32 only
-    // torch::save to a file path writes through PyTorchStreamWriter, whose destructor throws on
-    // a failed write (disk full) and so terminates the process; into memory it cannot fail, and
-    // our writer reports the file and the free space.
-    write_file_atomically(tmp / kOptimizerFile,
-                          save_to_bytes([&](std::ostream& out) { torch::save(optimizer, out); }));
-    torch::Tensor rng_state = at::detail::getDefaultCPUGenerator().get_state();
-    write_file_atomically(tmp / kRngFile,
-                          save_to_bytes([&](std::ostream& out) { torch::save(rng_state, out); }));
+    save_file_atomically(tmp / kOptimizerFile, optimizer);
+    save_file_atomically(tmp / kRngFile, at::detail::getDefaultCPUGenerator().get_state());
     write_file_atomically(tmp / kTrainerStateFile, trainer_state.dump(2) + "\n");
   });
   install_folder(tmp, target);
