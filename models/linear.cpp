@@ -355,18 +355,44 @@ void LinearImpl::quantize_int8() {
 }
 
 bool LinearImpl::pack_onednn(int64_t min_weight_elements) {
-  if (weight.numel() < min_weight_elements) return false;
+  if (onednn_weight_) return true;
+  if (weight.numel() == 0 || weight.numel() < min_weight_elements) return false;
   auto packed = pack_onednn_weight(weight);
   if (!packed) return false;
   onednn_weight_ = std::move(packed);
   return true;
 }
 
+int64_t LinearImpl::release_dense_weight() {
+  if (!onednn_weight_ && packed_.isNone()) return 0;
+  // Two references: this member and the module's parameter list. A third holder (a tied
+  // embedding, a caller's copy) would see its tensor emptied by set_data, so it is left alone.
+  if (weight.use_count() > 2 || !weight.has_storage() || weight.storage().use_count() > 1) {
+    return 0;
+  }
+  const auto bytes = static_cast<int64_t>(weight.storage().nbytes());
+  torch::NoGradGuard no_grad;
+  weight.set_data(at::empty({0}, weight.options()));
+  released_bytes_ += bytes;
+  return bytes;
+}
+
+int64_t released_dense_weight_bytes(torch::nn::Module& model) {
+  int64_t bytes = 0;
+  for (const auto& module : model.modules(/*include_self=*/true)) {
+    if (auto* linear = module->as<LinearImpl>()) bytes += linear->released_bytes();
+  }
+  return bytes;
+}
+
 int64_t pack_linear_layers_onednn(torch::nn::Module& model, int64_t min_weight_elements) {
   int64_t count = 0;
   for (const auto& module : model.modules(/*include_self=*/true)) {
     if (auto* linear = module->as<LinearImpl>()) {
-      count += linear->pack_onednn(min_weight_elements) ? 1 : 0;
+      if (linear->pack_onednn(min_weight_elements)) {
+        linear->release_dense_weight();
+        ++count;
+      }
     }
   }
   return count;
@@ -377,6 +403,7 @@ int64_t quantize_linear_layers_int8(torch::nn::Module& model) {
   for (const auto& module : model.modules(/*include_self=*/true)) {
     if (auto* linear = module->as<LinearImpl>()) {
       linear->quantize_int8();
+      linear->release_dense_weight();
       ++count;
     }
   }

@@ -67,25 +67,41 @@ class LinearImpl : public torch::nn::LinearImpl {
  public:
   using torch::nn::LinearImpl::LinearImpl;
   at::Tensor forward(const at::Tensor& input);
-  // From now on forward() runs the int8 kernels; the float weight stays (checkpoint I/O).
+  // From now on forward() runs the int8 kernels; the float weight stays until
+  // release_dense_weight() (tests and checkpoint I/O read it).
   void quantize_int8();
   bool is_int8() const { return !packed_.isNone(); }
   // From now on forward() runs oneDNN's float32 GEMM (pack_onednn_weight); false, and nothing
   // changed, where this LibTorch cannot or the weight has fewer than `min_weight_elements`.
   bool pack_onednn(int64_t min_weight_elements = 0);
+  // For a layer whose forward() no longer reads the float32 weight (packed for oneDNN, or int8):
+  // puts an empty tensor in its place, under the same parameter, and returns the bytes that
+  // frees. 0, and nothing changed, for a layer not packed, or when something else holds the
+  // weight or its storage too (a weight tied to an embedding). Inference only: afterwards the
+  // layer cannot be saved, trained or unpacked.
+  int64_t release_dense_weight();
+  // What release_dense_weight() freed (0 before it, or when it freed nothing).
+  int64_t released_bytes() const { return released_bytes_; }
 
  private:
+  int64_t released_bytes_ = 0;
   c10::IValue packed_;
   std::shared_ptr<const OnednnWeight> onednn_weight_;
 };
 TORCH_MODULE(Linear);
 
 // Every ftune::Linear inside `model` switched to int8 (what quantize_dynamic does to every
-// nn.Linear). Returns how many.
+// nn.Linear), each one's float32 weight freed right after where nothing else holds it
+// (release_dense_weight), so that the peak is the model plus one layer. Returns how many.
+// Inference only.
 int64_t quantize_linear_layers_int8(torch::nn::Module& model);
 
 // Every ftune::Linear inside `model` with at least `min_weight_elements` weights packed for
-// oneDNN (inference only); how many (0 where this LibTorch cannot).
+// oneDNN and its float32 weight freed as for quantize_linear_layers_int8; how many (0 where this
+// LibTorch cannot). Inference only.
 int64_t pack_linear_layers_onednn(torch::nn::Module& model, int64_t min_weight_elements = 0);
+
+// The bytes of float32 weights the two above freed in `model` (released_bytes of its layers).
+int64_t released_dense_weight_bytes(torch::nn::Module& model);
 
 }  // namespace ftune

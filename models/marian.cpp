@@ -378,20 +378,21 @@ at::Tensor MarianMTModelImpl::project_to_vocab(const at::Tensor& decoder_hidden)
 
 int64_t MarianMTModelImpl::quantize_int8() {
   // project_to_vocab multiplies by the weight itself (tied or not), so it gets its own packed
-  // copy; an untied lm_head is also a Linear, counted once.
-  const int64_t count = quantize_linear_layers_int8(*this);
+  // copy, made first: the loop frees each Linear's float32 weight, an untied lm_head's too. An
+  // untied lm_head is also a Linear, counted once.
   lm_head_int8_ = pack_int8_weight(output_embedding_weight(), std::nullopt);
+  const int64_t count = quantize_linear_layers_int8(*this);
   return lm_head ? count : count + 1;
 }
 
 int64_t MarianMTModelImpl::pack_onednn(int64_t min_weight_elements) {
+  bool output_packed = false;
+  if (output_embedding_weight().numel() >= min_weight_elements) {  // first, as for int8
+    lm_head_onednn_ = pack_onednn_weight(output_embedding_weight());
+    output_packed = lm_head_onednn_ != nullptr;
+  }
   const int64_t count = pack_linear_layers_onednn(*this, min_weight_elements);
-  const at::Tensor output_weight = output_embedding_weight();
-  if (output_weight.numel() < min_weight_elements) return count;
-  auto packed = pack_onednn_weight(output_weight);
-  if (!packed) return count;
-  lm_head_onednn_ = std::move(packed);
-  return lm_head ? count : count + 1;
+  return lm_head || !output_packed ? count : count + 1;
 }
 
 at::Tensor MarianMTModelImpl::output_embedding_weight() const {

@@ -61,7 +61,7 @@ at::Tensor compute_logits(BertForSequenceClassification& model,
     progress.update(static_cast<int64_t>(start + indices.size()));
   }
   progress.finish();
-  if (parts.empty()) return torch::empty({0, model->classifier->weight.size(0)});
+  if (parts.empty()) return torch::empty({0, model->classifier->options.out_features()});
   return put_rows_in_example_order(torch::cat(parts, 0), order);  // (N, L), file order
 }
 

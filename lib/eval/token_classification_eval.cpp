@@ -21,7 +21,7 @@ at::Tensor compute_window_logits(BertForTokenClassification& model,
                                  const std::string& progress_label, bool show_progress) {
   InferenceScope inference(*model);
   const auto device = device_of(*model);
-  const int64_t L = model->classifier->weight.size(0);
+  const int64_t L = model->classifier->options.out_features();
   int64_t P = pad_to;
   for (const auto& w : windows) P = std::max(P, static_cast<int64_t>(w.word_ids.size()));
   at::Tensor out = torch::zeros({static_cast<int64_t>(windows.size()), P, L});  // (N, P, L)

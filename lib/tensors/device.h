@@ -54,17 +54,20 @@ constexpr int64_t kAutoOnednnMinWeightElements = 512 * 512;
 // ConfigError naming the flag otherwise.
 Runtime resolve_runtime(const RuntimeOptions& options);
 
-// With runtime.int8: every Linear of `model` to int8 (models/linear.h), and one line on stderr
-// saying how many. `quantize` does it for a decoder (Marian: its lm_head too); a decoder on a
-// LibTorch whose only quantized engine is oneDNN also gets a warning (int8 decoding there is
-// slower than float32 on libdnnl, and 7x slower for a tiny model; bench/int8.py, bench/README.md).
+// With runtime.int8: every Linear of `model` to int8 (models/linear.h), their float32 weights
+// freed where nothing else holds them, and one line on stderr saying how many of each.
+// `quantize` does it for a decoder (Marian: its lm_head too); a decoder on a LibTorch whose only
+// quantized engine is oneDNN also gets a warning (int8 decoding there is slower than float32 on
+// libdnnl, and 7x slower for a tiny model; bench/int8.py, bench/README.md).
 void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
                        const std::function<int64_t()>& quantize = {});
 
-// With runtime.onednn: `pack(min_weight_elements)` packs the model's Linear layers for oneDNN (a
-// model's own pack_onednn(): Marian's lm_head too) and one line on stderr says how many, when
-// any. The weights must not change afterwards (inference only).
-void pack_onednn_if_chosen(const Runtime& runtime, const std::function<int64_t(int64_t)>& pack);
+// With runtime.onednn: `pack(min_weight_elements)` packs `model`'s Linear layers for oneDNN (a
+// model's own pack_onednn(): Marian's lm_head too), frees the float32 weights nothing reads any
+// more (models/linear.h: pack_linear_layers_onednn; a tied embedding stays) and says both in one
+// line on stderr, when any. Inference only: the model cannot be saved or trained afterwards.
+void pack_onednn_if_chosen(const Runtime& runtime, torch::nn::Module& model,
+                           const std::function<int64_t(int64_t)>& pack);
 
 // pack_onednn_if_chosen for every ftune::Linear of `model` (BERT classifiers and token
 // classifiers). They were measured on libdnnl only, so with LibTorch's oneDNN ops auto leaves them

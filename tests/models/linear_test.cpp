@@ -92,6 +92,39 @@ TEST(OnednnLinear, EveryRowCountEqualsTorchLinear) {
       tensors_close(packed->linear(hidden, {}), torch::linear(hidden, vocabulary), 1e-5, 1e-5));
 }
 
+// Once packed, a layer's float32 weight is only memory: release_dense_weight frees it (what
+// inference commands do after packing) and the layer still gives the same numbers; a weight
+// something else holds (a tied embedding) and a layer not packed keep theirs.
+TEST(OnednnLinear, ReleasedDenseWeightLeavesThePackedLayerWorking) {
+  if (!onednn_linear_available()) {
+    GTEST_SKIP() << "this build has no oneDNN linear (a LibTorch 2.x without oneDNN)";
+  }
+  torch::manual_seed(2);
+  torch::NoGradGuard no_grad;
+  Linear layer(96, 40);
+  layer->eval();
+  const auto x = torch::randn({5, 96});
+  const auto expected = torch::linear(x, layer->weight, layer->bias);
+  EXPECT_EQ(layer->release_dense_weight(), 0);  // not packed yet
+  ASSERT_TRUE(layer->pack_onednn());
+  EXPECT_EQ(layer->release_dense_weight(), 96 * 40 * 4);
+  EXPECT_EQ(layer->weight.numel(), 0);
+  EXPECT_EQ(layer->named_parameters()["weight"].numel(), 0);
+  EXPECT_EQ(layer->released_bytes(), 96 * 40 * 4);
+  EXPECT_TRUE(tensors_close(layer(x), expected, 1e-5, 1e-6));
+
+  Linear tied(96, 40);
+  const at::Tensor embedding = tied->weight;  // another holder of the same tensor
+  const auto before = embedding.clone();
+  ASSERT_TRUE(tied->pack_onednn());
+  EXPECT_EQ(tied->release_dense_weight(), 0);
+  EXPECT_TRUE(torch::equal(embedding, before));
+
+  torch::nn::Sequential model(Linear(16, 8), Linear(64, 64));
+  EXPECT_EQ(pack_linear_layers_onednn(*model), 2);
+  EXPECT_EQ(released_dense_weight_bytes(*model), (16 * 8 + 64 * 64) * 4);
+}
+
 TEST(OnednnLinear, PackedLayerRefusesTraining) {
   if (!onednn_linear_available()) {
     GTEST_SKIP() << "this build has no oneDNN linear (a LibTorch 2.x without oneDNN)";
