@@ -112,7 +112,9 @@ def run_ftune(a, binary, model, sources_file, beam, batch, mode, max_length, min
                sources_file, "--output", output, "--beam", str(beam), "--max-length",
                str(max_length), "--batch-size", str(batch), "--early-stopping"]
     # auto: oneDNN's packed GEMM (libdnnl in the Debian build, LibTorch's in the torch2 build).
-    command += ["--quantize", "int8"] if mode == "int8" else ["--cpu-gemm", mode]
+    # bf16: --precision bf16 (Linear layers packed as bfloat16 where libdnnl has native bf16).
+    command += {"int8": ["--quantize", "int8"],
+                "bf16": ["--precision", "bf16"]}.get(mode, ["--cpu-gemm", mode])
     if min_length:
         command += ["--min-length", str(min_length)]
     r = bench_run.run_process(command, dict(os.environ), os.path.join(workdir, "ftune.log"),
@@ -148,7 +150,8 @@ def run_worker(a, tool, model, sources_file, beam, batch, max_length, min_length
 
 TOOLS = ["ftune:auto", "ftune:blas", "ftune:int8", "hf", "ct2:float32", "ct2:int8"]
 NAMES = {"ftune:auto": "ftune fp32", "ftune:blas": "ftune fp32 --cpu-gemm blas",
-         "ftune:int8": "ftune int8", "before:auto": "ftune fp32, --ftune-before",
+         "ftune:int8": "ftune int8", "ftune:bf16": "ftune bf16 (--precision bf16)",
+         "before:auto": "ftune fp32, --ftune-before",
          "hf": "HF generate fp32",
          "ct2:float32": "CTranslate2 fp32", "ct2:int8": "CTranslate2 int8"}
 

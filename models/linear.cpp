@@ -70,12 +70,15 @@ namespace {
 // changes it as examples finish) and kept, at most kMaxPrimitives per weight.
 class DnnlWeight final : public OnednnWeight {
  public:
-  static std::shared_ptr<const DnnlWeight> pack(const at::Tensor& weight) {
+  // `type`: f32, or bf16 (the weight rounded to bfloat16 once, each input per call; products
+  // summed in float32, the output float32).
+  static std::shared_ptr<const DnnlWeight> pack(const at::Tensor& weight,
+                                                dnnl::memory::data_type type) {
     const int64_t out_features = weight.size(0);
     const int64_t in_features = weight.size(1);
     // The layout oneDNN chooses for a decoding-sized product (16 rows).
     auto desc = make_primitive_desc(
-        16, in_features, out_features, any_weights(in_features, out_features), false);
+        16, in_features, out_features, any_weights(in_features, out_features, type), false);
     const dnnl::memory::desc packed_desc = desc.weights_desc();
     auto packed = at::empty({static_cast<int64_t>(packed_desc.get_size())}, at::kByte);
     at::Tensor dense = weight.detach().contiguous();
@@ -84,7 +87,7 @@ class DnnlWeight final : public OnednnWeight {
                  packed_desc,
                  packed.data_ptr());
     return std::shared_ptr<const DnnlWeight>(
-        new DnnlWeight(in_features, out_features, packed_desc, std::move(packed)));
+        new DnnlWeight(in_features, out_features, type, packed_desc, std::move(packed)));
   }
 
   at::Tensor linear(const at::Tensor& input, const at::Tensor& bias) const override {
@@ -98,11 +101,14 @@ class DnnlWeight final : public OnednnWeight {
                 in_features_,
                 " input features, got ",
                 input.size(-1));
-    const at::Tensor rows = input.reshape({-1, in_features_}).contiguous();  // (N, In)
+    const bool bf16 = type_ == dnnl::memory::data_type::bf16;
+    const at::Tensor rows = input.reshape({-1, in_features_})
+                                .to(bf16 ? at::kBFloat16 : at::kFloat)
+                                .contiguous();  // (N, In)
     const int64_t count = rows.size(0);
     std::vector<int64_t> out_sizes = input.sizes().vec();
     out_sizes.back() = out_features_;
-    at::Tensor out = at::empty({count, out_features_}, rows.options());  // (N, Out)
+    at::Tensor out = at::empty({count, out_features_}, input.options());  // (N, Out), float32
     if (count == 0) return out.view(out_sizes);
     const bool with_bias = bias.defined();
     const std::optional<dnnl::matmul> primitive = find_primitive(count, with_bias);
@@ -110,9 +116,7 @@ class DnnlWeight final : public OnednnWeight {
       return at::linear(input, dense_weight(), bias);
     }
     using dnnl::memory;
-    memory src({{count, in_features_}, memory::data_type::f32, memory::format_tag::ab},
-               engine(),
-               rows.data_ptr<float>());
+    memory src({{count, in_features_}, type_, memory::format_tag::ab}, engine(), rows.data_ptr());
     memory weights(packed_desc_, engine(), packed_.data_ptr());
     memory dst({{count, out_features_}, memory::data_type::f32, memory::format_tag::ab},
                engine(),
@@ -136,10 +140,11 @@ class DnnlWeight final : public OnednnWeight {
  private:
   static constexpr size_t kMaxPrimitives = 64;
 
-  DnnlWeight(int64_t in_features, int64_t out_features, dnnl::memory::desc packed_desc,
-             at::Tensor packed)
+  DnnlWeight(int64_t in_features, int64_t out_features, dnnl::memory::data_type type,
+             dnnl::memory::desc packed_desc, at::Tensor packed)
       : in_features_(in_features),
         out_features_(out_features),
+        type_(type),
         packed_desc_(std::move(packed_desc)),
         packed_(std::move(packed)) {}
 
@@ -148,10 +153,10 @@ class DnnlWeight final : public OnednnWeight {
     return cpu;
   }
 
-  // Weights (In, Out) in the layout oneDNN will choose.
-  static dnnl::memory::desc any_weights(int64_t in_features, int64_t out_features) {
-    return {
-        {in_features, out_features}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any};
+  // Weights (In, Out) of `type` in the layout oneDNN will choose.
+  static dnnl::memory::desc any_weights(int64_t in_features, int64_t out_features,
+                                        dnnl::memory::data_type type) {
+    return {{in_features, out_features}, type, dnnl::memory::format_tag::any};
   }
 
   // torch's (Out, In) row-major weight is oneDNN's (In, Out) in column order: format_tag::ba.
@@ -170,12 +175,13 @@ class DnnlWeight final : public OnednnWeight {
     stream.wait();
   }
 
+  // Input of the weights' type, output and bias float32.
   static dnnl::matmul::primitive_desc make_primitive_desc(int64_t rows, int64_t in_features,
                                                           int64_t out_features,
                                                           const dnnl::memory::desc& weights,
                                                           bool with_bias) {
     using dnnl::memory;
-    const memory::desc src({rows, in_features}, memory::data_type::f32, memory::format_tag::ab);
+    const memory::desc src({rows, in_features}, weights.data_type(), memory::format_tag::ab);
     const memory::desc dst({rows, out_features}, memory::data_type::f32, memory::format_tag::ab);
     if (with_bias) {
       const memory::desc bias({1, out_features}, memory::data_type::f32, memory::format_tag::ab);
@@ -193,8 +199,11 @@ class DnnlWeight final : public OnednnWeight {
     if (found != primitives_.end()) return found->second;
     if (primitives_.size() >= kMaxPrimitives) primitives_.clear();
     std::optional<dnnl::matmul> primitive;
-    auto desc = make_primitive_desc(
-        rows, in_features_, out_features_, any_weights(in_features_, out_features_), with_bias);
+    auto desc = make_primitive_desc(rows,
+                                    in_features_,
+                                    out_features_,
+                                    any_weights(in_features_, out_features_, type_),
+                                    with_bias);
     if (desc.weights_desc() == packed_desc_) primitive.emplace(desc);
     primitives_[key] = primitive;
     return primitive;
@@ -216,6 +225,7 @@ class DnnlWeight final : public OnednnWeight {
 
   int64_t in_features_;
   int64_t out_features_;
+  dnnl::memory::data_type type_;
   dnnl::memory::desc packed_desc_;
   at::Tensor packed_;  // bytes in packed_desc_'s layout
   mutable std::mutex mutex_;
@@ -234,12 +244,24 @@ std::string onednn_linear_engine() {
   return fmt::format("libdnnl {}.{}.{}", version->major, version->minor, version->patch);
 }
 
-std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight) {
-  if (!weight.device().is_cpu() || weight.scalar_type() != at::kFloat || weight.dim() != 2) {
+bool onednn_linear_bf16_available() {
+  // Native bfloat16 products only (AVX512-BF16, AMX): elsewhere oneDNN emulates them, slower than
+  // float32.
+  static const bool available = [] {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return available;
+}
+
+std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight, bool bf16) {
+  if (!weight.device().is_cpu() || weight.scalar_type() != at::kFloat || weight.dim() != 2 ||
+      (bf16 && !onednn_linear_bf16_available())) {
     return nullptr;
   }
   try {
-    return DnnlWeight::pack(weight);
+    return DnnlWeight::pack(weight,
+                            bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32);
   } catch (const dnnl::error& error) {
     throw Error(fmt::format("packing a {} x {} weight for oneDNN: {} (status {})",
                             weight.size(0),
@@ -292,9 +314,11 @@ bool onednn_linear_is_libdnnl() { return false; }
 
 std::string onednn_linear_engine() { return onednn_linear_available() ? "LibTorch's oneDNN" : ""; }
 
-std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight) {
+bool onednn_linear_bf16_available() { return false; }  // --precision bf16 stays on autocast
+
+std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight, bool bf16) {
   static const auto reorder = find_cpu_operator("mkldnn::_reorder_linear_weight");
-  if (!onednn_linear_available() || !weight.device().is_cpu() ||
+  if (bf16 || !onednn_linear_available() || !weight.device().is_cpu() ||
       weight.scalar_type() != at::kFloat || weight.dim() != 2) {
     return nullptr;
   }
@@ -354,12 +378,13 @@ void LinearImpl::quantize_int8() {
       pack_int8_weight(weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
 }
 
-bool LinearImpl::pack_onednn(int64_t min_weight_elements) {
+bool LinearImpl::pack_onednn(int64_t min_weight_elements, bool bf16) {
   if (onednn_weight_) return true;
   if (weight.numel() == 0 || weight.numel() < min_weight_elements) return false;
-  auto packed = pack_onednn_weight(weight);
+  auto packed = pack_onednn_weight(weight, bf16);
   if (!packed) return false;
   onednn_weight_ = std::move(packed);
+  onednn_bf16_ = bf16;
   return true;
 }
 
@@ -385,11 +410,19 @@ int64_t released_dense_weight_bytes(torch::nn::Module& model) {
   return bytes;
 }
 
-int64_t pack_linear_layers_onednn(torch::nn::Module& model, int64_t min_weight_elements) {
+bool has_onednn_bf16_layers(torch::nn::Module& model) {
+  for (const auto& module : model.modules(/*include_self=*/true)) {
+    if (auto* linear = module->as<LinearImpl>(); linear && linear->is_onednn_bf16()) return true;
+  }
+  return false;
+}
+
+int64_t pack_linear_layers_onednn(torch::nn::Module& model, int64_t min_weight_elements,
+                                  bool bf16) {
   int64_t count = 0;
   for (const auto& module : model.modules(/*include_self=*/true)) {
     if (auto* linear = module->as<LinearImpl>()) {
-      if (linear->pack_onednn(min_weight_elements)) {
+      if (linear->pack_onednn(min_weight_elements, bf16)) {
         linear->release_dense_weight();
         ++count;
       }

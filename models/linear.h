@@ -50,8 +50,11 @@ class OnednnWeight {
 };
 
 // The weight (Out, In) packed; nullptr where this build cannot (a LibTorch 2.x without oneDNN)
-// or for a weight that is not float32 on the CPU.
-std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight);
+// or for a weight that is not float32 on the CPU. `bf16`: packed as bfloat16, and each input
+// rounded to bfloat16 per call, the products summed in float32 and the output float32 (what
+// --precision bf16 asks for, 4-5x faster than float32 on AMX for OPUS-MT's output projection);
+// nullptr unless onednn_linear_bf16_available().
+std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight, bool bf16 = false);
 
 // Whether pack_onednn_weight can pack in this build.
 bool onednn_linear_available();
@@ -59,6 +62,10 @@ bool onednn_linear_available();
 // Whether it calls libdnnl itself (the Debian build), whose per-call cost is a few microseconds,
 // so that even 64-wide layers were no slower than BLAS (bench/README.md); false for LibTorch's ops.
 bool onednn_linear_is_libdnnl();
+
+// Whether pack_onednn_weight can pack as bfloat16: libdnnl (the Debian build) on a CPU with native
+// bfloat16 products (AVX512-BF16 or AMX). The torch2 build keeps autocast for --precision bf16.
+bool onednn_linear_bf16_available();
 
 // The oneDNN behind it, for messages: "libdnnl 2.6.3", "LibTorch's oneDNN", or "" (none).
 std::string onednn_linear_engine();
@@ -71,9 +78,10 @@ class LinearImpl : public torch::nn::LinearImpl {
   // release_dense_weight() (tests and checkpoint I/O read it).
   void quantize_int8();
   bool is_int8() const { return !packed_.isNone(); }
-  // From now on forward() runs oneDNN's float32 GEMM (pack_onednn_weight); false, and nothing
-  // changed, where this LibTorch cannot or the weight has fewer than `min_weight_elements`.
-  bool pack_onednn(int64_t min_weight_elements = 0);
+  // From now on forward() runs oneDNN's GEMM (pack_onednn_weight; in bfloat16 with `bf16`) on
+  // float32 inputs; false, and nothing changed, where this build cannot or the weight has fewer
+  // than `min_weight_elements`.
+  bool pack_onednn(int64_t min_weight_elements = 0, bool bf16 = false);
   // For a layer whose forward() no longer reads the float32 weight (packed for oneDNN, or int8):
   // puts an empty tensor in its place, under the same parameter, and returns the bytes that
   // frees. 0, and nothing changed, for a layer not packed, or when something else holds the
@@ -82,9 +90,12 @@ class LinearImpl : public torch::nn::LinearImpl {
   int64_t release_dense_weight();
   // What release_dense_weight() freed (0 before it, or when it freed nothing).
   int64_t released_bytes() const { return released_bytes_; }
+  // Whether pack_onednn packed it as bfloat16.
+  bool is_onednn_bf16() const { return onednn_weight_ && onednn_bf16_; }
 
  private:
   int64_t released_bytes_ = 0;
+  bool onednn_bf16_ = false;
   c10::IValue packed_;
   std::shared_ptr<const OnednnWeight> onednn_weight_;
 };
@@ -99,9 +110,13 @@ int64_t quantize_linear_layers_int8(torch::nn::Module& model);
 // Every ftune::Linear inside `model` with at least `min_weight_elements` weights packed for
 // oneDNN and its float32 weight freed as for quantize_linear_layers_int8; how many (0 where this
 // LibTorch cannot). Inference only.
-int64_t pack_linear_layers_onednn(torch::nn::Module& model, int64_t min_weight_elements = 0);
+int64_t pack_linear_layers_onednn(torch::nn::Module& model, int64_t min_weight_elements = 0,
+                                  bool bf16 = false);
 
 // The bytes of float32 weights the two above freed in `model` (released_bytes of its layers).
 int64_t released_dense_weight_bytes(torch::nn::Module& model);
+
+// Whether any ftune::Linear inside `model` runs bfloat16 products on oneDNN (is_onednn_bf16).
+bool has_onednn_bf16_layers(torch::nn::Module& model);
 
 }  // namespace ftune

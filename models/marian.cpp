@@ -385,13 +385,13 @@ int64_t MarianMTModelImpl::quantize_int8() {
   return lm_head ? count : count + 1;
 }
 
-int64_t MarianMTModelImpl::pack_onednn(int64_t min_weight_elements) {
+int64_t MarianMTModelImpl::pack_onednn(int64_t min_weight_elements, bool bf16) {
   bool output_packed = false;
   if (output_embedding_weight().numel() >= min_weight_elements) {  // first, as for int8
-    lm_head_onednn_ = pack_onednn_weight(output_embedding_weight());
+    lm_head_onednn_ = pack_onednn_weight(output_embedding_weight(), bf16);
     output_packed = lm_head_onednn_ != nullptr;
   }
-  const int64_t count = pack_linear_layers_onednn(*this, min_weight_elements);
+  const int64_t count = pack_linear_layers_onednn(*this, min_weight_elements, bf16);
   return lm_head || !output_packed ? count : count + 1;
 }
 

@@ -243,9 +243,10 @@ class MarianMTModelImpl : public torch::nn::Module {
   // Hugging Face's model (its lm_head is an nn.Linear). Returns the number of layers.
   int64_t quantize_int8();
   // Every Linear and the (tied) lm_head with at least `min_weight_elements` weights to oneDNN's
-  // packed float32 GEMM for CPU inference (models/linear.h: pack_onednn_weight). Returns the
-  // number of layers; 0 where this LibTorch cannot (nothing changes then).
-  int64_t pack_onednn(int64_t min_weight_elements = 0);
+  // packed GEMM for CPU inference, float32 or with `bf16` bfloat16 (models/linear.h:
+  // pack_onednn_weight). Returns the number of layers; 0 where this build cannot (nothing changes
+  // then).
+  int64_t pack_onednn(int64_t min_weight_elements = 0, bool bf16 = false);
 
   MarianConfig config;
   MarianModel model{nullptr};

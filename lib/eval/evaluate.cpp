@@ -172,8 +172,9 @@ std::string run_translate_eval(const EvalOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
   quantize_if_asked(*bundle.model, runtime, [&] { return bundle.model->quantize_int8(); });
-  pack_onednn_if_chosen(
-      runtime, *bundle.model, [&](int64_t min) { return bundle.model->pack_onednn(min); });
+  pack_onednn_if_chosen(runtime, *bundle.model, [&](int64_t min, bool bf16) {
+    return bundle.model->pack_onednn(min, bf16);
+  });
   const auto limit = static_cast<size_t>(bundle.config.max_position_embeddings);
   TranslationExamples examples =
       read_translation_examples(options.data,

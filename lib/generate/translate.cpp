@@ -95,8 +95,9 @@ size_t run_translate(const TranslateOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
   quantize_if_asked(*bundle.model, runtime, [&] { return bundle.model->quantize_int8(); });
-  pack_onednn_if_chosen(
-      runtime, *bundle.model, [&](int64_t min) { return bundle.model->pack_onednn(min); });
+  pack_onednn_if_chosen(runtime, *bundle.model, [&](int64_t min, bool bf16) {
+    return bundle.model->pack_onednn(min, bf16);
+  });
   const MarianConfig& config = bundle.config;
   const MarianTokenizer& tokenizer = *bundle.tokenizer;
   MarianMTModel& model = bundle.model;

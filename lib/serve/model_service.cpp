@@ -255,8 +255,9 @@ class TranslationService : public ModelService {
                                   static_cast<size_t>(bundle_.config.max_position_embeddings));
     bundle_.model->to(runtime_.device);
     quantize_if_asked(*bundle_.model, runtime_, [this] { return bundle_.model->quantize_int8(); });
-    pack_onednn_if_chosen(
-        runtime_, *bundle_.model, [this](int64_t min) { return bundle_.model->pack_onednn(min); });
+    pack_onednn_if_chosen(runtime_, *bundle_.model, [this](int64_t min, bool bf16) {
+      return bundle_.model->pack_onednn(min, bf16);
+    });
   }
 
   ServeTask task() const override { return ServeTask::kTranslate; }

@@ -181,11 +181,14 @@ Runtime resolve_runtime(const RuntimeOptions& options) {
   }
   const bool float_cpu =
       runtime.device.is_cpu() && runtime.precision == Precision::kFp32 && !runtime.int8;
+  const bool bf16_cpu = runtime.device.is_cpu() && runtime.precision == Precision::kBf16 &&
+                        !runtime.int8 && onednn_linear_bf16_available();
   if (options.cpu_gemm == "onednn") {
-    if (!float_cpu) {
+    if (!float_cpu && !bf16_cpu) {
       throw ConfigError(fmt::format(
           "checking options: --cpu-gemm onednn with --device {} --precision {} --quantize {}: "
-          "oneDNN's packed GEMM is for float32 on the CPU; hint: leave --cpu-gemm at auto",
+          "oneDNN's packed GEMM is for float32 on the CPU (and bf16 where libdnnl has native "
+          "bfloat16 products: AVX512-BF16, AMX); hint: leave --cpu-gemm at auto",
           options.device,
           options.precision,
           options.quantize));
@@ -197,7 +200,9 @@ Runtime resolve_runtime(const RuntimeOptions& options) {
           "--cpu-gemm auto or blas");
     }
   }
-  runtime.onednn = float_cpu && options.cpu_gemm != "blas" && onednn_linear_available();
+  runtime.onednn =
+      (float_cpu || bf16_cpu) && options.cpu_gemm != "blas" && onednn_linear_available();
+  runtime.onednn_bf16 = runtime.onednn && bf16_cpu;
   runtime.onednn_auto = options.cpu_gemm == "auto";
   runtime.onednn_min_weight_elements =
       runtime.onednn_auto && !onednn_linear_is_libdnnl() ? kAutoOnednnMinWeightElements : 0;
@@ -226,13 +231,14 @@ void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
 }
 
 void pack_onednn_if_chosen(const Runtime& runtime, torch::nn::Module& model,
-                           const std::function<int64_t(int64_t)>& pack) {
+                           const std::function<int64_t(int64_t, bool)>& pack) {
   if (!runtime.onednn) return;
-  const int64_t layers = pack(runtime.onednn_min_weight_elements);
+  const int64_t layers = pack(runtime.onednn_min_weight_elements, runtime.onednn_bf16);
   if (layers > 0) {
     fmt::print(stderr,
-               "oneDNN: {} Linear layers packed (float32, {}){}\n",
+               "oneDNN: {} Linear layers packed ({}, {}){}\n",
                layers,
+               runtime.onednn_bf16 ? "bfloat16 products, float32 sums" : "float32",
                onednn_linear_engine(),
                freed_text(hand_back_freed_weights(model)));
   }
@@ -240,8 +246,9 @@ void pack_onednn_if_chosen(const Runtime& runtime, torch::nn::Module& model,
 
 void pack_linear_layers_onednn_if_chosen(torch::nn::Module& model, const Runtime& runtime) {
   if (runtime.onednn_auto && !onednn_linear_is_libdnnl()) return;
-  pack_onednn_if_chosen(
-      runtime, model, [&](int64_t min) { return pack_linear_layers_onednn(model, min); });
+  pack_onednn_if_chosen(runtime, model, [&](int64_t min, bool bf16) {
+    return pack_linear_layers_onednn(model, min, bf16);
+  });
 }
 
 std::optional<c10::ScalarType> parse_save_dtype(const std::string& name) {
@@ -296,7 +303,10 @@ InferenceScope::InferenceScope(torch::nn::Module& model, const Runtime& runtime)
   model_.to(runtime.device);
   model_.eval();
   inference_mode_.emplace();
-  autocast_.emplace(runtime.device.type(), runtime.precision);
+  // Layers packed as bfloat16 already run --precision bf16's products; autocast would hand them
+  // bfloat16 inputs, which they take only as float32.
+  autocast_.emplace(runtime.device.type(),
+                    has_onednn_bf16_layers(model) ? Precision::kFp32 : runtime.precision);
 }
 
 InferenceScope::~InferenceScope() {

@@ -41,6 +41,10 @@ struct Runtime {
   // (the Debian build) and with onednn every layer is packed.
   int64_t onednn_min_weight_elements = 0;
   bool onednn_auto = false;  // chosen by --cpu-gemm auto rather than asked for
+  // --precision bf16 on the CPU where libdnnl has native bfloat16 products
+  // (onednn_linear_bf16_available): the Linear layers are packed as bfloat16 instead of running
+  // under autocast (which was no faster than float32 there), everything else in float32.
+  bool onednn_bf16 = false;
 };
 
 // With LibTorch's oneDNN ops, auto packs a Linear from 512 x 512 weights up: at 16 rows a 256 x
@@ -62,12 +66,12 @@ Runtime resolve_runtime(const RuntimeOptions& options);
 void quantize_if_asked(torch::nn::Module& model, const Runtime& runtime,
                        const std::function<int64_t()>& quantize = {});
 
-// With runtime.onednn: `pack(min_weight_elements)` packs `model`'s Linear layers for oneDNN (a
-// model's own pack_onednn(): Marian's lm_head too), frees the float32 weights nothing reads any
+// With runtime.onednn: `pack(min_weight_elements, bf16)` packs `model`'s Linear layers for oneDNN
+// (a model's own pack_onednn(): Marian's lm_head too), frees the float32 weights nothing reads any
 // more (models/linear.h: pack_linear_layers_onednn; a tied embedding stays) and says both in one
 // line on stderr, when any. Inference only: the model cannot be saved or trained afterwards.
 void pack_onednn_if_chosen(const Runtime& runtime, torch::nn::Module& model,
-                           const std::function<int64_t(int64_t)>& pack);
+                           const std::function<int64_t(int64_t, bool)>& pack);
 
 // pack_onednn_if_chosen for every ftune::Linear of `model` (BERT classifiers and token
 // classifiers). They were measured on libdnnl only, so with LibTorch's oneDNN ops auto leaves them

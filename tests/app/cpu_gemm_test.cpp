@@ -24,7 +24,8 @@ const std::string kMarian = "tests/fixtures/marian-mt";
 class CpuGemm : public CliTest {
  protected:
   // Six fixture sources (beam 4, so the beam search's scores are compared too).
-  CommandResult translate(const std::string& gemm, const fs::path& out) {
+  CommandResult translate(const std::string& gemm, const fs::path& out,
+                          const std::string& precision = "fp32") {
     const fs::path sources = dir_ / "sources.txt";
     const auto inputs = nlohmann::json::parse(read_text_file(kMarian + "/inputs.json"));
     std::string text;
@@ -42,7 +43,9 @@ class CpuGemm : public CliTest {
                       "--beam",
                       "4",
                       "--cpu-gemm",
-                      gemm});
+                      gemm,
+                      "--precision",
+                      precision});
   }
 };
 
@@ -83,6 +86,35 @@ TEST_F(CpuGemm, TranslateOnOnednnGivesTheBlasTranslations) {
     EXPECT_EQ(automatic.err.find("oneDNN:"), std::string::npos) << automatic.err;
     EXPECT_EQ(read_text_file(dir_ / "auto.jsonl"), read_text_file(dir_ / "blas.jsonl"));
   }
+}
+
+// --precision bf16 on a CPU with native bfloat16 products (libdnnl): the layers are packed as
+// bfloat16 instead of running under autocast; the fixture's beam-4 translations stay float32's
+// (ids equal here; scores within 1e-2: bfloat16 rounds to 3 significant digits) but are not
+// float32's numbers.
+TEST_F(CpuGemm, TranslateInBf16PacksBfloat16Layers) {
+  if (!onednn_linear_bf16_available()) {
+    GTEST_SKIP() << "no libdnnl with native bfloat16 on this CPU: --precision bf16 uses autocast";
+  }
+  const auto fp32 = translate("auto", dir_ / "fp32.jsonl");
+  ASSERT_EQ(fp32.exit_code, 0) << fp32.err;
+  const auto bf16 = translate("auto", dir_ / "bf16.jsonl", "bf16");
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  EXPECT_NE(bf16.err.find("oneDNN: 33 Linear layers packed (bfloat16 products, float32 sums, "),
+            std::string::npos)
+      << bf16.err;
+  const auto expected = read_json_lines(dir_ / "fp32.jsonl");
+  const auto actual = read_json_lines(dir_ / "bf16.jsonl");
+  ASSERT_EQ(actual.size(), expected.size());
+  bool any_score_differs = false;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(actual[i]["ids"], expected[i]["ids"]) << "source " << i;
+    const double want = expected[i]["score"].get<double>();
+    const double got = actual[i]["score"].get<double>();
+    EXPECT_NEAR(got, want, 1e-2 * std::abs(want)) << "source " << i;
+    any_score_differs = any_score_differs || std::abs(got - want) > 1e-5 * std::abs(want);
+  }
+  EXPECT_TRUE(any_score_differs) << "bf16 gave float32's scores: were the products float32?";
 }
 
 // A BERT classifier on oneDNN predicts what it predicts on BLAS (logits within 1e-5); auto packs

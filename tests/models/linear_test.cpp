@@ -125,6 +125,35 @@ TEST(OnednnLinear, ReleasedDenseWeightLeavesThePackedLayerWorking) {
   EXPECT_EQ(released_dense_weight_bytes(*model), (16 * 8 + 64 * 64) * 4);
 }
 
+// Packed as bfloat16 (--precision bf16 on a CPU with native bfloat16): the products of the
+// bfloat16-rounded input and weight, summed in float32. So the output equals torch::linear on
+// the rounded values to float32 rounding, and differs from the float32 layer's.
+TEST(OnednnLinear, Bf16PackedLayerSumsBfloat16ProductsInFloat32) {
+  if (!onednn_linear_bf16_available()) {
+    GTEST_SKIP() << "no libdnnl with native bfloat16 products on this CPU";
+  }
+  torch::manual_seed(3);
+  torch::NoGradGuard no_grad;
+  Linear layer(96, 40);
+  layer->eval();
+  const auto rounded = [](const at::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
+  const auto expected_bf16 = [&](const at::Tensor& x) {
+    return torch::linear(rounded(x), rounded(layer->weight), layer->bias);
+  };
+  const auto x = torch::randn({7, 96});
+  const auto fp32 = torch::linear(x, layer->weight, layer->bias);
+  const auto bf16 = expected_bf16(x);
+  ASSERT_TRUE(layer->pack_onednn(0, /*bf16=*/true));
+  EXPECT_TRUE(layer->is_onednn_bf16());
+  for (const auto& input : {x, torch::randn({1, 96}), torch::randn({3, 5, 96})}) {
+    const auto y = layer(input);
+    EXPECT_EQ(y.scalar_type(), torch::kFloat);
+    EXPECT_TRUE(tensors_close(y, expected_bf16(input), 1e-5, 1e-5));
+  }
+  EXPECT_TRUE(tensors_close(layer(x), bf16, 1e-5, 1e-5));
+  EXPECT_FALSE(tensors_close(layer(x), fp32, 1e-5, 1e-5));
+}
+
 TEST(OnednnLinear, PackedLayerRefusesTraining) {
   if (!onednn_linear_available()) {
     GTEST_SKIP() << "this build has no oneDNN linear (a LibTorch 2.x without oneDNN)";
