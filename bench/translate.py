@@ -16,7 +16,9 @@ end of sentence (max length 64, its max_position_embeddings). Sources: the first
 
 Columns: ftune fp32 (its default `--cpu-gemm auto`: oneDNN's packed GEMM, libdnnl in the Debian
 build, LibTorch's own oneDNN in the torch2 build), ftune fp32 with `--cpu-gemm blas` (the BLAS
-sgemm, as before issue #18), ftune int8 (`--quantize int8`), optionally a second ftune binary
+sgemm, as before issue #18), ftune int8 (`--quantize int8`), ftune bf16 (tool `ftune:bf16`, not
+in the default list: `--precision bf16`, bfloat16 products on libdnnl where the CPU has them, else
+autocast), optionally a second ftune binary
 (`--ftune-before`, tool `before:auto`: e.g. the previous commit's build, for an A/B in the same
 rounds), HF generate fp32, CTranslate2 float32 and int8 (compute_type). Rows: model x greedy /
 beam 4 x batch 1 / batch 16. Each cell is the median of --runs runs, the tools interleaved in
