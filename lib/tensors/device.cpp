@@ -304,9 +304,10 @@ InferenceScope::InferenceScope(torch::nn::Module& model, const Runtime& runtime)
   model_.eval();
   inference_mode_.emplace();
   // Layers packed as bfloat16 already run --precision bf16's products; autocast would hand them
-  // bfloat16 inputs, which they take only as float32.
-  autocast_.emplace(runtime.device.type(),
-                    has_onednn_bf16_layers(model) ? Precision::kFp32 : runtime.precision);
+  // bfloat16 inputs, which they take only as float32. The model is walked only where bfloat16
+  // packing was chosen (serve makes a scope per request).
+  const bool packed_bf16 = runtime.onednn_bf16 && has_onednn_bf16_layers(model);
+  autocast_.emplace(runtime.device.type(), packed_bf16 ? Precision::kFp32 : runtime.precision);
 }
 
 InferenceScope::~InferenceScope() {

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <iterator>
 #include <regex>
-#include <sstream>
 #include <vector>
 
 #include <fcntl.h>
