@@ -54,6 +54,12 @@ Command add_translate_command(CLI::App& app) {
   sub->add_flag("--early-stopping",
                 options->generation.early_stopping,
                 "beam search: stop a source once it has beam-size finished hypotheses");
+  sub->add_option("--vocab-shortlist",
+                  options->vocab_shortlist,
+                  "only the target tokens this file lists for a batch's source words can be\n"
+                  "predicted (CTranslate2's vmap format: '<source n-gram><TAB><targets>' per\n"
+                  "line; make one with `ftune shortlist`). Faster (OPUS-MT: a few thousand of\n"
+                  "58k rows per step); changes outputs, off by default");
   sub->add_option("--batch-size", options->batch_size, "sources per batch (default 16)")
       ->check(at_least(1));
   sub->add_option("--max-source-length",

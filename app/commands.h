@@ -20,6 +20,7 @@ Command add_predict_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_score_command(CLI::App& app);
 Command add_translate_command(CLI::App& app);
+Command add_shortlist_command(CLI::App& app);
 Command add_pretrain_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
 Command add_sweep_command(CLI::App& app);

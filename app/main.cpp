@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
       ftune::add_eval_command(app),
       ftune::add_score_command(app),
       ftune::add_translate_command(app),
+      ftune::add_shortlist_command(app),
       ftune::add_pretrain_command(app),
       ftune::add_report_command(app),
       ftune::add_sweep_command(app),

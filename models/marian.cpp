@@ -352,12 +352,13 @@ at::Tensor MarianMTModelImpl::encode(const at::Tensor& input_ids,
 
 at::Tensor MarianMTModelImpl::decode(const at::Tensor& decoder_input_ids,
                                      const at::Tensor& encoder_hidden,
-                                     const at::Tensor& encoder_attention_mask, MarianCache* cache) {
+                                     const at::Tensor& encoder_attention_mask, MarianCache* cache,
+                                     const MarianVocabSubset* subset) {
   auto hidden = model->decoder(decoder_input_ids,
                                encoder_hidden,
                                encoder_attention_mask,
-                               cache);  // (B, S, C)
-  return project_to_vocab(hidden);      // (B, S, V)
+                               cache);      // (B, S, C)
+  return project_to_vocab(hidden, subset);  // (B, S, V) or (B, S, k)
 }
 
 at::Tensor MarianMTModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
@@ -366,7 +367,16 @@ at::Tensor MarianMTModelImpl::forward(const at::Tensor& input_ids, const at::Ten
   return decode(decoder_input_ids, encoder_hidden, attention_mask, nullptr);  // (B, S, V)
 }
 
-at::Tensor MarianMTModelImpl::project_to_vocab(const at::Tensor& decoder_hidden) {
+at::Tensor MarianMTModelImpl::project_to_vocab(const at::Tensor& decoder_hidden,
+                                               const MarianVocabSubset* subset) {
+  if (subset) {
+    if (!subset->int8.isNone()) return linear_int8(decoder_hidden, subset->int8) + subset->bias;
+    if (subset->onednn && decoder_hidden.scalar_type() == at::kFloat &&
+        decoder_hidden.device().is_cpu()) {
+      return subset->onednn->linear(decoder_hidden, {}) + subset->bias;  // (B, S, k)
+    }
+    return torch::linear(decoder_hidden, subset->weight) + subset->bias;  // (B, S, k)
+  }
   if (!lm_head_int8_.isNone())
     return linear_int8(decoder_hidden, lm_head_int8_) + final_logits_bias;
   if (lm_head_onednn_ && decoder_hidden.scalar_type() == at::kFloat &&
@@ -376,18 +386,49 @@ at::Tensor MarianMTModelImpl::project_to_vocab(const at::Tensor& decoder_hidden)
   return torch::linear(decoder_hidden, output_embedding_weight()) + final_logits_bias;  // (B,S,V)
 }
 
+MarianVocabSubset MarianMTModelImpl::restrict_vocab(std::vector<int64_t> ids) const {
+  const at::Tensor full = output_embedding_weight();  // (V, C)
+  TORCH_CHECK(full.defined() && full.numel() > 0,
+              "restrict_vocab: the output embedding's float32 weight was freed by packing; call "
+              "decode_through_subsets_only() before pack_onednn / quantize_int8");
+  MarianVocabSubset subset;
+  auto index = torch::tensor(ids, torch::kLong).to(full.device());
+  subset.weight = full.index_select(0, index).contiguous();  // (k, C)
+  subset.bias = final_logits_bias.index_select(1, index);    // (1, k)
+  subset.ids = std::move(ids);
+  if (output_packing_ == OutputPacking::kInt8) {
+    subset.int8 = pack_int8_weight(subset.weight, std::nullopt);
+  } else if (output_packing_ != OutputPacking::kDense) {
+    subset.onednn =
+        pack_onednn_weight(subset.weight, output_packing_ == OutputPacking::kOnednnBf16);
+  }
+  return subset;
+}
+
+void MarianMTModelImpl::decode_through_subsets_only() {
+  output_weight_kept_ = output_embedding_weight();
+}
+
 int64_t MarianMTModelImpl::quantize_int8() {
+  output_packing_ = OutputPacking::kInt8;
   // project_to_vocab multiplies by the weight itself (tied or not), so it gets its own packed
   // copy, made first: the loop frees each Linear's float32 weight, an untied lm_head's too. An
   // untied lm_head is also a Linear, counted once.
-  lm_head_int8_ = pack_int8_weight(output_embedding_weight(), std::nullopt);
+  if (!output_weight_kept_.defined()) {
+    lm_head_int8_ = pack_int8_weight(output_embedding_weight(), std::nullopt);
+  }
   const int64_t count = quantize_linear_layers_int8(*this);
-  return lm_head ? count : count + 1;
+  return lm_head || output_weight_kept_.defined() ? count : count + 1;
 }
 
 int64_t MarianMTModelImpl::pack_onednn(int64_t min_weight_elements, bool bf16) {
   bool output_packed = false;
-  if (output_embedding_weight().numel() >= min_weight_elements) {  // first, as for int8
+  if (output_embedding_weight().numel() >= min_weight_elements &&
+      (bf16 ? onednn_linear_bf16_available() : onednn_linear_available())) {
+    output_packing_ = bf16 ? OutputPacking::kOnednnBf16 : OutputPacking::kOnednn;
+  }
+  if (output_embedding_weight().numel() >= min_weight_elements &&
+      !output_weight_kept_.defined()) {  // first, as for int8
     lm_head_onednn_ = pack_onednn_weight(output_embedding_weight(), bf16);
     output_packed = lm_head_onednn_ != nullptr;
   }

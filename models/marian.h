@@ -214,6 +214,17 @@ class MarianModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MarianModel);
 
+// The output projection restricted to some target tokens (the vocabulary shortlist,
+// lib/generate/shortlist.h): their rows of the output embedding and of final_logits_bias,
+// multiplied as the full projection is (float32, oneDNN-packed in float32 or bfloat16, or int8).
+struct MarianVocabSubset {
+  std::vector<int64_t> ids;                    // sorted, distinct; logits column j is token ids[j]
+  at::Tensor weight;                           // (k, C)
+  at::Tensor bias;                             // (1, k)
+  c10::IValue int8;                            // set when the model's projection is int8
+  std::shared_ptr<const OnednnWeight> onednn;  // set when it is oneDNN-packed
+};
+
 // Usage:
 //   auto config = MarianConfig::read(dir + "/config.json");
 //   MarianMTModel model(config);
@@ -229,14 +240,26 @@ class MarianMTModelImpl : public torch::nn::Module {
   at::Tensor encode(const at::Tensor& input_ids, const at::Tensor& attention_mask);
   // decoder_input_ids (B, S): with a cache, only the new positions (usually S = 1), positions
   // continue at cache->length; without a cache (nullptr) a causal mask over all S positions.
-  // Returns logits (B, S, V) = lm_head(decoder output) + final_logits_bias.
+  // Returns logits (B, S, V) = lm_head(decoder output) + final_logits_bias; with a `subset`,
+  // (B, S, k): the columns of subset->ids only.
   at::Tensor decode(const at::Tensor& decoder_input_ids, const at::Tensor& encoder_hidden,
-                    const at::Tensor& encoder_attention_mask, MarianCache* cache);
+                    const at::Tensor& encoder_attention_mask, MarianCache* cache,
+                    const MarianVocabSubset* subset = nullptr);
   // Teacher forcing: logits (B, S, V).
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                      const at::Tensor& decoder_input_ids);
-  // Decoder output (B, S, C) -> logits (B, S, V): the (tied) lm_head plus final_logits_bias.
-  at::Tensor project_to_vocab(const at::Tensor& decoder_hidden);
+  // Decoder output (B, S, C) -> logits (B, S, V): the (tied) lm_head plus final_logits_bias;
+  // with a `subset`, (B, S, k).
+  at::Tensor project_to_vocab(const at::Tensor& decoder_hidden,
+                              const MarianVocabSubset* subset = nullptr);
+  // The projection onto `ids` (target token ids, sorted and distinct), packed as
+  // pack_onednn / quantize_int8 packed the model. One per batch of sources: packing k rows
+  // costs about what one step's product over them does.
+  MarianVocabSubset restrict_vocab(std::vector<int64_t> ids) const;
+  // For decoding through restrict_vocab only: call before pack_onednn / quantize_int8, which then
+  // keep the output embedding's float32 weight (restrict_vocab gathers its rows) and do not pack
+  // the full projection (never used then, and 119 MB for OPUS-MT in float32).
+  void decode_through_subsets_only();
   // The lm_head weight (V, C): model.shared.weight when tied, lm_head.weight otherwise.
   at::Tensor output_embedding_weight() const;
   // Every Linear and the (tied) lm_head to int8 for CPU inference, as quantize_dynamic does to
@@ -258,7 +281,10 @@ class MarianMTModelImpl : public torch::nn::Module {
   at::Tensor final_logits_bias;  // buffer (1, V), loaded from the checkpoint, never trained
 
  private:
-  c10::IValue lm_head_int8_;                            // set by quantize_int8()
+  enum class OutputPacking { kDense, kOnednn, kOnednnBf16, kInt8 };
+  OutputPacking output_packing_ = OutputPacking::kDense;  // what restrict_vocab packs like
+  at::Tensor output_weight_kept_;  // decode_through_subsets_only(): holds it against release
+  c10::IValue lm_head_int8_;       // set by quantize_int8()
   std::shared_ptr<const OnednnWeight> lm_head_onednn_;  // set by pack_onednn()
 };
 TORCH_MODULE(MarianMTModel);

@@ -75,6 +75,21 @@ LogitsProcessing make_logits_processing(const MarianConfig& config,
   return p;
 }
 
+// The columns of the scores: the whole vocabulary (column = token id), or a vocabulary shortlist's
+// candidates (sorted ids; column j = ids[j]).
+struct ScoreColumns {
+  const std::vector<int64_t>* ids = nullptr;  // nullptr: the whole vocabulary
+
+  int64_t token(int64_t column) const { return ids ? (*ids)[static_cast<size_t>(column)] : column; }
+  // nullopt for a token outside the candidates (it cannot be predicted: nothing to ban).
+  std::optional<int64_t> column(int64_t token) const {
+    if (!ids) return token;
+    const auto found = std::lower_bound(ids->begin(), ids->end(), token);
+    if (found == ids->end() || *found != token) return std::nullopt;
+    return static_cast<int64_t>(found - ids->begin());
+  }
+};
+
 bool ends_with(const std::vector<int64_t>& tokens, const std::vector<int64_t>& words) {
   const size_t prefix = words.size() - 1;  // all of the bad sequence but its last token
   if (prefix > tokens.size()) return false;
@@ -83,42 +98,49 @@ bool ends_with(const std::vector<int64_t>& tokens, const std::vector<int64_t>& w
                     tokens.end() - static_cast<std::ptrdiff_t>(prefix));
 }
 
-// Applies the processors in place to `scores` (N, V), row i continuing `histories[i]` (all of
-// the current length, start token included).
+// Applies the processors in place to `scores` (N, V or the shortlist's k), row i continuing
+// `histories[i]` (all of the current length, start token included).
 void process_scores(at::Tensor& scores, const std::vector<std::vector<int64_t>>& histories,
-                    const LogitsProcessing& p) {
+                    const LogitsProcessing& p, const ScoreColumns& columns) {
   const auto N = static_cast<int64_t>(histories.size());
   const auto cur_len = static_cast<int64_t>(histories.front().size());
-  std::vector<int64_t> rows, columns;  // (row, token) pairs set to -inf
+  std::vector<int64_t> rows, banned;  // (row, column) pairs set to -inf
+  const auto ban = [&](int64_t row, int64_t token) {
+    if (const auto column = columns.column(token)) {
+      rows.push_back(row);
+      banned.push_back(*column);
+    }
+  };
   if (p.no_repeat_ngram_size > 0) {
     for (int64_t i = 0; i < N; ++i) {
       for (int64_t token : find_banned_ngram_tokens(histories[i], p.no_repeat_ngram_size)) {
-        rows.push_back(i);
-        columns.push_back(token);
+        ban(i, token);
       }
     }
   }
   for (int64_t i = 0; i < N; ++i) {
     for (const auto& words : p.banned_after) {
-      if (ends_with(histories[i], words)) {
-        rows.push_back(i);
-        columns.push_back(words.back());
-      }
+      if (ends_with(histories[i], words)) ban(i, words.back());
     }
   }
   if (!rows.empty()) {
     auto row_index = torch::tensor(rows, torch::kLong).to(scores.device());
-    auto column_index = torch::tensor(columns, torch::kLong).to(scores.device());
+    auto column_index = torch::tensor(banned, torch::kLong).to(scores.device());
     scores.index_put_({row_index, column_index}, kNegativeInfinity);
   }
-  if (!p.banned_always.empty()) {
-    scores.index_fill_(
-        1, torch::tensor(p.banned_always, torch::kLong).to(scores.device()), kNegativeInfinity);
+  std::vector<int64_t> banned_always;
+  for (int64_t token : p.banned_always) {
+    if (const auto column = columns.column(token)) banned_always.push_back(*column);
   }
-  if (cur_len < p.min_length) scores.select(1, p.eos_id).fill_(kNegativeInfinity);
+  if (!banned_always.empty()) {
+    scores.index_fill_(
+        1, torch::tensor(banned_always, torch::kLong).to(scores.device()), kNegativeInfinity);
+  }
+  // generate() puts eos and the forced eos among a shortlist's candidates.
+  if (cur_len < p.min_length) scores.select(1, *columns.column(p.eos_id)).fill_(kNegativeInfinity);
   if (p.forced_eos_id && cur_len == p.max_length - 1) {
     scores.fill_(kNegativeInfinity);
-    scores.select(1, *p.forced_eos_id).fill_(0.0);
+    scores.select(1, *columns.column(*p.forced_eos_id)).fill_(0.0);
   }
 }
 
@@ -126,14 +148,22 @@ at::Tensor make_index(const std::vector<int64_t>& rows, const at::Device& device
   return torch::tensor(rows, torch::kLong).to(device);
 }
 
-// Next-token logits (N, V) in float32 for the last tokens (N) of every row.
+// What one search decodes against: the whole vocabulary, or a shortlist's candidates.
+struct Vocabulary {
+  const MarianVocabSubset* subset = nullptr;  // nullptr: the whole vocabulary
+  ScoreColumns columns;
+};
+
+// Next-token logits (N, V) in float32 for the last tokens (N) of every row; (N, k) over a
+// shortlist's candidates.
 at::Tensor decode_step(MarianMTModel& model, const std::vector<int64_t>& last_tokens,
                        const at::Tensor& encoder_hidden, const at::Tensor& encoder_mask,
-                       MarianCache& cache) {
+                       MarianCache& cache, const Vocabulary& vocabulary) {
   const auto N = static_cast<int64_t>(last_tokens.size());
   auto input = make_index(last_tokens, encoder_hidden.device()).view({N, 1});  // (N, 1)
-  auto logits = model->decode(input, encoder_hidden, encoder_mask, &cache);    // (N, 1, V)
-  return logits.select(1, -1).to(torch::kFloat);                               // (N, V)
+  auto logits =
+      model->decode(input, encoder_hidden, encoder_mask, &cache, vocabulary.subset);  // (N, 1, V)
+  return logits.select(1, -1).to(torch::kFloat);                                      // (N, V)
 }
 
 // Rows shorter than the longest are padded with `pad_id`.
@@ -146,7 +176,7 @@ std::vector<std::vector<int64_t>> pad_rows(std::vector<std::vector<int64_t>> row
 
 GenerationResult search_greedy(MarianMTModel& model, const MarianConfig& config,
                                at::Tensor encoder_hidden, at::Tensor encoder_mask,
-                               const LogitsProcessing& processing) {
+                               const LogitsProcessing& processing, const Vocabulary& vocabulary) {
   const int64_t B = encoder_hidden.size(0);
   std::vector<std::vector<int64_t>> finished(static_cast<size_t>(B));
   // Rows still generating, their examples and histories (start token included).
@@ -159,17 +189,18 @@ GenerationResult search_greedy(MarianMTModel& model, const MarianConfig& config,
   while (!histories.empty() && cur_len < processing.max_length) {
     std::vector<int64_t> last_tokens;
     for (const auto& history : histories) last_tokens.push_back(history.back());
-    auto scores = decode_step(model, last_tokens, encoder_hidden, encoder_mask, cache);  // (N, V)
-    process_scores(scores, histories, processing);
-    auto next_tokens = scores.argmax(-1).cpu();  // (N)
-    auto next_token = next_tokens.accessor<int64_t, 1>();
+    auto scores =
+        decode_step(model, last_tokens, encoder_hidden, encoder_mask, cache, vocabulary);  // (N, V)
+    process_scores(scores, histories, processing, vocabulary.columns);
+    auto next_columns = scores.argmax(-1).cpu();  // (N)
+    auto next_column = next_columns.accessor<int64_t, 1>();
     ++cur_len;
 
     // An example leaves the batch once it emits eos (HF keeps it there, appending pad, which
     // changes no other row).
     std::vector<int64_t> keep;
     for (size_t i = 0; i < histories.size(); ++i) {
-      histories[i].push_back(next_token[static_cast<int64_t>(i)]);
+      histories[i].push_back(vocabulary.columns.token(next_column[static_cast<int64_t>(i)]));
       if (histories[i].back() == config.eos_token_id) {
         finished[static_cast<size_t>(row_example[i])] = std::move(histories[i]);
       } else {
@@ -306,8 +337,8 @@ std::pair<at::Tensor, at::Tensor> top_k_per_row(const at::Tensor& scores, int64_
 // HF's way.
 std::pair<at::Tensor, at::Tensor> select_beam_candidates(
     at::Tensor& logits, const std::vector<std::vector<int64_t>>& histories,
-    const std::vector<float>& beam_scores, const LogitsProcessing& processing, int64_t A,
-    int64_t K) {
+    const std::vector<float>& beam_scores, const LogitsProcessing& processing,
+    const ScoreColumns& columns, int64_t A, int64_t K) {
   const int64_t V = logits.size(1);
   const auto cur_len = static_cast<int64_t>(histories.front().size());
   const bool forces_eos = processing.forced_eos_id && cur_len == processing.max_length - 1;
@@ -315,13 +346,13 @@ std::pair<at::Tensor, at::Tensor> select_beam_candidates(
       torch::tensor(beam_scores, torch::kFloat).to(logits.device()).unsqueeze(1);  // (A*K, 1)
   if (forces_eos || 2 * K > V) {
     auto scores = torch::log_softmax(logits, -1);  // (A*K, V)
-    process_scores(scores, histories, processing);
+    process_scores(scores, histories, processing, columns);
     scores = scores + beam_offsets;
     auto top = scores.view({A, K * V}).topk(2 * K, /*dim=*/1, /*largest=*/true, /*sorted=*/true);
     return {std::get<0>(top), std::get<1>(top)};
   }
   const auto normalizer = torch::logsumexp(logits, -1, /*keepdim=*/true);  // (A*K, 1)
-  process_scores(logits, histories, processing);
+  process_scores(logits, histories, processing, columns);
   auto [row_values, row_tokens] = top_k_per_row(logits, 2 * K);      // (A*K, 2K)
   const auto row_scores = (row_values - normalizer) + beam_offsets;  // (A*K, 2K)
   const auto row_ids =  // beam * V + token, beam within the example
@@ -338,8 +369,8 @@ std::pair<at::Tensor, at::Tensor> select_beam_candidates(
 GenerationResult search_beams(MarianMTModel& model, const MarianConfig& config,
                               const at::Tensor& encoder_hidden_by_example,
                               const at::Tensor& encoder_mask_by_example,
-                              const GenerationOptions& options,
-                              const LogitsProcessing& processing) {
+                              const GenerationOptions& options, const LogitsProcessing& processing,
+                              const Vocabulary& vocabulary) {
   const int64_t B = encoder_hidden_by_example.size(0);
   const int64_t K = options.num_beams;
   auto encoder_hidden = encoder_hidden_by_example.repeat_interleave(K, 0);  // (B*K, T, C)
@@ -363,13 +394,16 @@ GenerationResult search_beams(MarianMTModel& model, const MarianConfig& config,
     const auto A = static_cast<int64_t>(active.size());
     std::vector<int64_t> last_tokens;
     for (const auto& history : histories) last_tokens.push_back(history.back());
-    auto logits = decode_step(model, last_tokens, encoder_hidden, encoder_mask, cache);  // (A*K, V)
+    auto logits = decode_step(
+        model, last_tokens, encoder_hidden, encoder_mask, cache, vocabulary);  // (A*K, V)
     // MarianMTModel.adjust_logits_during_generation: pad can never be predicted, even before
     // log_softmax (so it takes no probability mass).
-    logits.select(1, config.pad_token_id).fill_(kNegativeInfinity);
-    auto [top_candidate_scores, top_candidate_ids] =
-        select_beam_candidates(logits, histories, beam_scores, processing, A, K);
-    const int64_t V = logits.size(1);
+    if (const auto pad = vocabulary.columns.column(config.pad_token_id)) {
+      logits.select(1, *pad).fill_(kNegativeInfinity);
+    }
+    auto [top_candidate_scores, top_candidate_ids] = select_beam_candidates(
+        logits, histories, beam_scores, processing, vocabulary.columns, A, K);
+    const int64_t V = logits.size(1);              // the vocabulary's or the shortlist's
     auto top_scores = top_candidate_scores.cpu();  // (A, 2K)
     auto top_ids = top_candidate_ids.cpu();        // (A, 2K)
     auto top_score = top_scores.accessor<float, 2>();
@@ -386,7 +420,7 @@ GenerationResult search_beams(MarianMTModel& model, const MarianConfig& config,
       std::vector<float> candidate_scores;
       for (int64_t rank = 0; rank < 2 * K && static_cast<int64_t>(rows.size()) < K; ++rank) {
         const int64_t row = a * K + top_id[a][rank] / V;
-        const int64_t token = top_id[a][rank] % V;
+        const int64_t token = vocabulary.columns.token(top_id[a][rank] % V);
         if (token == config.eos_token_id) {
           if (rank >= K) continue;
           example_hypotheses.add(histories[static_cast<size_t>(row)], top_score[a][rank]);
@@ -504,7 +538,8 @@ std::vector<int64_t> find_banned_ngram_tokens(const std::vector<int64_t>& tokens
 
 GenerationResult generate(MarianMTModel& model, const MarianConfig& config,
                           const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                          const GenerationOptions& options) {
+                          const GenerationOptions& options,
+                          const std::vector<int64_t>& candidates) {
   check_options(options);
   TORCH_CHECK(input_ids.dim() == 2 && input_ids.sizes() == attention_mask.sizes(),
               "generate: input_ids and attention_mask must both be (B, T), got ",
@@ -516,11 +551,26 @@ GenerationResult generate(MarianMTModel& model, const MarianConfig& config,
   check_token_id(config.pad_token_id, V, "pad_token_id");
   check_token_id(config.decoder_start_token_id, V, "decoder_start_token_id");
   const LogitsProcessing processing = make_logits_processing(config, options, V);
+  std::optional<MarianVocabSubset> subset;
+  Vocabulary vocabulary;
+  if (!candidates.empty()) {
+    std::vector<int64_t> ids = candidates;
+    for (int64_t id : ids) check_token_id(id, V, "vocabulary shortlist candidate");
+    // Without eos among them no output could end before max_length.
+    ids.push_back(config.eos_token_id);
+    if (processing.forced_eos_id) ids.push_back(*processing.forced_eos_id);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    subset = model->restrict_vocab(std::move(ids));
+    vocabulary.subset = &*subset;
+    vocabulary.columns.ids = &subset->ids;
+  }
   auto encoder_hidden = model->encode(input_ids, attention_mask);  // (B, T, C)
   if (options.num_beams == 1) {
-    return search_greedy(model, config, encoder_hidden, attention_mask, processing);
+    return search_greedy(model, config, encoder_hidden, attention_mask, processing, vocabulary);
   }
-  return search_beams(model, config, encoder_hidden, attention_mask, options, processing);
+  return search_beams(
+      model, config, encoder_hidden, attention_mask, options, processing, vocabulary);
 }
 
 }  // namespace ftune

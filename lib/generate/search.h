@@ -42,9 +42,14 @@ struct GenerationResult {
 // config.forced_eos_token_id at max_length - 1; beam search also never predicts pad (Marian's
 // adjust_logits_during_generation). Finished examples leave the batch, so their decoding stops.
 // Call under torch::InferenceMode (or NoGradGuard) with the model in eval mode.
+// `candidates` non-empty: a vocabulary shortlist (lib/generate/shortlist.h). Only these target
+// ids (and eos, added here) can be predicted: each step projects onto their rows alone, and beam
+// search normalizes its log-probs over them. The same outputs as HF generate() with every other
+// token's logit set to -inf before the processors and the log-softmax.
 GenerationResult generate(MarianMTModel& model, const MarianConfig& config,
                           const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                          const GenerationOptions& options);
+                          const GenerationOptions& options,
+                          const std::vector<int64_t>& candidates = {});
 
 // The tokens HF's NoRepeatNGramLogitsProcessor bans after `tokens`: every token that followed an
 // earlier occurrence of the last ngram_size - 1 tokens (so that no n-gram appears twice).

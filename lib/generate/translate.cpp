@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 
 #include "lib/data/seq2seq_data.h"
 #include "lib/data/table.h"
+#include "lib/generate/shortlist.h"
 #include "lib/io/marian_folder.h"
 #include "lib/tensors/collate.h"
 #include "lib/tensors/device.h"
@@ -94,6 +96,11 @@ size_t run_translate(const TranslateOptions& options) {
       {{"--input", options.input}, {"--weights", options.weights.value_or("")}});
   const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
+  std::optional<VocabShortlist> shortlist;
+  if (options.vocab_shortlist) {
+    shortlist = VocabShortlist::load(*options.vocab_shortlist, *bundle.tokenizer);
+    bundle.model->decode_through_subsets_only();  // before packing: keeps the rows it gathers
+  }
   quantize_if_asked(*bundle.model, runtime, [&] { return bundle.model->quantize_int8(); });
   pack_onednn_if_chosen(runtime, *bundle.model, [&](int64_t min, bool bf16) {
     return bundle.model->pack_onednn(min, bf16);
@@ -134,6 +141,7 @@ size_t run_translate(const TranslateOptions& options) {
       AtomicFileWriter::temporary_for(options.output).string());
   AtomicFileWriter writer(options.output);
   ProgressBar progress("translate", static_cast<int64_t>(sources.size()));
+  size_t candidate_total = 0, batches = 0;  // the shortlist's candidates per batch, for stderr
   for (size_t start = 0; start < sources.size(); start += options.batch_size) {
     if (const int signal_number = InterruptGuard::pending_signal()) {
       progress.finish();
@@ -149,11 +157,19 @@ size_t run_translate(const TranslateOptions& options) {
     std::vector<size_t> indices(end - start);
     std::iota(indices.begin(), indices.end(), start);
     auto [input_ids, attention_mask] = collate_sources(sources, indices, tokenizer.pad_id());
+    std::vector<int64_t> candidates;
+    if (shortlist) {
+      candidates = shortlist->candidates({sources.begin() + static_cast<std::ptrdiff_t>(start),
+                                          sources.begin() + static_cast<std::ptrdiff_t>(end)});
+      candidate_total += candidates.size();
+      ++batches;
+    }
     GenerationResult result = generate(model,
                                        config,
                                        to_device(input_ids, runtime.device),
                                        to_device(attention_mask, runtime.device),
-                                       generation);
+                                       generation,
+                                       candidates);
     for (size_t k = 0; k < result.sequences.size(); ++k) {
       const std::string translation = tokenizer.decode(result.sequences[k]);
       if (!jsonl_output) {
@@ -172,6 +188,20 @@ size_t run_translate(const TranslateOptions& options) {
   }
   progress.finish();
   writer.commit();
+  if (shortlist && batches > 0) {
+    std::fputs(fmt::format("vocabulary shortlist '{}': {} rules, {} candidates per batch on "
+                           "average of {} tokens{}\n",
+                           options.vocab_shortlist->string(),
+                           shortlist->rules(),
+                           candidate_total / batches,
+                           config.decoder_vocab_size,
+                           shortlist->skipped_tokens() == 0
+                               ? std::string()
+                               : fmt::format(" ({} pieces not in vocab.json skipped)",
+                                             shortlist->skipped_tokens()))
+                   .c_str(),
+               stderr);
+  }
   return sources.size();
 }
 

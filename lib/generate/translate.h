@@ -43,6 +43,9 @@ struct TranslateOptions {
   // min_length, length_penalty, no_repeat_ngram_size and early_stopping; num_beams and
   // max_length in here are replaced by the two fields above.
   GenerationOptions generation;
+  // A vocabulary shortlist (lib/generate/shortlist.h): each batch's outputs use only the
+  // target tokens it lists for the batch's sources. Unset: the whole vocabulary.
+  std::optional<std::filesystem::path> vocab_shortlist;
   size_t batch_size = 16;          // sources per generate() call
   size_t max_source_length = 512;  // sources are cut to this many tokens incl. </s> (at most
                                    // max_position_embeddings)

@@ -155,6 +155,54 @@ TEST_F(Translate, RejectsAnUnknownOutputFormat) {
   EXPECT_NE(result.err.find(".jsonl"), std::string::npos) << result.err;
 }
 
+// --vocab-shortlist: HF generate() with every logit outside the batch's candidates set to -inf
+// (tests/fixtures/marian-mt/shortlist); the eight sources are one batch, as recorded there.
+TEST_F(Translate, VocabShortlistMatchesHuggingFaceWithOtherTokensMasked) {
+  const auto cases = read_json_file(kModel + "/shortlist/expected.json").at("cases");
+  for (const std::string run : {"greedy", "beam"}) {
+    const auto& want = cases.at(run);
+    const fs::path output = dir_ / (run + ".jsonl");
+    translate(output,
+              {"--beam",
+               std::to_string(want.at("num_beams").get<int64_t>()),
+               "--batch-size",
+               "8",
+               "--vocab-shortlist",
+               kModel + "/shortlist/vmap.txt"});
+    const auto lines = read_json_lines(output);
+    ASSERT_EQ(lines.size(), 8U) << run;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      auto ids = want.at("sequences")[i].get<std::vector<int64_t>>();
+      while (ids.size() > 1 && ids.back() == kPad) ids.pop_back();
+      EXPECT_EQ(lines[i].at("ids").get<std::vector<int64_t>>(), ids) << run << " row " << i;
+      if (want.contains("sequences_scores")) {
+        EXPECT_NEAR(
+            lines[i].at("score").get<double>(), want.at("sequences_scores")[i].get<double>(), 1e-4)
+            << run << " row " << i;
+      }
+    }
+  }
+}
+
+TEST_F(Translate, ABadShortlistNamesItsFileAndLine) {
+  const fs::path vmap = dir_ / "vmap.txt";
+  write_text_file(vmap, "\t▁der\n▁man ▁Mann\n");
+  const fs::path output = dir_ / "out.txt";
+  std::vector<std::string> args = {"translate",
+                                   "--model",
+                                   kModel,
+                                   "--input",
+                                   sources_.string(),
+                                   "--output",
+                                   output.string(),
+                                   "--vocab-shortlist",
+                                   vmap.string()};
+  auto result = run_ftune(args);
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find(vmap.string() + "' line 2"), std::string::npos) << result.err;
+  EXPECT_FALSE(fs::exists(output));
+}
+
 TEST_F(Translate, HelpShowsAnExample) {
   auto result = run_ftune({"translate", "--help"});
   EXPECT_EQ(result.exit_code, 0);

@@ -3,6 +3,7 @@
 #include "lib/generate/search.h"
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "lib/io/weights.h"
 #include "models/marian.h"
 #include "tests/common/tensor_testing.h"
+#include "util/error.h"
 
 namespace ftune {
 namespace {
@@ -63,13 +65,15 @@ GenerationOptions options_of(const nlohmann::json& expected) {
 }
 
 GenerationResult run_generate(const GenerationOptions& options,
-                              const torch::Tensor& rows = torch::Tensor()) {
+                              const torch::Tensor& rows = torch::Tensor(),
+                              const std::vector<int64_t>& candidates = {},
+                              MarianMTModel model = nullptr) {
   const Fixture& f = fixture();
   torch::InferenceMode inference;
   auto input_ids = rows.defined() ? f.input_ids.index_select(0, rows) : f.input_ids;
   auto attention_mask = rows.defined() ? f.attention_mask.index_select(0, rows) : f.attention_mask;
-  auto model = f.model;
-  return generate(model, f.config, input_ids, attention_mask, options);
+  if (!model) model = f.model;
+  return generate(model, f.config, input_ids, attention_mask, options, candidates);
 }
 
 // Names the first example and position where the sequences differ.
@@ -177,6 +181,75 @@ TEST(GenerateNoRepeatNGram, BansNothingWithoutARepeatedPrefix) {
 
 TEST(GenerateNoRepeatNGram, UnigramsBanEverySeenToken) {
   EXPECT_EQ(find_banned_ngram_tokens({4, 9, 4}, 1), (std::vector<int64_t>{4, 9, 4}));
+}
+
+// A vocabulary shortlist: HF generate() with every logit outside the candidates set to -inf
+// (tests/fixtures/marian-mt/shortlist, make_marian_shortlist.py), candidates as recorded there.
+class GenerateShortlisted : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GenerateShortlisted, MatchesHuggingFaceWithOtherTokensMasked) {
+  static const auto shortlisted =
+      read_json_file("tests/fixtures/marian-mt/shortlist/expected.json").at("cases");
+  const auto& expected = shortlisted.at(GetParam());
+  const auto rows = expected.at("rows").get<std::vector<int64_t>>();
+  const auto want = expected.at("sequences").get<std::vector<std::vector<int64_t>>>();
+  // eos is among the recorded candidates; generate() adds it anyway: leave it out here.
+  auto candidates = expected.at("candidates").get<std::vector<int64_t>>();
+  candidates.erase(std::remove(candidates.begin(), candidates.end(), fixture().config.eos_token_id),
+                   candidates.end());
+  GenerationResult result =
+      run_generate(options_of(expected), torch::tensor(rows, torch::kLong), candidates);
+  expect_sequences(result.sequences, want);
+  if (expected.contains("sequences_scores")) {
+    expect_scores(result.scores, expected.at("sequences_scores").get<std::vector<double>>());
+  }
+  // The shortlist changed something, so a search that ignored it would fail above.
+  if (rows.size() == 8) {
+    EXPECT_NE(
+        want,
+        fixture().expected.at(GetParam()).at("sequences").get<std::vector<std::vector<int64_t>>>());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(GenerateFixture, GenerateShortlisted,
+                         ::testing::Values("greedy", "beam", "beam5_lp0.6_norepeat3",
+                                           "greedy_source0"),
+                         [](const auto& info) {
+                           std::string name;
+                           for (char c : info.param) {
+                             if (std::isalnum(static_cast<unsigned char>(c))) name += c;
+                           }
+                           return name;
+                         });
+
+// The subset packed as the model's projection is (oneDNN, every layer as `auto` packs the Debian
+// build): the same tokens, beam scores within float32 reordering.
+TEST(Generate, ShortlistThroughPackedLayersMatchesHuggingFace) {
+  if (!onednn_linear_available()) GTEST_SKIP() << "no oneDNN linear in this build";
+  const Fixture& f = fixture();
+  MarianMTModel packed(f.config);
+  load_state_dict(
+      *packed,
+      drop_marian_redundant_keys(read_weights(kFolder + "/pytorch_model.bin"), f.config),
+      LoadPolicy{},
+      "pytorch_model.bin");
+  packed->eval();
+  packed->decode_through_subsets_only();
+  ASSERT_GT(packed->pack_onednn(0), 0);
+  const auto expected =
+      read_json_file("tests/fixtures/marian-mt/shortlist/expected.json").at("cases").at("beam");
+  GenerationResult result = run_generate(options_of(expected),
+                                         torch::arange(8, torch::kLong),
+                                         expected.at("candidates").get<std::vector<int64_t>>(),
+                                         packed);
+  expect_sequences(result.sequences,
+                   expected.at("sequences").get<std::vector<std::vector<int64_t>>>());
+  expect_scores(result.scores, expected.at("sequences_scores").get<std::vector<double>>());
+}
+
+TEST(Generate, RejectsAShortlistCandidateOutsideTheVocabulary) {
+  const auto& expected = fixture().expected.at("greedy");
+  EXPECT_THROW(run_generate(options_of(expected), torch::Tensor(), {5, 99999}), ConfigError);
 }
 
 }  // namespace
