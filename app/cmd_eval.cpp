@@ -11,6 +11,7 @@
 #include "app/commands.h"
 #include "app/options.h"
 #include "lib/eval/evaluate.h"
+#include "util/error.h"
 
 namespace ftune {
 namespace {
@@ -81,6 +82,10 @@ Command add_eval_command(CLI::App& app) {
                   options->generation.max_length,
                   "translate: max output length counting the start token (default 128)")
       ->check(at_least(2));
+  sub->add_option("--vocab-shortlist",
+                  options->vocab_shortlist,
+                  "translate: decode with this vocabulary shortlist (as `ftune translate "
+                  "--vocab-shortlist`), to see what it costs in BLEU");
   sub->add_option("--model", options->model_dir, "fine-tuned model folder")
       ->transform(model_folder())
       ->required();
@@ -109,6 +114,11 @@ Command add_eval_command(CLI::App& app) {
             if (*task == "translate") {
               std::fputs(run_translate_eval(*options).c_str(), stdout);
               return;
+            }
+            if (options->vocab_shortlist) {
+              throw Error(
+                  "eval: --vocab-shortlist: expected --task translate (a shortlist restricts a "
+                  "translation's output vocabulary); hint: drop it, or add --task translate");
             }
             if (*task == "ner" || is_token_classifier_folder(options->model_dir)) {
               const NerEvalResult result = run_ner_eval(*options);

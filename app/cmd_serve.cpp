@@ -48,6 +48,10 @@ Command add_serve_command(CLI::App& app) {
                   options->model.max_source_length,
                   "translation: source tokens incl. </s>, longer sources are cut (default 512)")
       ->check(between(2, 1 << 20));
+  sub->add_option("--vocab-shortlist",
+                  options->model.vocab_shortlist,
+                  "translation: decode with this vocabulary shortlist (see `ftune translate "
+                  "--help`); faster, changes outputs");
   sub->add_option("--max-batch-tokens",
                   options->batch.max_batch_tokens,
                   "a batch runs at most this many padded tokens: texts x longest text (x beam) "

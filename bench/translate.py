@@ -20,7 +20,11 @@ sgemm, as before issue #18), ftune int8 (`--quantize int8`), ftune bf16 (tool `f
 in the default list: `--precision bf16`, bfloat16 products on libdnnl where the CPU has them, else
 autocast), optionally a second ftune binary
 (`--ftune-before`, tool `before:auto`: e.g. the previous commit's build, for an A/B in the same
-rounds), HF generate fp32, CTranslate2 float32 and int8 (compute_type). Rows: model x greedy /
+rounds), HF generate fp32, CTranslate2 float32 and int8 (compute_type). Any ftune or CTranslate2
+tool with `+vmap` (`ftune:auto+vmap`, `ftune:bf16+vmap`, `ct2:float32+vmap`, ...) decodes with a
+vocabulary shortlist: `ftune shortlist` (the --ftune binary, default settings) on Multi30k train
+(29,000 pairs), made once per model in the work folder, given to `ftune translate
+--vocab-shortlist` and to CTranslate2's converter (`vmap=`, then `use_vmap=True`). Rows: model x greedy /
 beam 4 x batch 1 / batch 16. Each cell is the median of --runs runs, the tools interleaved in
 every round (a different order each round).
 
@@ -83,13 +87,16 @@ def worker(a):
     else:
         import ctranslate2
         converted = a.ct2_dir  # the driver's work folder, never beside the model
+        if a.vmap:
+            converted += "-vmap"
         if not os.path.exists(os.path.join(converted, "model.bin")):
-            ctranslate2.converters.TransformersConverter(a.model).convert(converted, force=True)
+            ctranslate2.converters.TransformersConverter(a.model).convert(converted, vmap=a.vmap,
+                                                                          force=True)
         translator = ctranslate2.Translator(converted, device="cpu", compute_type=a.compute_type,
                                             inter_threads=1, intra_threads=a.threads)
         # CTranslate2 counts decoding steps without the start token: HF's max_length - 1.
         options = dict(beam_size=a.beam, max_decoding_length=a.max_length - 1,
-                       return_end_token=True)
+                       return_end_token=True, use_vmap=bool(a.vmap))
         if forced:
             options["min_decoding_length"] = a.min_length - 1
         for i, batch in enumerate(batches):
@@ -107,7 +114,7 @@ def worker(a):
 # ------------------------------------------------------------------ the driver
 
 def run_ftune(a, binary, model, sources_file, beam, batch, mode, max_length, min_length,
-              workdir):
+              workdir, vmap=None):
     import run as bench_run  # bench/run.py: the pseudo-terminal progress reader
     output = os.path.join(workdir, "ftune-out.jsonl")
     command = [binary, "--threads", str(a.threads), "translate", "--model", model, "--input",
@@ -119,6 +126,8 @@ def run_ftune(a, binary, model, sources_file, beam, batch, mode, max_length, min
                 "bf16": ["--precision", "bf16"]}.get(mode, ["--cpu-gemm", mode])
     if min_length:
         command += ["--min-length", str(min_length)]
+    if vmap:
+        command += ["--vocab-shortlist", vmap]
     r = bench_run.run_process(command, dict(os.environ), os.path.join(workdir, "ftune.log"),
                               pty_stderr=True)
     if r["rc"] != 0:
@@ -136,13 +145,15 @@ def run_ftune(a, binary, model, sources_file, beam, batch, mode, max_length, min
             "sentences": done_last - done_first, "peak_rss_mib": r["peak_rss_mib"]}
 
 
-def run_worker(a, tool, model, sources_file, beam, batch, max_length, min_length):
-    kind, _, compute_type = tool.partition(":")
+def run_worker(a, tool, model, sources_file, beam, batch, max_length, min_length, vmap=None):
+    kind, _, compute_type = tool.split("+")[0].partition(":")
     command = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--model", model,
                "--input", sources_file, "--beam", str(beam), "--batch-size", str(batch),
                "--max-length", str(max_length), "--min-length", str(min_length), "--threads",
                str(a.threads), "--compute-type", compute_type or "float32", "--ct2-dir",
                os.path.join(a.workdir, os.path.basename(model.rstrip("/")) + "-ct2")]
+    if vmap:
+        command += ["--vmap", vmap]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
@@ -156,6 +167,30 @@ NAMES = {"ftune:auto": "ftune fp32", "ftune:blas": "ftune fp32 --cpu-gemm blas",
          "before:auto": "ftune fp32, --ftune-before",
          "hf": "HF generate fp32",
          "ct2:float32": "CTranslate2 fp32", "ct2:int8": "CTranslate2 int8"}
+NAMES.update({f"{tool}+vmap": f"{name}, shortlist" for tool, name in list(NAMES.items())
+              if tool != "hf"})
+
+
+def multi30k_train_pairs(workdir):
+    """Multi30k train (en, de) as a .jsonl of pairs, for `ftune shortlist`."""
+    path = os.path.join(workdir, "multi30k-train.jsonl")
+    if not os.path.exists(path):
+        def read(name):
+            with gzip.open(os.path.join(SHARED, "multi30k", name), "rt", encoding="utf-8") as f:
+                return [line.rstrip("\n") for line in f]
+        with open(path, "w", encoding="utf-8") as f:
+            for s, t in zip(read("train.en.gz"), read("train.de.gz")):
+                f.write(json.dumps({"source": s, "target": t}, ensure_ascii=False) + "\n")
+    return path
+
+
+def make_vmap(a, name, model):
+    """`ftune shortlist` (default settings) for `model` from Multi30k train, made once."""
+    path = os.path.join(a.workdir, f"{name}-vmap.txt")
+    if not os.path.exists(path):
+        subprocess.run([a.ftune, "shortlist", "--model", model, "--data",
+                        multi30k_train_pairs(a.workdir), "--output", path], check=True)
+    return path
 
 
 def main():
@@ -169,6 +204,7 @@ def main():
     parser.add_argument("--min-length", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--compute-type", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--ct2-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--vmap", help=argparse.SUPPRESS)
     parser.add_argument("--ftune", default=os.path.join(REPO, "build-torch2", "ftune"))
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--runs", type=int, default=3)
@@ -206,6 +242,7 @@ def main():
         forced = name == "opus"
         max_length = a.opus_length if forced else 64  # the fixture's max_position_embeddings
         min_length = a.opus_length if forced else 0
+        vmap = make_vmap(a, name, models[name]) if any("+vmap" in t for t in a.tools) else None
         for beam in a.beams:
             for batch in a.batches:
                 if name == "fixture":
@@ -218,13 +255,15 @@ def main():
                 for r in range(a.runs):
                     order = a.tools[r % len(a.tools):] + a.tools[:r % len(a.tools)]
                     for tool in order:
+                        tool_vmap = vmap if tool.endswith("+vmap") else None
                         if tool.startswith(("ftune", "before")):
                             binary = a.ftune_before if tool.startswith("before") else a.ftune
                             out = run_ftune(a, binary, models[name], sources_file, beam, batch,
-                                            tool.split(":")[1], max_length, min_length, a.workdir)
+                                            tool.split("+")[0].split(":")[1], max_length,
+                                            min_length, a.workdir, tool_vmap)
                         else:
                             out = run_worker(a, tool, models[name], sources_file, beam, batch,
-                                             max_length, min_length)
+                                             max_length, min_length, tool_vmap)
                         out["tokens_per_s"] = out["target_tokens"] / out["window_s"]
                         line = json.dumps({"model": name, "beam": beam, "batch": batch,
                                            "tool": tool, "run": r, **out,

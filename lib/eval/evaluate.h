@@ -41,6 +41,7 @@ struct EvalOptions {
   PairColumns pair_columns;
   size_t max_target_length = 128;
   GenerationOptions generation;
+  std::optional<std::filesystem::path> vocab_shortlist;  // lib/generate/shortlist.h
 };
 
 // Classification: loads the model, reads the labelled data, runs it, and writes --report-json

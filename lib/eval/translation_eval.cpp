@@ -38,7 +38,14 @@ TranslationEval evaluate_translation(MarianBundle& bundle, const TranslationExam
     loss_sum += compute_seq2seq_loss(logits, batch.labels, options.label_smoothing).item<double>() *
                 static_cast<double>(indices.size());
     if (generation) {
-      auto generated = generate(model, config, batch.input_ids, batch.attention_mask, *generation);
+      std::vector<int64_t> candidates;
+      if (options.shortlist) {
+        std::vector<std::vector<int64_t>> sources;
+        for (size_t i : indices) sources.push_back(examples.source_ids[i]);
+        candidates = options.shortlist->candidates(sources);
+      }
+      auto generated =
+          generate(model, config, batch.input_ids, batch.attention_mask, *generation, candidates);
       for (const auto& ids : generated.sequences) {
         result.hypotheses.push_back(bundle.tokenizer->decode(ids));
       }

@@ -9,6 +9,7 @@
 #include "lib/data/seq2seq_data.h"
 #include "lib/eval/eval_metrics.h"
 #include "lib/generate/search.h"
+#include "lib/generate/shortlist.h"
 #include "lib/io/marian_folder.h"
 #include "lib/metrics/bleu.h"
 
@@ -18,6 +19,9 @@ struct TranslationEvalOptions {
   size_t batch_size = 16;
   double label_smoothing = 0.0;
   std::optional<GenerationOptions> generation;  // decode and score BLEU/chrF; nullopt: loss only
+  // Decode each batch against the shortlist's candidates for its sources (the model prepared
+  // with decode_through_subsets_only() before packing). nullptr: the whole vocabulary.
+  const VocabShortlist* shortlist = nullptr;
   bool show_progress = true;
 };
 

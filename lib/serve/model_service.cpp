@@ -15,6 +15,7 @@
 #include "lib/eval/evaluate.h"
 #include "lib/eval/predict.h"
 #include "lib/eval/token_classification_eval.h"
+#include "lib/generate/shortlist.h"
 #include "lib/generate/translate.h"
 #include "lib/io/bert_folder.h"
 #include "lib/io/bert_token_folder.h"
@@ -24,6 +25,7 @@
 #include "models/marian.h"
 #include "tokenizer/marian_tokenizer.h"
 #include "tokenizer/wordpiece.h"
+#include "util/error.h"
 
 namespace ftune {
 namespace {
@@ -254,6 +256,10 @@ class TranslationService : public ModelService {
     max_source_length_ = std::min(options.max_source_length,
                                   static_cast<size_t>(bundle_.config.max_position_embeddings));
     bundle_.model->to(runtime_.device);
+    if (options.vocab_shortlist) {
+      shortlist_ = VocabShortlist::load(*options.vocab_shortlist, *bundle_.tokenizer);
+      bundle_.model->decode_through_subsets_only();  // before packing: keeps the rows it gathers
+    }
     quantize_if_asked(*bundle_.model, runtime_, [this] { return bundle_.model->quantize_int8(); });
     pack_onednn_if_chosen(runtime_, *bundle_.model, [this](int64_t min, bool bf16) {
       return bundle_.model->pack_onednn(min, bf16);
@@ -269,6 +275,7 @@ class TranslationService : public ModelService {
     info["beam"] = bundle_.config.num_beams;
     info["max_length"] = max_source_length_;
     info["route"] = "/v1/translate";
+    info["vocab_shortlist"] = shortlist_.has_value();
     return info;
   }
 
@@ -298,6 +305,8 @@ class TranslationService : public ModelService {
     const GenerationOptions generation = resolve_generation_options(options, bundle_.config);
     auto [input_ids, attention_mask] =
         collate_sources(sources, indices, bundle_.tokenizer->pad_id());
+    const std::vector<int64_t> candidates =
+        shortlist_ ? shortlist_->candidates(sources) : std::vector<int64_t>();
     GenerationResult result;
     {
       InferenceScope inference(*bundle_.model, runtime_);
@@ -305,7 +314,8 @@ class TranslationService : public ModelService {
                         bundle_.config,
                         to_device(input_ids, runtime_.device),
                         to_device(attention_mask, runtime_.device),
-                        generation);
+                        generation,
+                        candidates);
     }
     std::vector<nlohmann::ordered_json> lines;
     for (size_t k = 0; k < result.sequences.size(); ++k) {
@@ -321,6 +331,7 @@ class TranslationService : public ModelService {
  private:
   Runtime runtime_;
   MarianBundle bundle_;
+  std::optional<VocabShortlist> shortlist_;
   std::filesystem::path model_dir_;
   size_t max_source_length_ = 0;
 };
@@ -330,6 +341,12 @@ class TranslationService : public ModelService {
 std::unique_ptr<ModelService> load_model_service(const ServeModelOptions& options) {
   require_model_folder(options.model_dir);
   if (is_marian_folder(options.model_dir)) return std::make_unique<TranslationService>(options);
+  if (options.vocab_shortlist) {
+    throw ConfigError(fmt::format(
+        "serve: --vocab-shortlist: expected a MarianMT (translation) model folder, got '{}', a "
+        "classifier; hint: drop --vocab-shortlist",
+        options.model_dir.string()));
+  }
   if (is_token_classifier_folder(options.model_dir)) {
     return std::make_unique<TokenClassifierService>(options);
   }

@@ -25,7 +25,9 @@ struct ServeModelOptions {
   std::optional<std::filesystem::path> weights;
   size_t max_length = 128;         // classifiers: tokens per text (pair), longer texts are cut
   size_t max_source_length = 512;  // translation: source tokens incl. </s>, longer sources are cut
-  RuntimeOptions runtime;          // --device, --precision
+  // translation: decode each batch with this vocabulary shortlist (lib/generate/shortlist.h)
+  std::optional<std::filesystem::path> vocab_shortlist;
+  RuntimeOptions runtime;  // --device, --precision
 };
 
 enum class ServeTask { kClassify, kTokenClassify, kTranslate };

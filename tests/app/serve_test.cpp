@@ -500,6 +500,61 @@ TEST_F(ServeTest, TranslationMatchesTranslateCommand) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// --vocab-shortlist: one request of the eight fixture sources is one batch, decoded as HF
+// generate() does with every logit outside that batch's candidates set to -inf
+// (tests/fixtures/marian-mt/shortlist); a classifier folder refuses the option before listening.
+TEST_F(ServeTest, TranslationWithAShortlistMatchesHuggingFaceMasked) {
+  const json inputs = json::parse(read_text_file(kMarianInputs));
+  const json want =
+      json::parse(read_text_file(kMarian + "/shortlist/expected.json"))["cases"]["greedy"];
+  // The fixture's sources were cut to 24 tokens (the sixth is longer).
+  Server server({"--model",
+                 kMarian,
+                 "--vocab-shortlist",
+                 kMarian + "/shortlist/vmap.txt",
+                 "--max-source-length",
+                 "24"},
+                dir_ / "serve.err");
+  ASSERT_TRUE(server.ready()) << server.err();
+  auto client = server.client();
+  int status = 0;
+  const json answer =
+      post(client, "/v1/translate", {{"inputs", inputs["source_texts"]}, {"beam", 1}}, &status);
+  ASSERT_EQ(status, 200) << answer.dump();
+  ASSERT_EQ(answer["outputs"].size(), 8U) << answer.dump();
+  const size_t max_length = want["max_length"].get<size_t>();  // serve decodes up to 64 instead
+  size_t cut = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    auto ids = want["sequences"][i].get<std::vector<int64_t>>();
+    while (ids.size() > 1 && ids.back() == 2073) ids.pop_back();  // HF's batch padding
+    auto got = answer["outputs"][i]["ids"].get<std::vector<int64_t>>();
+    if (ids.size() == max_length) {  // HF forced eos at max_length: the rest must agree
+      ids.pop_back();
+      got.resize(std::min(got.size(), ids.size()));
+      ++cut;
+    } else {
+      EXPECT_EQ(answer["outputs"][i]["translation"], want["decoded"][i]) << "source " << i;
+    }
+    EXPECT_EQ(got, ids) << "source " << i;
+  }
+  EXPECT_LT(cut, 8U);
+  const auto info = client.Get("/v1/info");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(json::parse(info->body)["vocab_shortlist"], true) << info->body;
+  EXPECT_EQ(server.stop(), 0);
+
+  auto refused = run_ftune({"serve",
+                            "--model",
+                            kModel,
+                            "--port",
+                            "0",
+                            "--vocab-shortlist",
+                            kMarian + "/shortlist/vmap.txt"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("--vocab-shortlist"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.err.find("listening"), std::string::npos) << refused.err;
+}
+
 // A token classifier: each sentence's words (as an array, and as one text split at spaces) get
 // the tags and scores `ftune predict` writes for them; sentence 12 is three windows long.
 TEST_F(ServeTest, TokenClassifierAnswersAsPredictDoes) {

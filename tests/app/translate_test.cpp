@@ -184,6 +184,34 @@ TEST_F(Translate, VocabShortlistMatchesHuggingFaceWithOtherTokensMasked) {
   }
 }
 
+// `ftune eval --task translate --vocab-shortlist`: the BLEU that sacreBLEU gives HF's shortlisted
+// greedy outputs of the eight pairs (one batch), not the full vocabulary's.
+TEST_F(Translate, EvalWithAShortlistScoresTheShortlistedOutputs) {
+  const auto expected = read_json_file(kModel + "/shortlist/expected.json");
+  const std::string bleu = expected.at("bleu_greedy").get<std::string>();
+  ASSERT_NE(bleu, expected.at("bleu_greedy_full_vocabulary").get<std::string>());
+  const std::vector<std::string> args = {"--threads",
+                                         "1",
+                                         "eval",
+                                         "--task",
+                                         "translate",
+                                         "--model",
+                                         kModel,
+                                         "--data",
+                                         kModel + "/pairs.jsonl",
+                                         "--batch-size",
+                                         "8",
+                                         "--max-length",
+                                         kSourceLength,
+                                         "--generation-max-length",
+                                         "20",
+                                         "--vocab-shortlist",
+                                         kModel + "/shortlist/vmap.txt"};
+  const auto result = run_ftune(args);
+  ASSERT_EQ(result.exit_code, 0) << describe(args) << "\n" << result.err;
+  EXPECT_NE(result.out.find(bleu + "\n"), std::string::npos) << result.out << "\nwant " << bleu;
+}
+
 TEST_F(Translate, ABadShortlistNamesItsFileAndLine) {
   const fs::path vmap = dir_ / "vmap.txt";
   write_text_file(vmap, "\t▁der\n▁man ▁Mann\n");
