@@ -84,6 +84,32 @@ void MarianCache::reorder(const at::Tensor& batch_index, bool cross_attention) {
   }
 }
 
+void MarianCache::reorder_self_attention(const std::vector<int64_t>& batch_index) {
+  std::vector<int64_t> targets, sources;
+  for (size_t i = 0; i < batch_index.size(); ++i) {
+    if (batch_index[i] != static_cast<int64_t>(i)) {
+      targets.push_back(static_cast<int64_t>(i));
+      sources.push_back(batch_index[i]);
+    }
+  }
+  if (targets.empty() || layers.empty()) return;
+  const auto device = layers.front().self_k_buffer.device();
+  const auto target_index = torch::tensor(targets, torch::kLong).to(device);
+  const auto source_index = torch::tensor(sources, torch::kLong).to(device);
+  for (auto& layer : layers) {
+    for (auto* tensor : {&layer.self_k_buffer, &layer.self_v_buffer}) {
+      if (!tensor->defined()) continue;
+      TORCH_CHECK(tensor->size(0) == static_cast<int64_t>(batch_index.size()),
+                  "reorder_self_attention: expected ",
+                  tensor->size(0),
+                  " rows, got an index of ",
+                  batch_index.size());
+      // Every moved row is read before any is written: a row may be both source and target.
+      tensor->index_copy_(0, target_index, tensor->index_select(0, source_index));
+    }
+  }
+}
+
 MarianSinusoidalPositionalEmbeddingImpl::MarianSinusoidalPositionalEmbeddingImpl(
     int64_t num_positions, int64_t embedding_dim) {
   // Angles in float64 as numpy computes them, rounded to float32 once (HF _init_weight).

@@ -453,14 +453,15 @@ GenerationResult search_beams(MarianMTModel& model, const MarianConfig& config,
       next_histories.push_back(histories[static_cast<size_t>(source_rows[k])]);
       next_histories.back().push_back(next_tokens[k]);
     }
-    auto index = make_index(source_rows, device);
     // Beams take their rows from beams of the same example, whose encoder rows (and cross-
     // attention keys and values) are equal: those move only when examples leave.
-    const bool examples_left = kept_examples.size() != active.size();
-    cache.reorder(index, /*cross_attention=*/examples_left);
-    if (examples_left) {
+    if (kept_examples.size() != active.size()) {
+      auto index = make_index(source_rows, device);
+      cache.reorder(index);
       encoder_hidden = encoder_hidden.index_select(0, index);  // (A'*K, T, C)
       encoder_mask = encoder_mask.index_select(0, index);      // (A'*K, T)
+    } else {
+      cache.reorder_self_attention(source_rows);  // only the beams that change hypothesis
     }
     active = std::move(kept_examples);
     histories = std::move(next_histories);
