@@ -60,6 +60,8 @@ VocabShortlist VocabShortlist::load(const std::filesystem::path& file,
   while (std::getline(in, line)) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    // A byte-order mark (an editor's UTF-8 "with BOM") would make the first source piece unknown.
+    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (line.find_first_not_of(' ') == std::string::npos) continue;
     const size_t tab = line.find('\t');
     if (tab == std::string::npos) {

@@ -3,6 +3,7 @@
 // make_marian_shortlist.py), literal n-gram cases, and the errors a bad file gets.
 #include "lib/generate/shortlist.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -97,6 +98,16 @@ TEST_F(ShortlistFile, BigramsMatchOnlyConsecutivePieces) {
             sorted({tokenizer().unk_id(), id("▁der"), id("▁man")}));
   EXPECT_EQ(shortlist.candidates({{dog}, {a, man}}),
             sorted({tokenizer().unk_id(), id("▁der"), id("▁man"), id("▁Mann")}));
+}
+
+// Windows editors: CRLF line ends and a UTF-8 byte-order mark before the first line.
+TEST_F(ShortlistFile, AByteOrderMarkAndCarriageReturnsAreIgnored) {
+  const auto shortlist =
+      VocabShortlist::load(write("\xEF\xBB\xBF\t▁der\r\n▁man\t▁Mann\r\n"), tokenizer());
+  EXPECT_EQ(shortlist.skipped_tokens(), 0U);
+  std::vector<int64_t> want = {tokenizer().unk_id(), id("▁der"), id("▁Mann")};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(shortlist.candidates({{id("▁man")}}), want);
 }
 
 TEST_F(ShortlistFile, ALineWithoutATabNamesItsLine) {
