@@ -449,14 +449,14 @@ int64_t MarianMTModelImpl::quantize_int8() {
 
 int64_t MarianMTModelImpl::pack_onednn(int64_t min_weight_elements, bool bf16) {
   bool output_packed = false;
-  if (output_embedding_weight().numel() >= min_weight_elements &&
-      (bf16 ? onednn_linear_bf16_available() : onednn_linear_available())) {
-    output_packing_ = bf16 ? OutputPacking::kOnednnBf16 : OutputPacking::kOnednn;
-  }
-  if (output_embedding_weight().numel() >= min_weight_elements &&
-      !output_weight_kept_.defined()) {  // first, as for int8
-    lm_head_onednn_ = pack_onednn_weight(output_embedding_weight(), bf16);
-    output_packed = lm_head_onednn_ != nullptr;
+  if (output_embedding_weight().numel() >= min_weight_elements) {
+    if (bf16 ? onednn_linear_bf16_available() : onednn_linear_available()) {
+      output_packing_ = bf16 ? OutputPacking::kOnednnBf16 : OutputPacking::kOnednn;
+    }
+    if (!output_weight_kept_.defined()) {  // first, as for int8
+      lm_head_onednn_ = pack_onednn_weight(output_embedding_weight(), bf16);
+      output_packed = lm_head_onednn_ != nullptr;
+    }
   }
   const int64_t count = pack_linear_layers_onednn(*this, min_weight_elements, bf16);
   return lm_head || !output_packed ? count : count + 1;

@@ -171,11 +171,8 @@ NerEvalResult run_ner_eval(const EvalOptions& options) {
 std::string run_translate_eval(const EvalOptions& options) {
   const Runtime runtime = resolve_runtime(options.runtime);
   MarianBundle bundle = load_marian_folder(options.model_dir, options.weights);
-  std::optional<VocabShortlist> shortlist;
-  if (options.vocab_shortlist) {
-    shortlist = VocabShortlist::load(*options.vocab_shortlist, *bundle.tokenizer);
-    bundle.model->decode_through_subsets_only();  // before packing: keeps the rows it gathers
-  }
+  const std::optional<VocabShortlist> shortlist =
+      load_vocab_shortlist(options.vocab_shortlist, bundle);
   quantize_if_asked(*bundle.model, runtime, [&] { return bundle.model->quantize_int8(); });
   pack_onednn_if_chosen(runtime, *bundle.model, [&](int64_t min, bool bf16) {
     return bundle.model->pack_onednn(min, bf16);

@@ -2,9 +2,6 @@
 #include "lib/generate/shortlist.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "lib/data/lines.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -35,14 +33,6 @@ std::vector<std::string_view> split_pieces(std::string_view text) {
 
 VocabShortlist VocabShortlist::load(const std::filesystem::path& file,
                                     const MarianTokenizer& tokenizer) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    throw IoError(
-        fmt::format("vocabulary shortlist '{}': cannot open it ({}); hint: give the "
-                    "vmap file's path (one '<source n-gram><TAB><targets>' per line)",
-                    file.string(),
-                    std::strerror(errno)));
-  }
   // vocab.json maps anything it lacks to <unk>: a piece is known when it maps elsewhere or is
   // the unknown token itself.
   const std::string unk_token = tokenizer.id_to_token(tokenizer.unk_id());
@@ -55,13 +45,11 @@ VocabShortlist VocabShortlist::load(const std::filesystem::path& file,
   VocabShortlist shortlist;
   shortlist.always_.insert(tokenizer.unk_id());
   size_t known_targets = 0;
-  std::string line;
-  size_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    // A byte-order mark (an editor's UTF-8 "with BOM") would make the first source piece unknown.
-    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+  // read_lines drops CR line ends and a UTF-8 byte-order mark (which would make the first
+  // source piece unknown), and names the file when it cannot be read.
+  const std::vector<std::string> lines = read_lines(file);
+  for (size_t number = 1; number <= lines.size(); ++number) {
+    const std::string& line = lines[number - 1];
     if (line.find_first_not_of(' ') == std::string::npos) continue;
     const size_t tab = line.find('\t');
     if (tab == std::string::npos) {
@@ -104,12 +92,6 @@ VocabShortlist VocabShortlist::load(const std::filesystem::path& file,
     // A repeated n-gram adds to its targets.
     auto& known = shortlist.targets_by_ngram_[ngram.size() - 1][ngram];
     known.insert(known.end(), targets.begin(), targets.end());
-  }
-  if (in.bad()) {
-    throw IoError(fmt::format("vocabulary shortlist '{}': reading failed after line {} ({})",
-                              file.string(),
-                              number,
-                              std::strerror(errno)));
   }
   if (known_targets == 0) {
     throw DataError(fmt::format(
@@ -204,6 +186,14 @@ std::vector<std::string> build_vocab_shortlist(const TranslationExamples& exampl
   std::sort(rules.begin(), rules.end());
   for (const auto& [source, targets] : rules) lines.push_back(source + "\t" + targets);
   return lines;
+}
+
+std::optional<VocabShortlist> load_vocab_shortlist(const std::optional<std::filesystem::path>& file,
+                                                   MarianBundle& bundle) {
+  if (!file) return std::nullopt;
+  VocabShortlist shortlist = VocabShortlist::load(*file, *bundle.tokenizer);
+  bundle.model->decode_through_subsets_only();  // before packing: keeps the rows it gathers
+  return shortlist;
 }
 
 size_t run_shortlist(const ShortlistRunOptions& options) {

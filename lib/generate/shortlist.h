@@ -1,6 +1,7 @@
 // The vocabulary shortlist of `ftune translate --vocab-shortlist`: per batch of sources, the few
 // target tokens the output may use, so that each decoding step projects onto those rows of the
-// output embedding instead of all 58k (OPUS-MT). The file is CTranslate2's vocabulary map
+// output embedding instead of all of them (54,688 for OPUS-MT en-mg). The file is CTranslate2's
+// vocabulary map
 // ("vmap"), one rule per line:
 //
 //   ▁a ▁man<TAB>▁ein ▁Mann ▁einem    a source n-gram (pieces, space-separated), a TAB, its targets
@@ -13,6 +14,7 @@
 //   auto shortlist = VocabShortlist::load("vmap.txt", tokenizer);
 //   std::vector<int64_t> candidates = shortlist.candidates({source_ids, ...});  // sorted ids
 //
+// load_vocab_shortlist() is what every command does with --vocab-shortlist;
 // build_vocab_shortlist() makes one from parallel text (`ftune shortlist`).
 #pragma once
 
@@ -20,11 +22,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "lib/data/seq2seq_data.h"
+#include "lib/io/marian_folder.h"
 #include "tokenizer/marian_tokenizer.h"
 
 namespace ftune {
@@ -52,6 +56,12 @@ class VocabShortlist {
   size_t rule_count_ = 0;
   size_t skipped_tokens_ = 0;
 };
+
+// The shortlist in `file` for `bundle`'s vocabulary, with the model set to decode through it
+// (MarianMTModelImpl::decode_through_subsets_only); nullopt and nothing changed without a file.
+// Call before quantizing or packing the model.
+std::optional<VocabShortlist> load_vocab_shortlist(const std::optional<std::filesystem::path>& file,
+                                                   MarianBundle& bundle);
 
 struct ShortlistBuildOptions {
   size_t per_source = 20;  // targets kept per source piece, best by Dice's coefficient first

@@ -256,10 +256,7 @@ class TranslationService : public ModelService {
     max_source_length_ = std::min(options.max_source_length,
                                   static_cast<size_t>(bundle_.config.max_position_embeddings));
     bundle_.model->to(runtime_.device);
-    if (options.vocab_shortlist) {
-      shortlist_ = VocabShortlist::load(*options.vocab_shortlist, *bundle_.tokenizer);
-      bundle_.model->decode_through_subsets_only();  // before packing: keeps the rows it gathers
-    }
+    shortlist_ = load_vocab_shortlist(options.vocab_shortlist, bundle_);
     quantize_if_asked(*bundle_.model, runtime_, [this] { return bundle_.model->quantize_int8(); });
     pack_onednn_if_chosen(runtime_, *bundle_.model, [this](int64_t min, bool bf16) {
       return bundle_.model->pack_onednn(min, bf16);
