@@ -2,13 +2,17 @@
 // follow PyTorch's torch/ao/quantization/observer.py (PerChannelMinMaxObserver,
 // _calculate_qparams), torch/ao/nn/quantized/modules/utils.py (_quantize_weight) and
 // torch/ao/nn/quantized/dynamic/modules/linear.py (forward), so that ftune's int8 model gives what
-// quantize_dynamic gives in Python on the same LibTorch (tests/models/linear_test.cpp).
+// quantize_dynamic gives in Python with fbgemm (tests/models/linear_test.cpp: bit for bit on
+// recorded calls, the Debian build's libdnnl kernels included).
 #include "models/linear.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -61,6 +65,21 @@ std::optional<c10::OperatorHandle> find_cpu_operator(const char* name) {
 #if FTUNE_DNNL
 
 namespace {
+
+const dnnl::engine& engine() {
+  static const dnnl::engine cpu(dnnl::engine::kind::cpu, 0);
+  return cpu;
+}
+
+// One reorder between two layouts of the same weight (packing it, or unpacking it).
+void copy_between(const dnnl::memory::desc& from_desc, void* from_data,
+                  const dnnl::memory::desc& to_desc, void* to_data) {
+  dnnl::memory from(from_desc, engine(), from_data);
+  dnnl::memory to(to_desc, engine(), to_data);
+  dnnl::stream stream(engine());
+  dnnl::reorder(from, to).execute(stream, from, to);
+  stream.wait();
+}
 
 // Debian's LibTorch 1.13 has no packed float32 linear op, but it runs on Debian's libdnnl (2.x),
 // which ftune calls directly: a matmul primitive whose weight layout is left to oneDNN
@@ -148,11 +167,6 @@ class DnnlWeight final : public OnednnWeight {
         packed_desc_(std::move(packed_desc)),
         packed_(std::move(packed)) {}
 
-  static const dnnl::engine& engine() {
-    static const dnnl::engine cpu(dnnl::engine::kind::cpu, 0);
-    return cpu;
-  }
-
   // Weights (In, Out) of `type` in the layout oneDNN will choose.
   static dnnl::memory::desc any_weights(int64_t in_features, int64_t out_features,
                                         dnnl::memory::data_type type) {
@@ -163,16 +177,6 @@ class DnnlWeight final : public OnednnWeight {
   static dnnl::memory::desc dense_weight_desc(int64_t in_features, int64_t out_features) {
     return {
         {in_features, out_features}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ba};
-  }
-
-  // One reorder between two layouts of the same weight (packing it, or unpacking it).
-  static void copy_between(const dnnl::memory::desc& from_desc, void* from_data,
-                           const dnnl::memory::desc& to_desc, void* to_data) {
-    dnnl::memory from(from_desc, engine(), from_data);
-    dnnl::memory to(to_desc, engine(), to_data);
-    dnnl::stream stream(engine());
-    dnnl::reorder(from, to).execute(stream, from, to);
-    stream.wait();
   }
 
   // Input of the weights' type, output and bias float32.
@@ -330,37 +334,341 @@ std::shared_ptr<const OnednnWeight> pack_onednn_weight(const at::Tensor& weight,
 
 #endif
 
-std::string int8_engine() {
-  select_quantized_engine();
-  return at::globalContext().qEngine() == at::QEngine::FBGEMM ? "fbgemm" : "onednn";
-}
+namespace {
 
-c10::IValue pack_int8_weight(const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
-  select_quantized_engine();
+// Each output row of `weight` (Out, In) to int8: PerChannelMinMaxObserver (ch_axis 0), qint8
+// [-128, 127], per_channel_symmetric: scale = max(-min, max) / 127.5, at least float32's
+// epsilon, computed in float32 and handed over as double (torch.ao's _quantize_weight); zero
+// points 0. A quantized tensor: int_repr() the int8 values, q_per_channel_scales() the scales.
+at::Tensor quantize_weight_per_row(const at::Tensor& weight) {
   at::Tensor w = weight.detach().to(at::kFloat).contiguous();
-  // PerChannelMinMaxObserver (ch_axis 0), qint8 [-128, 127], per_channel_symmetric: per output
-  // row, scale = max(-min, max) / 127.5, at least float32's epsilon, computed in float32 and
-  // handed over as double (torch.ao's _quantize_weight); zero points 0.
   const at::Tensor largest = at::maximum(-at::clamp_max(std::get<0>(w.min(1)), 0),
                                          at::clamp_min(std::get<0>(w.max(1)), 0));
   const at::Tensor scales =
       at::clamp_min(largest / 127.5, std::numeric_limits<float>::epsilon()).to(at::kDouble);
   const at::Tensor zero_points = at::zeros({w.size(0)}, at::kLong);
-  const at::Tensor quantized =
-      at::quantize_per_channel(w, scales, zero_points, /*axis=*/0, at::kQInt8);
-  c10::optional<at::Tensor> float_bias;
-  if (bias && bias->defined()) float_bias = bias->detach().to(at::kFloat).contiguous();
-  torch::jit::Stack stack{quantized, float_bias};
-  static const c10::OperatorHandle prepack = find_operator("quantized::linear_prepack");
-  prepack.callBoxed(&stack);
-  return stack.at(0);
+  return at::quantize_per_channel(w, scales, zero_points, /*axis=*/0, at::kQInt8);
 }
 
-at::Tensor linear_int8(const at::Tensor& input, const c10::IValue& packed) {
-  torch::jit::Stack stack{input.to(at::kFloat).contiguous(), packed, /*reduce_range=*/true};
-  static const c10::OperatorHandle linear_dynamic = find_operator("quantized::linear_dynamic");
-  linear_dynamic.callBoxed(&stack);
-  return stack.at(0).toTensor();
+// LibTorch's quantized::linear_dynamic on its packed params (fbgemm, or its oneDNN engine).
+class LibTorchInt8Weight final : public Int8Weight {
+ public:
+  explicit LibTorchInt8Weight(c10::IValue packed) : packed_(std::move(packed)) {}
+
+  at::Tensor linear(const at::Tensor& input) const override {
+    torch::jit::Stack stack{input.to(at::kFloat).contiguous(), packed_, /*reduce_range=*/true};
+    static const c10::OperatorHandle linear_dynamic = find_operator("quantized::linear_dynamic");
+    linear_dynamic.callBoxed(&stack);
+    return stack.at(0).toTensor();
+  }
+
+ private:
+  c10::IValue packed_;
+};
+
+std::shared_ptr<const Int8Weight> pack_libtorch_int8(const at::Tensor& weight,
+                                                     const std::optional<at::Tensor>& bias) {
+  select_quantized_engine();
+  c10::optional<at::Tensor> float_bias;
+  if (bias && bias->defined()) float_bias = bias->detach().to(at::kFloat).contiguous();
+  torch::jit::Stack stack{quantize_weight_per_row(weight), float_bias};
+  static const c10::OperatorHandle prepack = find_operator("quantized::linear_prepack");
+  prepack.callBoxed(&stack);
+  return std::make_shared<LibTorchInt8Weight>(stack.at(0));
+}
+
+}  // namespace
+
+#if FTUNE_DNNL
+
+namespace {
+
+// The per-tensor uint8 quantization PyTorch's dynamic Linear picks for its input
+// (quant_utils::ChooseQuantizationParams over qmin 0 and qmax 255 halved by reduce_range, no
+// sparsity preserved): the range widened to hold 0, scale = range / 127 (0.1 for an all-zero
+// input; at least 6.1e-5, the range scaled to match), the zero point from whichever end adds the
+// smaller error, rounded and kept in [0, 127]. The inputs are multiplied by the reciprocal of the
+// scale in double precision rounded to float32, and the sums by the scale rounded to float32: how
+// PyTorch's fbgemm path rounds (one input element in a beam search of the Marian fixture lay at
+// 31.5 that way and at 31.499996 with the reciprocal of the float32 scale, and moved a beam's
+// score by 6e-3).
+struct InputQuantization {
+  float scale;
+  float inverse_scale;
+  int32_t zero_point;
+};
+
+InputQuantization choose_input_quantization(float lowest, float highest) {
+  constexpr int32_t kMin = 0;
+  constexpr int32_t kMax = 255 / 2;  // reduce_range: 7 bits, as PyTorch asks of every engine
+  constexpr double kSmallestScale = 6.1e-5;
+  double low = std::min(lowest, 0.0f);
+  double high = std::max(highest, 0.0f);
+  double scale = (high - low) / (kMax - kMin);
+  if (static_cast<float>(scale) == 0.0f || std::isinf(1.0f / static_cast<float>(scale))) {
+    scale = 0.1;
+  }
+  if (scale < kSmallestScale) {
+    const double factor = kSmallestScale / scale;
+    scale = kSmallestScale;
+    if (low == 0.0) {
+      high = kSmallestScale * (kMax - kMin);
+    } else if (high == 0.0) {
+      low = -kSmallestScale * (kMax - kMin);
+    } else {
+      low *= factor;
+      high *= factor;
+    }
+  }
+  const double from_low = kMin - low / scale;
+  const double from_high = kMax - high / scale;
+  const double low_error = std::abs(static_cast<double>(kMin)) - std::abs(low / scale);
+  const double high_error = std::abs(static_cast<double>(kMax)) - std::abs(high / scale);
+  const double zero_point = low_error < high_error ? from_low : from_high;
+  int32_t nudged = kMin;
+  if (zero_point > kMax) {
+    nudged = kMax;
+  } else if (zero_point >= kMin) {
+    nudged = static_cast<int32_t>(std::nearbyint(zero_point));
+  }
+  return {static_cast<float>(scale), static_cast<float>(1.0 / scale), nudged};
+}
+
+// The two loops around the int8 product, built for AVX-512 and AVX2 as well as the baseline
+// (GCC picks one per CPU at load time): at the decoder's 64-row products each ran 3-4x slower
+// in SSE2 alone, next to an AMX product of 7-70 us.
+
+// values (count > 0) -> their min and max. Sixteen running minima and maxima, one per lane, so
+// that GCC vectorizes it (a single running minimum is a chain it keeps scalar).
+__attribute__((target_clones("avx512f", "avx2", "default"))) std::pair<float, float> min_max(
+    const float* values, int64_t count) {
+  constexpr int64_t kLanes = 16;
+  float lowest[kLanes];
+  float highest[kLanes];
+  for (int64_t lane = 0; lane < kLanes; ++lane) lowest[lane] = highest[lane] = values[0];
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    for (int64_t lane = 0; lane < kLanes; ++lane) {
+      const float value = values[i + lane];
+      lowest[lane] = value < lowest[lane] ? value : lowest[lane];
+      highest[lane] = value > highest[lane] ? value : highest[lane];
+    }
+  }
+  for (; i < count; ++i) {
+    lowest[0] = values[i] < lowest[0] ? values[i] : lowest[0];
+    highest[0] = values[i] > highest[0] ? values[i] : highest[0];
+  }
+  float low = lowest[0];
+  float high = highest[0];
+  for (int64_t lane = 1; lane < kLanes; ++lane) {
+    low = lowest[lane] < low ? lowest[lane] : low;
+    high = highest[lane] > high ? highest[lane] : high;
+  }
+  return {low, high};
+}
+
+// out[i] = clamp(round_half_even(values[i] * inverse_scale) + zero_point, 0, 255), the product in
+// float32 and rounded on its own, before the zero point is added. Rounds by adding and subtracting
+// 1.5 * 2^23 (exact for |x| < 2^22; every product here lies within the 7-bit range), which
+// vectorizes where std::nearbyint stays a call per element.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_input(
+    const float* values, int64_t count, float inverse_scale, int32_t zero_point, uint8_t* out) {
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
+  const auto zero = static_cast<float>(zero_point);
+  for (int64_t i = 0; i < count; ++i) {
+    const float rounded = (values[i] * inverse_scale + kRound) - kRound;
+    const float shifted = std::min(std::max(rounded + zero, 0.0f), 255.0f);
+    out[i] = static_cast<uint8_t>(static_cast<int32_t>(shifted));
+  }
+}
+
+// In place over (rows, columns): sums[r][c] (int32) -> float((sums - zero_point * column_sums[c])
+// * scales[c]) + bias[c]. The zero point's share leaves in int32, exactly, before the scaling.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void scale_sums(
+    void* sums_then_out, int64_t rows, int64_t columns, const int32_t* zero_point_sums,
+    const float* scales, const float* bias) {
+  auto* sums = static_cast<int32_t*>(sums_then_out);
+  auto* out = static_cast<float*>(sums_then_out);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t at = r * columns;
+    for (int64_t c = 0; c < columns; ++c) {
+      out[at + c] = static_cast<float>(sums[at + c] - zero_point_sums[c]) * scales[c] + bias[c];
+    }
+  }
+}
+
+// int8 products on libdnnl (the Debian build). A matmul primitive uint8 x int8 -> int32 with no
+// attributes: oneDNN 2.6 runs that on its brgemm kernels (AMX or VNNI), while runtime scales or
+// zero points send it to a gemm 3-10x slower at decoding's row counts. So the input's
+// quantization, the zero point's share (zero point x each column's sum of int8 weights, kept
+// from packing) and the scaling back to float (input scale x the row's weight scale) are done
+// here around it. The weight is reordered once into the layout oneDNN picks, which did not change
+// with the row count on the shapes measured (1-1024 rows); a row count that would want another
+// is refused as for float32.
+class DnnlInt8Weight final : public Int8Weight {
+ public:
+  // nullptr where libdnnl has only its reference kernels for int8 on this CPU.
+  static std::shared_ptr<const DnnlInt8Weight> pack(const at::Tensor& weight,
+                                                    const std::optional<at::Tensor>& bias) {
+    const int64_t out_features = weight.size(0);
+    const int64_t in_features = weight.size(1);
+    const auto desc = make_primitive_desc(16, in_features, out_features);
+    if (std::string(desc.impl_info_str()).rfind("ref", 0) == 0) return nullptr;
+    const at::Tensor quantized = quantize_weight_per_row(weight);
+    const at::Tensor values = quantized.int_repr().contiguous();  // (Out, In) int8
+    const dnnl::memory::desc packed_desc = desc.weights_desc();
+    auto packed = at::empty({static_cast<int64_t>(packed_desc.get_size())}, at::kByte);
+    // torch's (Out, In) row-major weight is oneDNN's (In, Out) in column order: format_tag::ba.
+    copy_between(
+        {{in_features, out_features}, dnnl::memory::data_type::s8, dnnl::memory::format_tag::ba},
+        values.data_ptr(),
+        packed_desc,
+        packed.data_ptr());
+    auto result = std::shared_ptr<DnnlInt8Weight>(new DnnlInt8Weight(in_features, out_features));
+    result->packed_desc_ = packed_desc;
+    result->packed_ = std::move(packed);
+    result->weight_scales_ = quantized.q_per_channel_scales().to(at::kFloat).contiguous();
+    result->column_sums_ = values.sum(1, /*keepdim=*/false, at::kInt).contiguous();  // (Out)
+    result->bias_ = bias && bias->defined() ? bias->detach().to(at::kFloat).contiguous()
+                                            : at::zeros({out_features}, at::kFloat);
+    return result;
+  }
+
+  at::Tensor linear(const at::Tensor& input) const override {
+    TORCH_CHECK(input.device().is_cpu(),
+                "an int8 Linear layer takes CPU inputs, got one on ",
+                input.device());
+    TORCH_CHECK(input.size(-1) == in_features_,
+                "an int8 Linear layer expects ",
+                in_features_,
+                " input features, got ",
+                input.size(-1));
+    const at::Tensor rows = input.reshape({-1, in_features_}).to(at::kFloat).contiguous();
+    const int64_t count = rows.size(0);
+    std::vector<int64_t> out_sizes = input.sizes().vec();
+    out_sizes.back() = out_features_;
+    at::Tensor out = at::empty({count, out_features_}, rows.options());  // (N, Out) float32
+    if (count == 0) return out.view(out_sizes);
+    const std::optional<dnnl::matmul> primitive = find_primitive(count);
+    TORCH_CHECK(
+        primitive, "an int8 Linear layer: oneDNN wants another weight layout for ", count, " rows");
+    const auto [lowest, highest] = min_max(rows.data_ptr<float>(), rows.numel());
+    const InputQuantization quantization = choose_input_quantization(lowest, highest);
+    at::Tensor quantized = at::empty({count, in_features_}, at::kByte);
+    quantize_input(rows.data_ptr<float>(),
+                   rows.numel(),
+                   quantization.inverse_scale,
+                   quantization.zero_point,
+                   quantized.data_ptr<uint8_t>());
+    // Per column: the input's scale times the row's weight scale, and the zero point's share.
+    const at::Tensor scales = weight_scales_ * quantization.scale;
+    const at::Tensor zero_point_sums = column_sums_ * quantization.zero_point;
+    using dnnl::memory;
+    memory src({{count, in_features_}, memory::data_type::u8, memory::format_tag::ab},
+               engine(),
+               quantized.data_ptr());
+    memory weights(packed_desc_, engine(), packed_.data_ptr());
+    // The int32 sums land in the output's own bytes and become floats there.
+    memory dst({{count, out_features_}, memory::data_type::s32, memory::format_tag::ab},
+               engine(),
+               out.data_ptr());
+    dnnl::stream stream(engine());
+    primitive->execute(stream,
+                       {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
+    stream.wait();
+    scale_sums(out.data_ptr(),
+               count,
+               out_features_,
+               zero_point_sums.data_ptr<int32_t>(),
+               scales.data_ptr<float>(),
+               bias_.data_ptr<float>());
+    return out.view(out_sizes);  // (..., Out)
+  }
+
+ private:
+  static constexpr size_t kMaxPrimitives = 64;
+
+  DnnlInt8Weight(int64_t in_features, int64_t out_features)
+      : in_features_(in_features), out_features_(out_features) {}
+
+  static dnnl::matmul::primitive_desc make_primitive_desc(int64_t rows, int64_t in_features,
+                                                          int64_t out_features) {
+    using dnnl::memory;
+    const memory::desc src({rows, in_features}, memory::data_type::u8, memory::format_tag::ab);
+    const memory::desc weights(
+        {in_features, out_features}, memory::data_type::s8, memory::format_tag::any);
+    const memory::desc dst({rows, out_features}, memory::data_type::s32, memory::format_tag::ab);
+    return {dnnl::matmul::desc(src, weights, dst), engine()};
+  }
+
+  std::optional<dnnl::matmul> find_primitive(int64_t rows) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = primitives_.find(rows);
+    if (found != primitives_.end()) return found->second;
+    if (primitives_.size() >= kMaxPrimitives) primitives_.clear();
+    std::optional<dnnl::matmul> primitive;
+    const auto desc = make_primitive_desc(rows, in_features_, out_features_);
+    if (desc.weights_desc() == packed_desc_) primitive.emplace(desc);
+    primitives_[rows] = primitive;
+    return primitive;
+  }
+
+  int64_t in_features_;
+  int64_t out_features_;
+  dnnl::memory::desc packed_desc_;
+  at::Tensor packed_;         // bytes in packed_desc_'s layout
+  at::Tensor weight_scales_;  // (Out) float32
+  at::Tensor column_sums_;    // (Out) int32: each output row's sum of int8 weights
+  at::Tensor bias_;           // (Out) float32, zeros without a bias
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<int64_t, std::optional<dnnl::matmul>> primitives_;
+};
+
+// Whether libdnnl runs int8 products on optimised kernels on this CPU (not its reference ones).
+bool libdnnl_int8_available() {
+  static const bool available = [] {
+    const auto desc = dnnl::matmul::primitive_desc(
+        dnnl::matmul::desc({{16, 64}, dnnl::memory::data_type::u8, dnnl::memory::format_tag::ab},
+                           {{64, 64}, dnnl::memory::data_type::s8, dnnl::memory::format_tag::any},
+                           {{16, 64}, dnnl::memory::data_type::s32, dnnl::memory::format_tag::ab}),
+        engine());
+    return std::string(desc.impl_info_str()).rfind("ref", 0) != 0;
+  }();
+  return available;
+}
+
+}  // namespace
+
+#endif
+
+std::string int8_engine() {
+#if FTUNE_DNNL
+  if (libdnnl_int8_available()) return onednn_linear_engine();
+#endif
+  select_quantized_engine();
+  return at::globalContext().qEngine() == at::QEngine::FBGEMM ? "fbgemm" : "onednn";
+}
+
+std::shared_ptr<const Int8Weight> pack_int8_weight(const at::Tensor& weight,
+                                                   const std::optional<at::Tensor>& bias,
+                                                   Int8Kernels kernels) {
+  TORCH_CHECK(weight.dim() == 2, "pack_int8_weight: a weight (Out, In), got ", weight.sizes());
+#if FTUNE_DNNL
+  if (kernels == Int8Kernels::kFastest && weight.device().is_cpu() && libdnnl_int8_available()) {
+    try {
+      if (auto packed = DnnlInt8Weight::pack(weight, bias)) return packed;
+    } catch (const dnnl::error& error) {
+      throw Error(fmt::format("packing a {} x {} weight as int8 for oneDNN: {} (status {})",
+                              weight.size(0),
+                              weight.size(1),
+                              error.what(),
+                              static_cast<int>(error.status)));
+    }
+  }
+#else
+  (void)kernels;
+#endif
+  return pack_libtorch_int8(weight, bias);
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& input) {
@@ -368,14 +676,13 @@ at::Tensor LinearImpl::forward(const at::Tensor& input) {
     TORCH_CHECK(!is_training(), "a oneDNN-packed Linear layer is for inference only");
     return onednn_weight_->linear(input, bias);
   }
-  if (packed_.isNone()) return torch::nn::LinearImpl::forward(input);
+  if (!int8_) return torch::nn::LinearImpl::forward(input);
   TORCH_CHECK(!is_training(), "an int8 Linear layer cannot be trained (it has no gradient)");
-  return linear_int8(input, packed_);
+  return int8_->linear(input);
 }
 
 void LinearImpl::quantize_int8() {
-  packed_ =
-      pack_int8_weight(weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
+  int8_ = pack_int8_weight(weight, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt);
 }
 
 bool LinearImpl::pack_onednn(int64_t min_weight_elements, bool bf16) {
@@ -389,7 +696,7 @@ bool LinearImpl::pack_onednn(int64_t min_weight_elements, bool bf16) {
 }
 
 int64_t LinearImpl::release_dense_weight() {
-  if (!onednn_weight_ && packed_.isNone()) return 0;
+  if (!onednn_weight_ && !int8_) return 0;
   // Two references: this member and the module's parameter list. A third holder (a tied
   // embedding, a caller's copy) would see its tensor emptied by set_data, so it is left alone.
   if (weight.use_count() > 2 || !weight.has_storage() || weight.storage().use_count() > 1) {

@@ -1,8 +1,8 @@
 // ftune's Linear: torch::nn::Linear (same parameters, same checkpoint keys) that can switch to int8
 // weights for CPU inference, as PyTorch's dynamic quantization does it
 // (torch.ao.quantization.quantize_dynamic with per_channel_dynamic_qconfig: weights int8 per
-// output row, symmetric, scale from their min/max; activations quantized per call; LibTorch's own
-// quantized kernels, fbgemm or oneDNN).
+// output row, symmetric, scale from their min/max; activations quantized per call; fbgemm's
+// numbers: LibTorch's fbgemm kernels where it has them, libdnnl's int8 matmul in the Debian build).
 // Not training: an int8 layer has no gradient.
 //
 //   Linear dense(768, 768);
@@ -14,24 +14,39 @@
 #include <optional>
 #include <string>
 
-#include <ATen/core/ivalue.h>
 #include <torch/nn/modules/linear.h>
 
 namespace ftune {
 
-// A weight (Out, In) and its optional bias packed for quantized::linear_dynamic: each output row
-// quantized to int8 with scale max(|row|) / 127.5 and zero point 0 (PerChannelMinMaxObserver,
-// qint8, per_channel_symmetric: PyTorch's per_channel_dynamic_qconfig; per row rather than per
-// tensor, since one scale for the whole matrix cost SST-2 and Banking77 over a point of accuracy
-// in bench/int8.py). Error when this LibTorch has no quantized engine.
-c10::IValue pack_int8_weight(const at::Tensor& weight, const std::optional<at::Tensor>& bias);
+// A weight (Out, In) and its optional bias packed for int8 products: each output row quantized
+// to int8 with scale max(|row|) / 127.5 and zero point 0 (PerChannelMinMaxObserver, qint8,
+// per_channel_symmetric: PyTorch's per_channel_dynamic_qconfig; per row rather than per tensor,
+// since one scale for the whole matrix cost SST-2 and Banking77 over a point of accuracy in
+// bench/int8.py).
+class Int8Weight {
+ public:
+  virtual ~Int8Weight() = default;
+  // input float (..., In) -> float (..., Out): the input quantized to uint8 per call (one scale
+  // and zero point from its own min/max, reduce_range as PyTorch's dynamic Linear asks), int8
+  // GEMM summed in int32, scaled back to float, plus the bias.
+  virtual at::Tensor linear(const at::Tensor& input) const = 0;
+};
 
-// input float (..., In) -> float (..., Out): the input quantized to uint8 per call (range from its
-// own min/max, reduce_range as PyTorch's dynamic Linear asks), int8 GEMM, float output.
-at::Tensor linear_int8(const at::Tensor& input, const c10::IValue& packed);
+// Which kernels multiply: the fastest this build has, or LibTorch's quantized::linear_dynamic on
+// its quantized engine (what quantize_dynamic runs in Python; the reference the tests compare
+// with). The fastest: on the Debian build, libdnnl's int8 matmul called directly (one primitive
+// per row count, the weight reordered once), since LibTorch 1.13's oneDNN engine makes a new
+// primitive on most calls (the input's scale is part of its cache key) and decoded slower than
+// float32; LibTorch's own kernels elsewhere (fbgemm on the PyTorch wheel's LibTorch).
+enum class Int8Kernels { kFastest, kLibTorch };
 
-// The quantized engine the int8 layers use: "fbgemm" (PyTorch's wheels) or "onednn" (Debian's
-// LibTorch 1.13 has no fbgemm). Error when there is neither.
+// Error when this build has no int8 kernels (a LibTorch with no quantized engine and no libdnnl).
+std::shared_ptr<const Int8Weight> pack_int8_weight(const at::Tensor& weight,
+                                                   const std::optional<at::Tensor>& bias,
+                                                   Int8Kernels kernels = Int8Kernels::kFastest);
+
+// What pack_int8_weight's fastest kernels are, for messages: "libdnnl 2.6.3", "fbgemm" or
+// "onednn" (LibTorch's engines; Debian's LibTorch 1.13 has no fbgemm). Error when there are none.
 std::string int8_engine();
 
 // oneDNN's float32 GEMM on a weight reordered once into its own blocked layout. For the few-row
@@ -77,7 +92,7 @@ class LinearImpl : public torch::nn::LinearImpl {
   // From now on forward() runs the int8 kernels; the float weight stays until
   // release_dense_weight() (tests and checkpoint I/O read it).
   void quantize_int8();
-  bool is_int8() const { return !packed_.isNone(); }
+  bool is_int8() const { return int8_ != nullptr; }
   // From now on forward() runs oneDNN's GEMM (pack_onednn_weight; in bfloat16 with `bf16`) on
   // float32 inputs; false, and nothing changed, where this build cannot or the weight has fewer
   // than `min_weight_elements`.
@@ -96,7 +111,7 @@ class LinearImpl : public torch::nn::LinearImpl {
  private:
   int64_t released_bytes_ = 0;
   bool onednn_bf16_ = false;
-  c10::IValue packed_;
+  std::shared_ptr<const Int8Weight> int8_;
   std::shared_ptr<const OnednnWeight> onednn_weight_;
 };
 TORCH_MODULE(Linear);

@@ -396,15 +396,14 @@ at::Tensor MarianMTModelImpl::forward(const at::Tensor& input_ids, const at::Ten
 at::Tensor MarianMTModelImpl::project_to_vocab(const at::Tensor& decoder_hidden,
                                                const MarianVocabSubset* subset) {
   if (subset) {
-    if (!subset->int8.isNone()) return linear_int8(decoder_hidden, subset->int8) + subset->bias;
+    if (subset->int8) return subset->int8->linear(decoder_hidden) + subset->bias;  // (B, S, k)
     if (subset->onednn && decoder_hidden.scalar_type() == at::kFloat &&
         decoder_hidden.device().is_cpu()) {
       return subset->onednn->linear(decoder_hidden, {}) + subset->bias;  // (B, S, k)
     }
     return torch::linear(decoder_hidden, subset->weight) + subset->bias;  // (B, S, k)
   }
-  if (!lm_head_int8_.isNone())
-    return linear_int8(decoder_hidden, lm_head_int8_) + final_logits_bias;
+  if (lm_head_int8_) return lm_head_int8_->linear(decoder_hidden) + final_logits_bias;
   if (lm_head_onednn_ && decoder_hidden.scalar_type() == at::kFloat &&
       decoder_hidden.device().is_cpu()) {
     return lm_head_onednn_->linear(decoder_hidden, {}) + final_logits_bias;  // (B, S, V)

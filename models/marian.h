@@ -227,7 +227,7 @@ struct MarianVocabSubset {
   std::vector<int64_t> ids;                    // sorted, distinct; logits column j is token ids[j]
   at::Tensor weight;                           // (k, C)
   at::Tensor bias;                             // (1, k)
-  c10::IValue int8;                            // set when the model's projection is int8
+  std::shared_ptr<const Int8Weight> int8;      // set when the model's projection is int8
   std::shared_ptr<const OnednnWeight> onednn;  // set when it is oneDNN-packed
 };
 
@@ -290,7 +290,7 @@ class MarianMTModelImpl : public torch::nn::Module {
   enum class OutputPacking { kDense, kOnednn, kOnednnBf16, kInt8 };
   OutputPacking output_packing_ = OutputPacking::kDense;  // what restrict_vocab packs like
   at::Tensor output_weight_kept_;  // decode_through_subsets_only(): holds it against release
-  c10::IValue lm_head_int8_;       // set by quantize_int8()
+  std::shared_ptr<const Int8Weight> lm_head_int8_;      // set by quantize_int8()
   std::shared_ptr<const OnednnWeight> lm_head_onednn_;  // set by pack_onednn()
 };
 TORCH_MODULE(MarianMTModel);

@@ -3,11 +3,6 @@ a current transformers (the torch venv of scripts/install-torch2.sh):
 
   hf_roundtrip.py logits MODEL_DIR TEXTS_JSONL   prints {"logits": [[...], ...]}: the folder loaded
       with AutoModelForSequenceClassification / AutoTokenizer (fast), in eval mode, float32
-  hf_roundtrip.py int8-logits MODEL_DIR TEXTS_JSONL   the same after PyTorch's dynamic int8
-      quantization (torch.ao.quantization.quantize_dynamic of every nn.Linear with
-      per_channel_dynamic_qconfig: qint8 weights per output row), one text at
-      a time (activations are quantized per call over the whole input, so a batch's padding would
-      change them); prints {"logits": [[...], ...], "engine"}
   hf_roundtrip.py torchscript-logits EXPORT_DIR TEXTS_JSONL   `ftune export`'s EXPORT_DIR/model.pt
       run by torch.jit.load alone, on the texts tokenized by AutoTokenizer from EXPORT_DIR (padded
       batch); prints {"logits": [[...], ...]}
@@ -51,24 +46,6 @@ def logits(model_dir, texts_jsonl):
     with torch.no_grad():
         out = model(**encoded).logits
     print(json.dumps({"logits": out.tolist(), "fast": tokenizer.is_fast}))
-
-
-def int8_logits(model_dir, texts_jsonl):
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-    import warnings
-    warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao's move to torchao
-    torch.backends.quantized.engine = "fbgemm"  # what ftune picks when it has it
-    model = torch.ao.quantization.quantize_dynamic(
-        model, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
-        dtype=torch.qint8)
-    rows = [json.loads(line) for line in open(texts_jsonl, encoding="utf-8")]
-    out = []
-    with torch.no_grad():
-        for row in rows:
-            encoded = tokenizer(row["text"], truncation=True, max_length=128, return_tensors="pt")
-            out.append(model(**encoded).logits[0].tolist())
-    print(json.dumps({"logits": out, "engine": torch.backends.quantized.engine}))
 
 
 def torchscript_logits(export_dir, texts_jsonl):
@@ -241,5 +218,5 @@ def tokenize_data(model_dir, out_dir):
 if __name__ == "__main__":
     {"logits": logits, "save": save, "train-reference": train_reference,
      "tokenize-data": tokenize_data, "ner-train-reference": ner_train_reference,
-     "ner-predict": ner_predict, "int8-logits": int8_logits,
+     "ner-predict": ner_predict,
      "torchscript-logits": torchscript_logits}[sys.argv[1]](*sys.argv[2:])

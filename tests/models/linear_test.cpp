@@ -3,9 +3,14 @@
 // Debian build through libdnnl directly, in the torch2 build through LibTorch's mkldnn ops.
 #include "models/linear.h"
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "lib/io/weights.h"
 #include "tests/common/tensor_testing.h"
 
 namespace ftune {
@@ -162,6 +167,92 @@ TEST(OnednnLinear, PackedLayerRefusesTraining) {
   ASSERT_TRUE(layer->pack_onednn());
   layer->train();
   EXPECT_THROW(layer(torch::randn({2, 16})), c10::Error);
+}
+
+// int8 (pack_int8_weight): the fastest kernels this build has (libdnnl's int8 matmul on the Debian
+// build, with ftune's own input quantization and scaling around it) give the numbers of
+// LibTorch's quantized::linear_dynamic, which is what PyTorch's quantize_dynamic runs, for the
+// row counts decoding uses and for inputs whose range puts the zero point anywhere: mixed signs,
+// all positive (zero point 0), all negative (127), tiny (the smallest-scale rule), all zeros.
+TEST(Int8Linear, FastestKernelsEqualLibTorchsDynamicQuantization) {
+  torch::manual_seed(2);
+  torch::NoGradGuard no_grad;
+  // Weights of a trained model's size, so that the sums are of order 1.
+  const auto weight = torch::randn({300, 96}) * 0.05;
+  const auto bias = torch::randn({300}) * 0.1;
+  for (const bool with_bias : {true, false}) {
+    const std::optional<at::Tensor> b = with_bias ? std::optional<at::Tensor>(bias) : std::nullopt;
+    const auto fastest = pack_int8_weight(weight, b);
+    for (const int64_t rows : {1, 2, 3, 16, 17, 64, 65, 1}) {
+      const auto x = torch::randn({rows, 96}) * 2 + 0.3;
+      for (const auto& input : {x, x.relu(), -x.relu(), x * 1e-6, torch::zeros_like(x)}) {
+        // A fresh reference each time: LibTorch 1.13's oneDNN engine keeps the primitive of a
+        // layer's first call, and a later all-negative input of another row count came out
+        // wrong on it (the fbgemm engine has no such cache).
+        const auto expected = pack_int8_weight(weight, b, Int8Kernels::kLibTorch)->linear(input);
+        const auto y = fastest->linear(input);
+        ASSERT_EQ(y.sizes(), expected.sizes()) << rows << " rows";
+        EXPECT_TRUE(tensors_close(y, expected, 1e-5, 1e-6)) << rows << " rows, bias " << with_bias;
+      }
+    }
+    // Shapes (B, S, C) as the decoder passes them; no rows gives no rows.
+    const auto steps = torch::randn({4, 1, 96});
+    EXPECT_TRUE(tensors_close(fastest->linear(steps),
+                              pack_int8_weight(weight, b, Int8Kernels::kLibTorch)->linear(steps),
+                              1e-5,
+                              1e-6));
+    EXPECT_EQ(fastest->linear(torch::randn({0, 96})).sizes(), (std::vector<int64_t>{0, 300}));
+  }
+}
+
+// And int8 is not float32: the product of the quantized weight and input differs from
+// torch::linear by about the quantization's step, not by float32 rounding.
+TEST(Int8Linear, LayerQuantizesWeightsAndInputs) {
+  torch::manual_seed(3);
+  torch::NoGradGuard no_grad;
+  Linear layer(torch::nn::LinearOptions(128, 64).bias(true));
+  layer->eval();
+  const auto x = torch::randn({5, 128});
+  const auto fp32 = layer(x);
+  layer->quantize_int8();
+  ASSERT_TRUE(layer->is_int8());
+  const auto int8 = layer(x);
+  const double largest = (int8 - fp32).abs().max().item<double>();
+  EXPECT_GT(largest, 1e-5) << "int8 gave float32's numbers: nothing was quantized";
+  EXPECT_LT(largest, 0.05);
+  layer->train();
+  EXPECT_THROW(layer(x), c10::Error);
+}
+
+// Bit for bit what fbgemm gave inside transformers' int8 beam search (tests/fixtures/int8/
+// linear_calls.json: every Linear call of one decoding step of the Marian fixture, lm_head
+// included), the same weights quantized here from the checkpoint. One input element in that step
+// lies on a rounding tie that only fbgemm's way of taking the reciprocal scale resolves the same.
+TEST(Int8Linear, EqualsFbgemmOnADecodingStepOfTheMarianFixture) {
+  const std::string folder = "tests/fixtures/marian-mt";
+  const auto weights = read_weights(folder + "/pytorch_model.bin");
+  const auto recorded = testing::read_json_file("tests/fixtures/int8/linear_calls.json");
+  ASSERT_EQ(recorded.at("calls").size(), 17U);
+  torch::NoGradGuard no_grad;
+  for (const auto& call : recorded.at("calls")) {
+    const std::string layer = call.at("layer").get<std::string>();
+    const at::Tensor weight = weights.at(call.at("weight").get<std::string>());
+    std::optional<at::Tensor> bias;
+    if (!call.at("bias").is_null()) bias = weights.at(call.at("bias").get<std::string>());
+    const auto input = testing::json_to_tensor(call.at("input"), torch::kFloat);
+    const auto expected = testing::json_to_tensor(call.at("output"), torch::kFloat);
+    const auto output = pack_int8_weight(weight, bias)->linear(input);
+    ASSERT_EQ(output.sizes(), expected.sizes()) << layer;
+    EXPECT_LE((output - expected).abs().max().item<double>(), 1e-6) << layer;
+  }
+}
+
+// The engine named in messages: libdnnl itself where the Debian build runs int8 on it.
+TEST(Int8Linear, EngineIsNamed) {
+  const std::string engine = int8_engine();
+  EXPECT_TRUE(engine == "fbgemm" || engine == "onednn" || engine.rfind("libdnnl ", 0) == 0)
+      << engine;
+  if (!onednn_linear_is_libdnnl()) EXPECT_EQ(engine.rfind("libdnnl", 0), std::string::npos);
 }
 
 }  // namespace
