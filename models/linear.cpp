@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <fmt/format.h>
 
@@ -434,35 +436,36 @@ InputQuantization choose_input_quantization(float lowest, float highest) {
   return {static_cast<float>(scale), static_cast<float>(1.0 / scale), nudged};
 }
 
-// The two loops around the int8 product, built for AVX-512 and AVX2 as well as the baseline
-// (GCC picks one per CPU at load time): at the decoder's 64-row products each ran 3-4x slower
-// in SSE2 alone, next to an AMX product of 7-70 us.
+// The loops around the int8 product, built for AVX-512 and AVX2 + FMA (x86-64-v3) as well as the
+// baseline (GCC picks one per CPU at load time), next to an AMX product of 7-70 us at decoding's
+// row counts.
 
-// values (count > 0) -> their min and max. Sixteen running minima and maxima, one per lane, so
-// that GCC vectorizes it (a single running minimum is a chain it keeps scalar).
-__attribute__((target_clones("avx512f", "avx2", "default"))) std::pair<float, float> min_max(
-    const float* values, int64_t count) {
+// values (count > 0) -> their min and max. Sixteen running minima and maxima in one GCC vector
+// (a plain loop's single running minimum is a chain GCC keeps scalar, and it does not vectorize
+// sixteen separate ones either); `a < b ? a : b` per lane is what MINPS computes.
+__attribute__((target_clones("avx512f", "arch=x86-64-v3", "default"))) std::pair<float, float>
+min_max(const float* values, int64_t count) {
+  using Lanes = float __attribute__((vector_size(64)));
   constexpr int64_t kLanes = 16;
-  float lowest[kLanes];
-  float highest[kLanes];
+  Lanes lowest;
+  Lanes highest;
   for (int64_t lane = 0; lane < kLanes; ++lane) lowest[lane] = highest[lane] = values[0];
   int64_t i = 0;
   for (; i + kLanes <= count; i += kLanes) {
-    for (int64_t lane = 0; lane < kLanes; ++lane) {
-      const float value = values[i + lane];
-      lowest[lane] = value < lowest[lane] ? value : lowest[lane];
-      highest[lane] = value > highest[lane] ? value : highest[lane];
-    }
-  }
-  for (; i < count; ++i) {
-    lowest[0] = values[i] < lowest[0] ? values[i] : lowest[0];
-    highest[0] = values[i] > highest[0] ? values[i] : highest[0];
+    Lanes chunk;
+    std::memcpy(&chunk, values + i, sizeof(chunk));
+    lowest = chunk < lowest ? chunk : lowest;
+    highest = chunk > highest ? chunk : highest;
   }
   float low = lowest[0];
   float high = highest[0];
   for (int64_t lane = 1; lane < kLanes; ++lane) {
     low = lowest[lane] < low ? lowest[lane] : low;
     high = highest[lane] > high ? highest[lane] : high;
+  }
+  for (; i < count; ++i) {
+    low = values[i] < low ? values[i] : low;
+    high = values[i] > high ? values[i] : high;
   }
   return {low, high};
 }
@@ -471,7 +474,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) std::pair<float, fl
 // float32 and rounded on its own, before the zero point is added. Rounds by adding and subtracting
 // 1.5 * 2^23 (exact for |x| < 2^22; every product here lies within the 7-bit range), which
 // vectorizes where std::nearbyint stays a call per element.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_input(
+__attribute__((target_clones("avx512f", "arch=x86-64-v3", "default"))) void quantize_input(
     const float* values, int64_t count, float inverse_scale, int32_t zero_point, uint8_t* out) {
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
   const auto zero = static_cast<float>(zero_point);
@@ -482,9 +485,11 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_input
   }
 }
 
-// In place over (rows, columns): sums[r][c] (int32) -> float((sums - zero_point * column_sums[c])
-// * scales[c]) + bias[c]. The zero point's share leaves in int32, exactly, before the scaling.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void scale_sums(
+// In place over (rows, columns): sums[r][c] (int32) -> float(sums - zero_point * column_sums[c])
+// * scales[c] + bias[c], the last two in one fused multiply-add as fbgemm's float output does it
+// (one rounding; with two, recorded fbgemm outputs came out an ulp apart). The zero point's share
+// leaves in int32, exactly, before the scaling.
+__attribute__((target_clones("avx512f", "arch=x86-64-v3", "default"))) void scale_sums(
     void* sums_then_out, int64_t rows, int64_t columns, const int32_t* zero_point_sums,
     const float* scales, const float* bias) {
   auto* sums = static_cast<int32_t*>(sums_then_out);
@@ -492,7 +497,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void scale_sums(
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t at = r * columns;
     for (int64_t c = 0; c < columns; ++c) {
-      out[at + c] = static_cast<float>(sums[at + c] - zero_point_sums[c]) * scales[c] + bias[c];
+      out[at + c] =
+          std::fma(static_cast<float>(sums[at + c] - zero_point_sums[c]), scales[c], bias[c]);
     }
   }
 }
@@ -506,6 +512,9 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void scale_sums(
 // with the row count on the shapes measured (1-1024 rows); a row count that would want another
 // is refused as for float32.
 class DnnlInt8Weight final : public Int8Weight {
+  // Elements per thread's share of the loops around the product.
+  static constexpr int64_t kElementsPerTask = 32768;
+
  public:
   // nullptr where libdnnl has only its reference kernels for int8 on this CPU.
   static std::shared_ptr<const DnnlInt8Weight> pack(const at::Tensor& weight,
@@ -552,14 +561,35 @@ class DnnlInt8Weight final : public Int8Weight {
     const std::optional<dnnl::matmul> primitive = find_primitive(count);
     TORCH_CHECK(
         primitive, "an int8 Linear layer: oneDNN wants another weight layout for ", count, " rows");
-    const auto [lowest, highest] = min_max(rows.data_ptr<float>(), rows.numel());
+    // The loops around the product run on every thread for the encoder's hundreds of rows
+    // (single-threaded they cost BERT-base's evaluation a fifth of its int8 speed-up); a
+    // decoding step's few rows stay on one.
+    const float* values = rows.data_ptr<float>();
+    const int64_t grain = std::max<int64_t>(1, kElementsPerTask / in_features_);
+    // One slot per possible task (each task's first row is a multiple of at least `grain` apart);
+    // slots no task fills keep the first value, which changes neither the min nor the max.
+    std::vector<std::pair<float, float>> ranges(static_cast<size_t>((count + grain - 1) / grain),
+                                                {values[0], values[0]});
+    at::parallel_for(0, count, grain, [&](int64_t begin, int64_t end) {
+      ranges[static_cast<size_t>(begin / grain)] =
+          min_max(values + begin * in_features_, (end - begin) * in_features_);
+    });
+    float lowest = ranges[0].first;
+    float highest = ranges[0].second;
+    for (const auto& [low, high] : ranges) {
+      lowest = std::min(lowest, low);
+      highest = std::max(highest, high);
+    }
     const InputQuantization quantization = choose_input_quantization(lowest, highest);
     at::Tensor quantized = at::empty({count, in_features_}, at::kByte);
-    quantize_input(rows.data_ptr<float>(),
-                   rows.numel(),
-                   quantization.inverse_scale,
-                   quantization.zero_point,
-                   quantized.data_ptr<uint8_t>());
+    uint8_t* quantized_values = quantized.data_ptr<uint8_t>();
+    at::parallel_for(0, count, grain, [&](int64_t begin, int64_t end) {
+      quantize_input(values + begin * in_features_,
+                     (end - begin) * in_features_,
+                     quantization.inverse_scale,
+                     quantization.zero_point,
+                     quantized_values + begin * in_features_);
+    });
     // Per column: the input's scale times the row's weight scale, and the zero point's share.
     const at::Tensor scales = weight_scales_ * quantization.scale;
     const at::Tensor zero_point_sums = column_sums_ * quantization.zero_point;
@@ -576,12 +606,18 @@ class DnnlInt8Weight final : public Int8Weight {
     primitive->execute(stream,
                        {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
     stream.wait();
-    scale_sums(out.data_ptr(),
-               count,
-               out_features_,
-               zero_point_sums.data_ptr<int32_t>(),
-               scales.data_ptr<float>(),
-               bias_.data_ptr<float>());
+    auto* sums = static_cast<int32_t*>(out.data_ptr());
+    at::parallel_for(0,
+                     count,
+                     std::max<int64_t>(1, kElementsPerTask / out_features_),
+                     [&](int64_t begin, int64_t end) {
+                       scale_sums(sums + begin * out_features_,
+                                  end - begin,
+                                  out_features_,
+                                  zero_point_sums.data_ptr<int32_t>(),
+                                  scales.data_ptr<float>(),
+                                  bias_.data_ptr<float>());
+                     });
     return out.view(out_sizes);  // (..., Out)
   }
 
