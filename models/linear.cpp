@@ -508,9 +508,10 @@ __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default"))) void scal
 // zero points send it to a gemm 3-10x slower at decoding's row counts. So the input's
 // quantization, the zero point's share (zero point x each column's sum of int8 weights, kept
 // from packing) and the scaling back to float (input scale x the row's weight scale) are done
-// here around it. The weight is reordered once into the layout oneDNN picks, which did not change
-// with the row count on the shapes measured (1-1024 rows); a row count that would want another
-// is refused as for float32.
+// here around it. The weight is reordered once into the layout oneDNN picks for 16 rows, which
+// did not change with the row count on the shapes measured (1-1024 rows, AMX); a row count that
+// would want another gets a primitive asked for the packed layout, and an error only where oneDNN
+// has none.
 class DnnlInt8Weight final : public Int8Weight {
   // Elements per thread's share of the loops around the product.
   static constexpr int64_t kElementsPerTask = 32768;
@@ -559,8 +560,10 @@ class DnnlInt8Weight final : public Int8Weight {
     at::Tensor out = at::empty({count, out_features_}, rows.options());  // (N, Out) float32
     if (count == 0) return out.view(out_sizes);
     const std::optional<dnnl::matmul> primitive = find_primitive(count);
-    TORCH_CHECK(
-        primitive, "an int8 Linear layer: oneDNN wants another weight layout for ", count, " rows");
+    TORCH_CHECK(primitive,
+                "an int8 Linear layer: oneDNN has no int8 kernel for ",
+                count,
+                " rows on the weight's packed layout; hint: run without --quantize int8");
     // The loops around the product run on every thread for the encoder's hundreds of rows
     // (single-threaded they cost BERT-base's evaluation a fifth of its int8 speed-up); a
     // decoding step's few rows stay on one.
@@ -627,12 +630,16 @@ class DnnlInt8Weight final : public Int8Weight {
   DnnlInt8Weight(int64_t in_features, int64_t out_features)
       : in_features_(in_features), out_features_(out_features) {}
 
-  static dnnl::matmul::primitive_desc make_primitive_desc(int64_t rows, int64_t in_features,
-                                                          int64_t out_features) {
+  // Weights in `weights`' layout, or (by default) the one oneDNN prefers for this row count.
+  static dnnl::matmul::primitive_desc make_primitive_desc(
+      int64_t rows, int64_t in_features, int64_t out_features,
+      const std::optional<dnnl::memory::desc>& weights_layout = std::nullopt) {
     using dnnl::memory;
     const memory::desc src({rows, in_features}, memory::data_type::u8, memory::format_tag::ab);
-    const memory::desc weights(
-        {in_features, out_features}, memory::data_type::s8, memory::format_tag::any);
+    const memory::desc weights = weights_layout ? *weights_layout
+                                                : memory::desc({in_features, out_features},
+                                                               memory::data_type::s8,
+                                                               memory::format_tag::any);
     const memory::desc dst({rows, out_features}, memory::data_type::s32, memory::format_tag::ab);
     return {dnnl::matmul::desc(src, weights, dst), engine()};
   }
@@ -644,7 +651,15 @@ class DnnlInt8Weight final : public Int8Weight {
     if (primitives_.size() >= kMaxPrimitives) primitives_.clear();
     std::optional<dnnl::matmul> primitive;
     const auto desc = make_primitive_desc(rows, in_features_, out_features_);
-    if (desc.weights_desc() == packed_desc_) primitive.emplace(desc);
+    if (desc.weights_desc() == packed_desc_) {
+      primitive.emplace(desc);
+    } else {
+      // Asked for the packed layout itself, oneDNN may still have a kernel for it.
+      try {
+        primitive.emplace(make_primitive_desc(rows, in_features_, out_features_, packed_desc_));
+      } catch (const dnnl::error&) {
+      }
+    }
     primitives_[rows] = primitive;
     return primitive;
   }
