@@ -423,7 +423,8 @@ MarianVocabSubset MarianMTModelImpl::restrict_vocab(std::vector<int64_t> ids) co
   subset.ids = std::move(ids);
   if (output_packing_ == OutputPacking::kInt8) {
     subset.int8 = pack_int8_weight(subset.weight, std::nullopt);
-  } else if (output_packing_ != OutputPacking::kDense) {
+  } else if (output_packing_ != OutputPacking::kDense &&
+             subset.weight.numel() >= subset_min_weight_elements_) {
     subset.onednn =
         pack_onednn_weight(subset.weight, output_packing_ == OutputPacking::kOnednnBf16);
   }
@@ -448,6 +449,7 @@ int64_t MarianMTModelImpl::quantize_int8() {
 
 int64_t MarianMTModelImpl::pack_onednn(int64_t min_weight_elements, bool bf16) {
   bool output_packed = false;
+  subset_min_weight_elements_ = min_weight_elements;
   if (output_embedding_weight().numel() >= min_weight_elements) {
     if (bf16 ? onednn_linear_bf16_available() : onednn_linear_available()) {
       output_packing_ = bf16 ? OutputPacking::kOnednnBf16 : OutputPacking::kOnednn;

@@ -289,6 +289,9 @@ class MarianMTModelImpl : public torch::nn::Module {
  private:
   enum class OutputPacking { kDense, kOnednn, kOnednnBf16, kInt8 };
   OutputPacking output_packing_ = OutputPacking::kDense;  // what restrict_vocab packs like
+  // pack_onednn's size threshold, which restrict_vocab applies to each subset too (the torch2
+  // build's `auto` keeps products under 512 x 512 on BLAS; a batch's subset is often smaller).
+  int64_t subset_min_weight_elements_ = 0;
   at::Tensor output_weight_kept_;  // decode_through_subsets_only(): holds it against release
   std::shared_ptr<const Int8Weight> lm_head_int8_;      // set by quantize_int8()
   std::shared_ptr<const OnednnWeight> lm_head_onednn_;  // set by pack_onednn()

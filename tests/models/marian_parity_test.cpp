@@ -166,6 +166,34 @@ TEST(MarianParity, CacheReorderFollowsTheSelectedHypotheses) {
       step, full.index_select(0, order).narrow(1, 3, 1), kRelativeTolerance, kAbsoluteTolerance));
 }
 
+// restrict_vocab packs a batch's subset as pack_onednn packed the model, under the same size
+// threshold (the torch2 build's `auto` keeps small products on BLAS): a subset below it stays
+// dense, one above it is packed, and both give the full projection's columns of those tokens.
+TEST(MarianModel, VocabSubsetsArePackedAboveTheSizeThresholdOnly) {
+  if (!onednn_linear_available()) GTEST_SKIP() << "this build has no oneDNN linear";
+  auto model = load_fixture_model();
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(5);
+  const auto hidden = torch::randn({3, 1, model->config.d_model});
+  const auto full = model->project_to_vocab(hidden);  // (3, 1, V) before any packing
+  model->decode_through_subsets_only();
+  model->pack_onednn(/*min_weight_elements=*/64 * 64);  // the fixture's d_model is 64
+  std::vector<int64_t> few(10);
+  std::vector<int64_t> many(100);
+  for (int64_t i = 0; i < 100; ++i) {
+    if (i < 10) few[static_cast<size_t>(i)] = 7 * i;
+    many[static_cast<size_t>(i)] = 11 * i;
+  }
+  for (const auto& ids : {few, many}) {
+    const auto subset = model->restrict_vocab(ids);
+    EXPECT_EQ(subset.onednn != nullptr, ids.size() * 64 >= 64 * 64) << ids.size() << " ids";
+    const auto expected = full.index_select(2, torch::tensor(ids, torch::kLong));
+    EXPECT_TRUE(tensors_close(
+        model->project_to_vocab(hidden, &subset), expected, kRelativeTolerance, kAbsoluteTolerance))
+        << ids.size() << " ids";
+  }
+}
+
 TEST(MarianModel, ListsEveryHuggingFaceParameterOnceWithOneSharedEmbedding) {
   auto model = load_fixture_model();
   auto train_expected = read_json_file(kFolder + "/train_expected.json");
