@@ -71,13 +71,12 @@ void MarianLayerCache::append_self(const at::Tensor& k, const at::Tensor& v) {
   self_length = needed;
 }
 
-void MarianCache::reorder(const at::Tensor& batch_index, bool cross_attention) {
+void MarianCache::reorder(const at::Tensor& batch_index) {
   for (auto& layer : layers) {
     // The whole buffers, spare positions too (at most kCapacityStep - 1 of them): one copy.
     for (auto* tensor : {&layer.self_k_buffer, &layer.self_v_buffer}) {
       if (tensor->defined()) *tensor = tensor->index_select(0, batch_index);  // (B', H, *, D)
     }
-    if (!cross_attention) continue;
     for (auto* tensor : {&layer.cross_k, &layer.cross_v}) {
       if (tensor->defined()) *tensor = tensor->index_select(0, batch_index);  // (B', H, T, D)
     }

@@ -83,10 +83,8 @@ struct MarianLayerCache {
 struct MarianCache {
   std::vector<MarianLayerCache> layers;  // empty until the first decode() fills it
   int64_t length = 0;                    // decoder positions already cached
-  // index_select on dim 0 of every tensor (beam search keeps, repeats or drops hypotheses);
-  // cross_attention false leaves the cross-attention keys and values where they are (beam search
-  // moves beams within an example, whose rows there are equal).
-  void reorder(const at::Tensor& batch_index, bool cross_attention = true);
+  // index_select on dim 0 of every tensor (examples leave, greedy rows finish).
+  void reorder(const at::Tensor& batch_index);
   // The same for a reorder that keeps the batch size and the cross-attention rows (beam search
   // while no example leaves): row i takes row batch_index[i] of the self-attention buffers, in
   // place, and only the rows that take another row are copied. Beams often continue their own

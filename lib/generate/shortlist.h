@@ -1,8 +1,7 @@
 // The vocabulary shortlist of `ftune translate --vocab-shortlist`: per batch of sources, the few
 // target tokens the output may use, so that each decoding step projects onto those rows of the
 // output embedding instead of all of them (54,688 for OPUS-MT en-mg). The file is CTranslate2's
-// vocabulary map
-// ("vmap"), one rule per line:
+// vocabulary map ("vmap"), one rule per line:
 //
 //   ▁a ▁man<TAB>▁ein ▁Mann ▁einem    a source n-gram (pieces, space-separated), a TAB, its targets
 //   <TAB>▁der ▁die ▁das .           an empty source: targets every batch may use
