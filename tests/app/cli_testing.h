@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -52,6 +53,27 @@ inline void write_text_file(const std::filesystem::path& file, const std::string
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << text;
   ASSERT_TRUE(out.good()) << "cannot write " << file;
+}
+
+// The Marian fixture's sources (tests/fixtures/marian-mt/inputs.json "source_texts"), the first
+// `count` of them, one per line into `file`: what `ftune translate --input` reads.
+inline void write_marian_sources(const std::filesystem::path& file,
+                                 size_t count = std::numeric_limits<size_t>::max()) {
+  const auto inputs = nlohmann::json::parse(read_text_file("tests/fixtures/marian-mt/inputs.json"));
+  std::string text;
+  for (const auto& source : inputs.at("source_texts")) {
+    if (count-- == 0) break;
+    text += source.get<std::string>() + "\n";
+  }
+  write_text_file(file, text);
+}
+
+// A sequence Hugging Face's generate() returned for a batch, without the <pad> ids (2073 in the
+// Marian fixture) it appends to rows that end before the longest: what ftune writes as "ids".
+inline std::vector<int64_t> without_batch_padding(const nlohmann::json& sequence, int64_t pad) {
+  auto ids = sequence.get<std::vector<int64_t>>();
+  while (ids.size() > 1 && ids.back() == pad) ids.pop_back();
+  return ids;
 }
 
 // One JSON object per non-empty line, keys kept in file order.

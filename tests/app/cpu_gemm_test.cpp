@@ -27,10 +27,7 @@ class CpuGemm : public CliTest {
   CommandResult translate(const std::string& gemm, const fs::path& out,
                           const std::string& precision = "fp32") {
     const fs::path sources = dir_ / "sources.txt";
-    const auto inputs = nlohmann::json::parse(read_text_file(kMarian + "/inputs.json"));
-    std::string text;
-    for (const auto& source : inputs["source_texts"]) text += source.get<std::string>() + "\n";
-    write_text_file(sources, text);
+    write_marian_sources(sources);
     return run_ftune({"--threads",
                       "1",
                       "translate",

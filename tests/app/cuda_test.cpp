@@ -165,10 +165,7 @@ TEST_F(Cuda, PredictAndEvalEqualTheCpuWithin1e4) {
 }
 
 TEST_F(Cuda, TranslateBeamFourEqualsTheCpu) {
-  auto inputs = nlohmann::json::parse(read_text_file(kMarian + "/inputs.json"));
-  std::string sources;
-  for (const auto& source : inputs.at("source_texts")) sources += source.get<std::string>() + "\n";
-  write_text_file(dir_ / "sources.txt", sources);
+  write_marian_sources(dir_ / "sources.txt");
   auto on = [&](const std::string& device) {
     const auto out = dir_ / (device + ".txt");
     auto result = run_ftune({"translate",

@@ -21,6 +21,8 @@ using testing::read_json_file;
 using testing::read_json_lines;
 using testing::read_text_file;
 using testing::run_ftune;
+using testing::without_batch_padding;
+using testing::write_marian_sources;
 using testing::write_text_file;
 
 const std::string kModel = "tests/fixtures/marian-mt";
@@ -32,12 +34,9 @@ class Translate : public CliTest {
  protected:
   void SetUp() override {
     CliTest::SetUp();
-    auto inputs = read_json_file(kModel + "/inputs.json");
     expected_ = read_json_file(kModel + "/expected.json");
-    std::string text;
-    for (const auto& source : inputs.at("source_texts")) text += source.get<std::string>() + "\n";
     sources_ = dir_ / "sources.txt";
-    write_text_file(sources_, text);
+    write_marian_sources(sources_);
   }
 
   // Runs translate with `extra` options into `output` and returns the output's lines.
@@ -172,9 +171,9 @@ TEST_F(Translate, VocabShortlistMatchesHuggingFaceWithOtherTokensMasked) {
     const auto lines = read_json_lines(output);
     ASSERT_EQ(lines.size(), 8U) << run;
     for (size_t i = 0; i < lines.size(); ++i) {
-      auto ids = want.at("sequences")[i].get<std::vector<int64_t>>();
-      while (ids.size() > 1 && ids.back() == kPad) ids.pop_back();
-      EXPECT_EQ(lines[i].at("ids").get<std::vector<int64_t>>(), ids) << run << " row " << i;
+      EXPECT_EQ(lines[i].at("ids").get<std::vector<int64_t>>(),
+                without_batch_padding(want.at("sequences")[i], kPad))
+          << run << " row " << i;
       if (want.contains("sequences_scores")) {
         EXPECT_NEAR(
             lines[i].at("score").get<double>(), want.at("sequences_scores")[i].get<double>(), 1e-4)
