@@ -486,19 +486,21 @@ __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default"))) void quan
 }
 
 // In place over (rows, columns): sums[r][c] (int32) -> float(sums - zero_point * column_sums[c])
-// * scales[c] + bias[c], the last two in one fused multiply-add as fbgemm's float output does it
-// (one rounding; with two, recorded fbgemm outputs came out an ulp apart). The zero point's share
-// leaves in int32, exactly, before the scaling.
+// * (weight_scales[c] * input_scale) + bias[c], the last two in one fused multiply-add as
+// fbgemm's float output does it (one rounding; with two, recorded fbgemm outputs came out an ulp
+// apart). The zero point's share leaves in int32, exactly, before the scaling. Per column, no
+// per-call tensors: this runs on every Linear call of every decoding step.
 __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default"))) void scale_sums(
-    void* sums_then_out, int64_t rows, int64_t columns, const int32_t* zero_point_sums,
-    const float* scales, const float* bias) {
+    void* sums_then_out, int64_t rows, int64_t columns, const int32_t* column_sums,
+    int32_t zero_point, const float* weight_scales, float input_scale, const float* bias) {
   auto* sums = static_cast<int32_t*>(sums_then_out);
   auto* out = static_cast<float*>(sums_then_out);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t at = r * columns;
     for (int64_t c = 0; c < columns; ++c) {
-      out[at + c] =
-          std::fma(static_cast<float>(sums[at + c] - zero_point_sums[c]), scales[c], bias[c]);
+      out[at + c] = std::fma(static_cast<float>(sums[at + c] - zero_point * column_sums[c]),
+                             weight_scales[c] * input_scale,
+                             bias[c]);
     }
   }
 }
@@ -593,9 +595,6 @@ class DnnlInt8Weight final : public Int8Weight {
                      quantization.zero_point,
                      quantized_values + begin * in_features_);
     });
-    // Per column: the input's scale times the row's weight scale, and the zero point's share.
-    const at::Tensor scales = weight_scales_ * quantization.scale;
-    const at::Tensor zero_point_sums = column_sums_ * quantization.zero_point;
     using dnnl::memory;
     memory src({{count, in_features_}, memory::data_type::u8, memory::format_tag::ab},
                engine(),
@@ -617,8 +616,10 @@ class DnnlInt8Weight final : public Int8Weight {
                        scale_sums(sums + begin * out_features_,
                                   end - begin,
                                   out_features_,
-                                  zero_point_sums.data_ptr<int32_t>(),
-                                  scales.data_ptr<float>(),
+                                  column_sums_.data_ptr<int32_t>(),
+                                  quantization.zero_point,
+                                  weight_scales_.data_ptr<float>(),
+                                  quantization.scale,
                                   bias_.data_ptr<float>());
                      });
     return out.view(out_sizes);  // (..., Out)
